@@ -1,0 +1,59 @@
+"""The `airlock` command: `airlock serve` and `airlock models`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from airlock.models.registry import ModelNotFound, Registry
+from airlock.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="airlock", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the Assistants API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir", help="where the database and uploaded files live")
+    serve.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir")
+    serve.add_argument("--api-key", help="require this bearer token on every request")
+    serve.add_argument("--model", help="a model name or a path to a .gguf file")
+    serve.add_argument("--log-level")
+    models = sub.add_parser("models", help="list the models this server would serve")
+    models.add_argument("--model")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "command"}
+    return Settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    cfg = _settings(args)
+    try:
+        registry = Registry.from_option(cfg.model)
+    except ModelNotFound as exc:
+        sys.exit(f"airlock: {exc}")
+    if args.command == "models":
+        for entry in registry.entries():
+            mark = "*" if entry.name == registry.default else " "
+            print(f"{mark} {entry.name}\t{entry.path}")
+        return
+    _serve(cfg, registry)
+
+
+def _serve(cfg: Settings, registry: Registry) -> None:
+    import uvicorn
+
+    from airlock.server.app import create_app
+
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    app = create_app(cfg, registry)
+    base = f"http://{cfg.host}:{cfg.port}/v1"
+    print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)
+    print(f'  client = OpenAI(base_url="{base}", api_key="{cfg.api_key or "x"}")', flush=True)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False)

@@ -1,0 +1,108 @@
+"""Generic row access shared by every resource: get, insert, update, delete and cursor pages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+
+from airlock.engine.store.tables import INTERNAL, Base
+from airlock.errors import InvalidRequest, NotFound
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def table_of(model: type[Base]) -> Table:
+    return model.__table__  # type: ignore[return-value]
+
+
+def to_object(row: Any) -> dict[str, Any]:
+    """A row as its wire fields: every column except the internal ones."""
+    return {k: v for k, v in row._mapping.items() if k not in INTERNAL}
+
+
+def find(conn: Connection, model: type[Base], object_id: str, **scope: Any) -> Any | None:
+    t = table_of(model)
+    q = select(t).where(t.c.id == object_id, *(t.c[k] == v for k, v in scope.items()))
+    return conn.execute(q).first()
+
+
+def get(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> dict[str, Any]:
+    """The object, or a 404 naming its kind. `scope` pins parents (thread_id=..., run_id=...)."""
+    row = find(conn, model, object_id, **scope)
+    if row is None:
+        raise NotFound(kind, object_id)
+    return to_object(row)
+
+
+def add(conn: Connection, model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    conn.execute(insert(table_of(model)).values(**values))
+    return {k: v for k, v in values.items() if k not in INTERNAL}
+
+
+def change(conn: Connection, model: type[Base], object_id: str, values: dict[str, Any]) -> None:
+    if values:
+        t = table_of(model)
+        conn.execute(update(t).where(t.c.id == object_id).values(**values))
+
+
+def remove(conn: Connection, model: type[Base], object_id: str) -> bool:
+    t = table_of(model)
+    return conn.execute(delete(t).where(t.c.id == object_id)).rowcount > 0
+
+
+def count(conn: Connection, model: type[Base], **scope: Any) -> int:
+    t = table_of(model)
+    q = select(func.count()).select_from(t).where(*(t.c[k] == v for k, v in scope.items()))
+    return int(conn.execute(q).scalar_one())
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int = 20
+    order: str = "desc"
+    after: str | None = None
+    before: str | None = None
+
+
+def page(
+    conn: Connection, model: type[Base], params: PageParams, *filters: Any, **scope: Any
+) -> tuple[list[dict[str, Any]], bool]:
+    """One cursor page in `params.order`, and whether more objects lie beyond it.
+
+    Cursors are object ids resolved to their `seq`. `before` returns the objects nearest the
+    cursor, so paging backwards walks the list without gaps.
+    """
+    t = table_of(model)
+    base = [*filters, *(t.c[k] == v for k, v in scope.items())]
+    where = list(base)
+    desc = params.order == "desc"
+    newest_first = desc
+    if params.after is not None:
+        seq = _cursor_seq(conn, t, params.after, "after", base)
+        where.append(t.c.seq < seq if desc else t.c.seq > seq)
+    if params.before is not None:
+        seq = _cursor_seq(conn, t, params.before, "before", base)
+        where.append(t.c.seq > seq if desc else t.c.seq < seq)
+        if params.after is None:
+            newest_first = not desc  # walk away from the cursor, then restore the order
+    order = t.c.seq.desc() if newest_first else t.c.seq.asc()
+    rows = conn.execute(select(t).where(*where).order_by(order).limit(params.limit + 1)).all()
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    if newest_first != desc:
+        rows.reverse()
+    return [to_object(r) for r in rows], has_more
+
+
+def _cursor_seq(conn: Connection, t: Table, object_id: str, param: str, where: list[Any]) -> int:
+    seq = conn.execute(select(t.c.seq).where(t.c.id == object_id, *where)).scalar()
+    if seq is None:
+        raise InvalidRequest(
+            f"Invalid '{param}': no object with id '{object_id}' in this list.", param=param
+        )
+    return int(seq)

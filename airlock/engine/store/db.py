@@ -1,0 +1,62 @@
+"""The durable store: one SQLAlchemy engine, migrated to the newest schema on open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, event
+
+_HERE = Path(__file__).parent
+
+
+class Store:
+    def __init__(self, url: str, files_dir: Path, *, sqlite_synchronous: str = "NORMAL"):
+        self.url = url
+        self.files_dir = files_dir
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = create_engine(url, pool_size=8, max_overflow=8) if not self.is_sqlite else (
+            create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        )
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; old data is carried forward by the migrations."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_HERE / "migrations"))
+        cfg.attributes["connection_url"] = self.url
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction: everything in it lands, or nothing does."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(synchronous: str):
+    def on_connect(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        # Writers queue behind each other instead of failing with "database is locked".
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return on_connect

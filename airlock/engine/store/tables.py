@@ -1,0 +1,162 @@
+"""The SQLAlchemy schema. Column names equal the wire field names so a row maps onto its object.
+
+Every table has `seq`, an autoincrement key that fixes insertion order: `created_at` has one-second
+resolution, so ordering and cursors use `seq` to stay stable among objects created in one second.
+Columns in INTERNAL never reach the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+INTERNAL = frozenset({"seq", "path", "params"})
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
+
+
+def _seq() -> Mapped[int]:
+    return mapped_column(Integer, primary_key=True, autoincrement=True)
+
+
+def _id() -> Mapped[str]:
+    return mapped_column(String(64), unique=True, nullable=False)
+
+
+class Assistant(Base):
+    __tablename__ = "assistants"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    instructions: Mapped[str | None] = mapped_column(Text)
+    tools: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    tool_resources: Mapped[Any] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    response_format: Mapped[Any] = mapped_column(JSON, nullable=True)
+    reasoning_effort: Mapped[str | None] = mapped_column(String(32))
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    tool_resources: Mapped[Any] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    thread_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("threads.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    content: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    incomplete_details: Mapped[Any] = mapped_column(JSON, nullable=True)
+    completed_at: Mapped[int | None] = mapped_column(Integer)
+    incomplete_at: Mapped[int | None] = mapped_column(Integer)
+    assistant_id: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    attachments: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_messages_thread_seq", "thread_id", "seq"),
+        Index("ix_messages_run", "run_id"),
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    thread_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("threads.id", ondelete="CASCADE"), nullable=False
+    )
+    assistant_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    required_action: Mapped[Any] = mapped_column(JSON, nullable=True)
+    last_error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[int | None] = mapped_column(Integer)
+    cancelled_at: Mapped[int | None] = mapped_column(Integer)
+    failed_at: Mapped[int | None] = mapped_column(Integer)
+    completed_at: Mapped[int | None] = mapped_column(Integer)
+    incomplete_details: Mapped[Any] = mapped_column(JSON, nullable=True)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    instructions: Mapped[str] = mapped_column(Text, nullable=False)
+    tools: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    tool_resources: Mapped[Any] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    usage: Mapped[Any] = mapped_column(JSON, nullable=True)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    max_prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    max_completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    truncation_strategy: Mapped[Any] = mapped_column(JSON, nullable=False)
+    tool_choice: Mapped[Any] = mapped_column(JSON, nullable=False)
+    parallel_tool_calls: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    response_format: Mapped[Any] = mapped_column(JSON, nullable=False)
+    # What the engine needs to build the prompt but the Run object does not show
+    # (additional_instructions, additional_messages' ids, include[], ...).
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+    __table_args__ = (
+        Index("ix_runs_thread_seq", "thread_id", "seq"),
+        Index("ix_runs_status", "status"),
+    )
+
+
+class RunStep(Base):
+    __tablename__ = "run_steps"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    run_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+    thread_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    assistant_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    step_details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    last_error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    expired_at: Mapped[int | None] = mapped_column(Integer)
+    cancelled_at: Mapped[int | None] = mapped_column(Integer)
+    failed_at: Mapped[int | None] = mapped_column(Integer)
+    completed_at: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+    usage: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_run_steps_run_seq", "run_id", "seq"),)
+
+
+class File(Base):
+    __tablename__ = "files"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    purpose: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status_details: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[int | None] = mapped_column(Integer)
+    # Relative to the data dir's files/ folder, so a data dir can be moved whole.
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_files_purpose_seq", "purpose", "seq"),)

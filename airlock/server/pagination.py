@@ -1,0 +1,34 @@
+"""The cursor-list query parameters every list endpoint shares."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from fastapi import Query
+
+from airlock.engine.store.crud import PageParams
+from airlock.errors import InvalidRequest
+
+
+def page_params(default_limit: int = 20, max_limit: int = 100) -> Callable[..., PageParams]:
+    def dependency(
+        limit: int = Query(default_limit),
+        order: str = Query("desc"),
+        after: str | None = Query(None),
+        before: str | None = Query(None),
+    ) -> PageParams:
+        if not 1 <= limit <= max_limit:
+            raise InvalidRequest(
+                f"Invalid 'limit': integer below minimum value or above maximum value. "
+                f"Expected a value between 1 and {max_limit}, but got {limit} instead.",
+                param="limit",
+                code="integer_out_of_range" if limit > max_limit else "integer_below_min_value",
+            )
+        if order not in ("asc", "desc"):
+            raise InvalidRequest(
+                f"Invalid 'order': expected one of 'asc' or 'desc', but got '{order}' instead.",
+                param="order",
+            )
+        return PageParams(limit=limit, order=order, after=after or None, before=before or None)
+
+    return dependency

@@ -1,0 +1,136 @@
+"""Request shapes shared by several resources: metadata, tools, tool_resources, response_format."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Request bodies reject unknown fields, as the real API does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return value
+    if len(value) > 16:
+        raise ValueError("metadata may hold at most 16 keys")
+    for key, item in value.items():
+        if len(key) > 64:
+            raise ValueError(f"metadata key '{key[:20]}...' is longer than 64 characters")
+        if len(item) > 512:
+            raise ValueError(f"metadata value for '{key}' is longer than 512 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
+
+
+class RankingOptions(Strict):
+    ranker: Literal["auto", "default_2024_08_21"] | None = None
+    score_threshold: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class FileSearchSettings(Strict):
+    max_num_results: int | None = Field(None, ge=1, le=50)
+    ranking_options: RankingOptions | None = None
+
+
+class FunctionDefinition(Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class CodeInterpreterTool(Strict):
+    type: Literal["code_interpreter"]
+
+
+class FileSearchTool(Strict):
+    type: Literal["file_search"]
+    file_search: FileSearchSettings | None = None
+
+
+class FunctionTool(Strict):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+Tool = Annotated[
+    Union[CodeInterpreterTool, FileSearchTool, FunctionTool], Field(discriminator="type")
+]
+Tools = Annotated[list[Tool], Field(max_length=128)]
+
+
+class CodeInterpreterResources(Strict):
+    file_ids: Annotated[list[str], Field(max_length=20)] = []
+
+
+class ChunkingStatic(Strict):
+    max_chunk_size_tokens: int = Field(800, ge=100, le=4096)
+    chunk_overlap_tokens: int = Field(400, ge=0)
+
+
+class ChunkingStrategy(Strict):
+    type: Literal["auto", "static"]
+    static: ChunkingStatic | None = None
+
+
+class NewVectorStore(Strict):
+    file_ids: list[str] = []
+    chunking_strategy: ChunkingStrategy | None = None
+    metadata: Metadata = None
+
+
+class FileSearchResources(Strict):
+    vector_store_ids: Annotated[list[str], Field(max_length=1)] = []
+    vector_stores: Annotated[list[NewVectorStore], Field(max_length=1)] = []
+
+
+class ToolResources(Strict):
+    code_interpreter: CodeInterpreterResources | None = None
+    file_search: FileSearchResources | None = None
+
+
+class JsonSchemaFormat(Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class TextFormat(Strict):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaResponseFormat(Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Union[
+    Literal["auto"],
+    Annotated[
+        Union[TextFormat, JsonObjectFormat, JsonSchemaResponseFormat], Field(discriminator="type")
+    ],
+]
+
+Temperature = Annotated[float | None, Field(ge=0.0, le=2.0)]
+TopP = Annotated[float | None, Field(ge=0.0, le=1.0)]
+
+
+def dump(value: Any) -> Any:
+    """A validated request value as the plain JSON the store keeps (aliases, no unset fields)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(value, list):
+        return [dump(v) for v in value]
+    return value

@@ -1,0 +1,42 @@
+"""One settings object for the whole server, filled from AIRLOCK_* env vars and then CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("airlock", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIRLOCK_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # None means "SQLite in the data dir"; a postgresql:// URL is the multi-process future.
+    database_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    # SQLite `synchronous` under WAL: NORMAL survives a process crash (the WAL is in the OS
+    # cache); FULL also survives power loss at the cost of an fsync per commit.
+    sqlite_synchronous: str = "NORMAL"
+    max_json_body_bytes: int = 8 * 1024 * 1024
+    # OpenAI's own per-file upload limit.
+    max_upload_bytes: int = 512 * 1024 * 1024
+    poll_after_ms: int = 100
+    log_level: str = "info"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'airlock.sqlite3'}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"

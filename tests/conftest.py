@@ -1,0 +1,165 @@
+"""Fixtures that run airlock as a real subprocess and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_DEADLINE_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AirlockServer:
+    """One `python -m airlock serve` process; can be stopped and started again on the same data dir."""
+
+    def __init__(self, data_dir: Path, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.data_dir = Path(data_dir)
+        self.log_dir = Path(log_dir)
+        self.extra_args = tuple(extra_args)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.starts = 0
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.log_dir / f"stdout.{self.starts}.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / f"stderr.{self.starts}.log"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # The test process may see a different openai through PYTHONPATH; the server must not.
+        env.pop("PYTHONPATH", None)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self) -> "AirlockServer":
+        assert self.proc is None, "server already running"
+        self.starts += 1
+        self.port = free_port()
+        cmd = [
+            sys.executable, "-m", "airlock", "serve",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+            *self.extra_args,
+        ]
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self._env(), stdout=out, stderr=err)
+        self._wait_ready()
+        return self
+
+    def _fail(self, why: str) -> None:
+        self.stop()
+        stderr = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        stdout = self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+        print(f"--- airlock stdout ---\n{stdout}\n--- airlock stderr ---\n{stderr}", file=sys.stderr)
+        pytest.fail(f"airlock server did not start: {why}\nstdout:\n{stdout}\nstderr:\n{stderr}", pytrace=False)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self._fail(f"process exited with code {self.proc.returncode}")
+            try:
+                r = httpx.get(f"{self.root_url}/health", timeout=2.0)
+                if r.status_code == 200:
+                    return
+                last = f"/health answered {r.status_code}"
+            except httpx.HTTPError as e:
+                last = repr(e)
+            # Poll interval: wait for the process to exit, which doubles as the readiness poll tick.
+            try:
+                self.proc.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                pass
+        self._fail(f"/health not 200 within {STARTUP_DEADLINE_S}s ({last})")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.proc = None
+
+    def restart(self) -> "AirlockServer":
+        self.stop()
+        return self.start()
+
+    def client(self, api_key: str = "x") -> openai.OpenAI:
+        return make_client(self.base_url, api_key)
+
+
+def make_client(base_url: str, api_key: str = "x") -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        _strict_response_validation=True,
+        max_retries=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory):
+    """Factory: start_server(name, *extra_args) -> running AirlockServer, stopped at session end."""
+    started: list[AirlockServer] = []
+
+    def _start(name: str, *extra_args: str) -> AirlockServer:
+        base = tmp_path_factory.mktemp(name)
+        srv = AirlockServer(base / "data", base / "logs", extra_args)
+        started.append(srv)
+        return srv.start()
+
+    yield _start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(start_server) -> AirlockServer:
+    return start_server("shared")
+
+
+@pytest.fixture(scope="session")
+def client(server) -> openai.OpenAI:
+    c = server.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def raw(server) -> httpx.Client:
+    with httpx.Client(base_url=server.base_url, timeout=60.0) as c:
+        yield c

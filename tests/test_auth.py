@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from helpers import api_error, envelope
+
+
+@pytest.fixture(scope="module")
+def secured(start_server):
+    return start_server("auth", "--api-key", "sekrit")
+
+
+@pytest.fixture(scope="module")
+def good(secured):
+    with secured.client("sekrit") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def wrong(secured):
+    with secured.client("wrong") as c:
+        yield c
+
+
+def test_wrong_key_is_401(wrong):
+    for call in (wrong.beta.assistants.list, wrong.files.list, wrong.models.list):
+        e = api_error(openai.AuthenticationError, call)
+        assert e.status_code == 401
+
+
+def test_wrong_key_cannot_write(good, wrong):
+    before = [a.id for a in good.beta.assistants.list(limit=100)]
+    api_error(openai.AuthenticationError, wrong.beta.assistants.create, model="gpt-4o")
+    assert [a.id for a in good.beta.assistants.list(limit=100)] == before
+
+
+def test_right_key_works(good):
+    a = good.beta.assistants.create(model="gpt-4o", name="authed")
+    assert good.beta.assistants.retrieve(a.id).name == "authed"
+    assert good.files.create(file=("a.txt", b"a", "text/plain"), purpose="assistants").bytes == 1
+
+
+def test_missing_header_is_401_envelope(secured):
+    with httpx.Client(base_url=secured.base_url) as h:
+        envelope(h.get("/assistants"), 401)
+        envelope(h.get("/assistants", headers={"Authorization": "Bearer wrong"}), 401)
+        assert h.get("/assistants", headers={"Authorization": "Bearer sekrit"}).status_code == 200
+
+
+def test_health_needs_no_auth(secured):
+    assert httpx.get(f"{secured.root_url}/health", timeout=10).status_code == 200
