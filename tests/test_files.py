@@ -61,8 +61,13 @@ def test_invalid_purpose(client):
 
 
 def test_missing_file_part(raw):
-    err = envelope(raw.post("/files", data={"purpose": "assistants"}), 400)
+    # A multipart body carrying only the purpose field.
+    err = envelope(raw.post("/files", files={"purpose": (None, "assistants")}), 400)
     assert err["param"] == "file"
+
+
+def test_non_multipart_upload_is_400(raw):
+    envelope(raw.post("/files", json={"purpose": "assistants"}), 400)
 
 
 def test_list_filters_by_purpose(client):

@@ -116,3 +116,26 @@ def test_files_list_limits(client):
     assert_param(bad_request(client.files.list, limit=10001), "limit")
     assert_param(bad_request(client.files.list, limit=0), "limit")
     assert_param(bad_request(client.files.list, order="up"), "order")
+
+
+def test_assistants_default_limit_is_20(client):
+    made = [client.beta.assistants.create(model="gpt-4o", name=f"page-{i}").id for i in range(21)]
+    page = client.beta.assistants.list()
+    assert ids(page.data) == made[::-1][:20]
+    assert page.has_more is True
+
+
+def test_files_default_limit_is_10000(client):
+    made = [client.files.create(file=("p.txt", b"%d" % i, "text/plain"), purpose="assistants").id
+            for i in range(21)]
+    page = client.files.list(order="asc", after=made[0])
+    assert ids(page.data) == made[1:]
+    assert page.has_more is False
+
+
+@pytest.mark.parametrize("path", ["/assistants", "/files"])
+def test_list_envelopes(raw, client, path):
+    client.beta.assistants.create(model="gpt-4o")
+    client.files.create(file=("e.txt", b"e", "text/plain"), purpose="assistants")
+    body = list_envelope(raw.get(path, params={"limit": 1}))
+    assert len(body["data"]) == 1 and body["has_more"] is True

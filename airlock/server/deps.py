@@ -1,4 +1,8 @@
-"""Request-scoped access to what the app holds: the store and the model registry."""
+"""Request-scoped access to what the app holds: the store and the model registry.
+
+These are `async def` on purpose: FastAPI runs sync dependencies on a worker thread, and a
+thread hop per dependency costs more than the lookup itself.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from airlock.models.registry import Registry
 from airlock.settings import Settings
 
 
-def store(request: Request) -> Store:
+async def store(request: Request) -> Store:
     return request.app.state.store
 
 
-def registry(request: Request) -> Registry:
+async def registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     return request.app.state.settings

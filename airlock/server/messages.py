@@ -46,7 +46,7 @@ def update_message(
 
 
 @router.get("")
-def list_messages(
+async def list_messages(
     thread_id: str,
     run_id: str | None = Query(None),
     page=Depends(page_params()),

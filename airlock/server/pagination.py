@@ -11,7 +11,7 @@ from airlock.errors import InvalidRequest
 
 
 def page_params(default_limit: int = 20, max_limit: int = 100) -> Callable[..., PageParams]:
-    def dependency(
+    async def dependency(
         limit: int = Query(default_limit),
         order: str = Query("desc"),
         after: str | None = Query(None),

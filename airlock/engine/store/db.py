@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event
@@ -19,8 +20,15 @@ class Store:
         self.files_dir = files_dir
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.is_sqlite = url.startswith("sqlite")
-        self.engine = create_engine(url, pool_size=8, max_overflow=8) if not self.is_sqlite else (
-            create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+        connect_args = {"check_same_thread": False} if self.is_sqlite else {}
+        self.engine = create_engine(
+            url,
+            connect_args=connect_args,
+            pool_size=8,
+            max_overflow=8,
+            # JSON columns are decoded on every read; orjson does it several times faster.
+            json_serializer=lambda v: orjson.dumps(v).decode(),
+            json_deserializer=orjson.loads,
         )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous))
