@@ -114,6 +114,12 @@ class AirlockServer:
                 self.proc.wait(timeout=30)
         self.proc = None
 
+    def crash(self) -> None:
+        """SIGKILL: no shutdown hooks run, as in a power cut of the process."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
+
     def restart(self) -> "AirlockServer":
         self.stop()
         return self.start()

@@ -56,3 +56,17 @@ def test_state_survives_restart(restartable):
         m = c.beta.threads.messages.create(t.id, role="user", content="after restart")
         assert ids(c.beta.threads.messages.list(t.id, order="asc"))[-1] == m.id
         assert len(set(ids(c.beta.threads.messages.list(t.id)))) == 4
+
+
+def test_acknowledged_writes_survive_a_kill(restartable):
+    with restartable.client() as c:
+        t = c.beta.threads.create()
+        sent = [c.beta.threads.messages.create(t.id, role="user", content=f"m{i}").id for i in range(20)]
+        f = c.files.create(file=("k.bin", BLOB, "application/octet-stream"), purpose="assistants")
+
+    restartable.crash()
+    restartable.start()
+
+    with restartable.client() as c:
+        assert ids(c.beta.threads.messages.list(t.id, order="asc", limit=100)) == sent
+        assert c.files.content(f.id).content == BLOB

@@ -67,7 +67,7 @@ def create(
     )
 
 
-def blob_path(files_dir: Path, conn: Connection, file_id: str) -> tuple[dict[str, Any], Path]:
+def blob_path(conn: Connection, files_dir: Path, file_id: str) -> tuple[dict[str, Any], Path]:
     row = crud.find(conn, File, file_id)
     if row is None:
         crud.get(conn, File, KIND, file_id)  # raises the 404
@@ -76,7 +76,7 @@ def blob_path(files_dir: Path, conn: Connection, file_id: str) -> tuple[dict[str
 
 def delete_file(conn: Connection, files_dir: Path, file_id: str) -> Path:
     """Removes the row; returns the bytes' path, for the caller to unlink once committed."""
-    _, path = blob_path(files_dir, conn, file_id)
+    _, path = blob_path(conn, files_dir, file_id)
     crud.remove(conn, File, file_id)
     return path
 

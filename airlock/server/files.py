@@ -71,59 +71,57 @@ async def upload_file(
         raise InvalidRequest(f"File is larger than the {cfg.max_upload_bytes}-byte limit.",
                              param="file")
     try:
-        row = await run_in_threadpool(_record, db, path, size, upload.filename, purpose, ttl)
+        row = await db.write(_record, path, size, upload.filename, purpose, ttl)
     except BaseException:
         files.discard(cfg.files_dir, path)
         raise
     return WireJSON(render("file", row))
 
 
-def _record(db: Store, path: str, size: int, filename: str | None, purpose: str,
-            ttl: int | None) -> dict:
-    with db.begin() as conn:
-        return files.create(conn, path=path, size=size, filename=filename or "upload",
-                            purpose=purpose, expires_after_seconds=ttl)
+def _record(conn, path: str, size: int, filename: str | None, purpose: str, ttl: int | None):
+    return files.create(conn, path=path, size=size, filename=filename or "upload",
+                        purpose=purpose, expires_after_seconds=ttl)
 
 
-def _purge(db: Store, cfg: Settings) -> None:
-    with db.begin() as conn:
-        gone = files.purge_expired(conn, cfg.files_dir)
-    for path in gone:
+async def _purge(db: Store, cfg: Settings) -> None:
+    for path in await db.write(files.purge_expired, cfg.files_dir):
         path.unlink(missing_ok=True)
 
 
 @router.get("")
-def list_files(
+async def list_files(
     purpose: str | None = Query(None),
     page=Depends(page_params(default_limit=10_000, max_limit=10_000)),
     db: Store = Depends(store),
     cfg: Settings = Depends(settings),
 ) -> WireJSON:
-    _purge(db, cfg)
-    with db.read() as conn:
-        rows, more = crud.page(conn, File, page, **({"purpose": purpose} if purpose else {}))
+    await _purge(db, cfg)
+    rows, more = await db.read(crud.page, File, page, **({"purpose": purpose} if purpose else {}))
     return list_page(render_all("file", rows), more)
 
 
 @router.get("/{file_id}")
-def retrieve_file(file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)) -> WireJSON:
-    _purge(db, cfg)
-    with db.read() as conn:
-        return WireJSON(render("file", crud.get(conn, File, "file", file_id)))
+async def retrieve_file(
+    file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)
+) -> WireJSON:
+    await _purge(db, cfg)
+    return WireJSON(render("file", await db.read(crud.get, File, files.KIND, file_id)))
 
 
 @router.get("/{file_id}/content")
-def file_content(file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)):
-    _purge(db, cfg)
-    with db.read() as conn:
-        row, path = files.blob_path(cfg.files_dir, conn, file_id)
+async def file_content(
+    file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)
+) -> FileResponse:
+    await _purge(db, cfg)
+    row, path = await db.read(files.blob_path, cfg.files_dir, file_id)
     media_type = mimetypes.guess_type(row["filename"])[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type)
 
 
 @router.delete("/{file_id}")
-def delete_file(file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)) -> WireJSON:
-    with db.begin() as conn:
-        path = files.delete_file(conn, cfg.files_dir, file_id)
+async def delete_file(
+    file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)
+) -> WireJSON:
+    path = await db.write(files.delete_file, cfg.files_dir, file_id)
     path.unlink(missing_ok=True)
     return deleted(file_id, "file")

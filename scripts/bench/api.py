@@ -145,14 +145,17 @@ def main() -> None:
     text = table(results)
     print(text)
     if args.write:
-        write_section(Path(args.write), "api", text, args.runs)
+        command = "python scripts/bench/api.py " + " ".join(sys.argv[1:])
+        write_section(Path(args.write), "api", "API: message create and list over HTTP",
+                      text, args.runs, command)
 
 
-def write_section(path: Path, name: str, text: str, runs: int) -> None:
+def write_section(path: Path, name: str, title: str, text: str, runs: int, command: str) -> None:
     """Replaces the block between `<!-- bench:NAME -->` markers, keeping other benchmarks."""
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     stamp = time.strftime("%Y-%m-%d")
-    block = f"{begin}\nMedian of {runs} runs, {stamp}.\n\n{text}\n{end}"
+    block = (f"{begin}\n## {title}\n\n`{command}` — median of {runs} runs, {stamp}, "
+             f"on this project's 2-core machine.\n\n{text}\n{end}")
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in doc:
         doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]

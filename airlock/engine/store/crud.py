@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from airlock.engine.store.tables import INTERNAL, Base
+from airlock.engine.store.tables import INTERNAL, Base, Thread
 from airlock.errors import InvalidRequest, NotFound
 
 
@@ -106,3 +106,42 @@ def _cursor_seq(conn: Connection, t: Table, object_id: str, param: str, where: l
             f"Invalid '{param}': no object with id '{object_id}' in this list.", param=param
         )
     return int(seq)
+
+
+def get_in_thread(
+    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
+) -> dict[str, Any]:
+    """An object that lives in a thread: 404 for the thread first, then for the object."""
+    get(conn, Thread, "thread", thread_id)
+    return get(conn, model, kind, object_id, thread_id=thread_id)
+
+
+def page_in_thread(
+    conn: Connection, model: type[Base], params: PageParams, thread_id: str, **scope: Any
+) -> tuple[list[dict[str, Any]], bool]:
+    get(conn, Thread, "thread", thread_id)
+    return page(conn, model, params, thread_id=thread_id, **scope)
+
+
+def update_in_thread(
+    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Applies the sent fields (metadata: null clears it) and returns the updated object."""
+    get_in_thread(conn, model, kind, object_id, thread_id)
+    if "metadata" in fields:
+        fields = {**fields, "metadata": fields["metadata"] or {}}
+    change(conn, model, object_id, fields)
+    return get(conn, model, kind, object_id)
+
+
+def delete_checked(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> None:
+    get(conn, model, kind, object_id, **scope)
+    remove(conn, model, object_id)
+
+
+def delete_in_thread(
+    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
+) -> None:
+    get_in_thread(conn, model, kind, object_id, thread_id)
+    remove(conn, model, object_id)

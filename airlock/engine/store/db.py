@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
 
 import orjson
 from alembic import command
@@ -12,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event
 
 _HERE = Path(__file__).parent
+T = TypeVar("T")
 
 
 class Store:
@@ -42,6 +46,29 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs `fn(conn, *args)` on a read connection."""
+        return await self._call(self._read_sync, fn, args, kwargs)
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Runs `fn(conn, *args)` in one write transaction: it all lands, or nothing does."""
+        return await self._call(self._write_sync, fn, args, kwargs)
+
+    async def _call(self, runner, fn, args, kwargs):
+        # SQLite answers in well under a millisecond, less than a hop to a worker thread costs,
+        # so it runs inline on the event loop. A networked database waits on I/O: off the loop.
+        if self.is_sqlite:
+            return runner(fn, args, kwargs)
+        return await anyio.to_thread.run_sync(runner, fn, args, kwargs)
+
+    def _read_sync(self, fn, args, kwargs):
+        with self.read_conn() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def _write_sync(self, fn, args, kwargs):
+        with self.begin() as conn:
+            return fn(conn, *args, **kwargs)
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A write transaction: everything in it lands, or nothing does."""
@@ -49,7 +76,7 @@ class Store:
             yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read_conn(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
 

@@ -134,3 +134,8 @@ def dump(value: Any) -> Any:
     if isinstance(value, list):
         return [dump(v) for v in value]
     return value
+
+
+def dump_fields(body: BaseModel) -> dict[str, Any]:
+    """Only the fields the client actually sent, dumped, so updates leave the others alone."""
+    return {name: dump(getattr(body, name)) for name in body.model_fields_set}

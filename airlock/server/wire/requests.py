@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
@@ -162,8 +162,3 @@ class ToolOutput(Strict):
 class SubmitToolOutputs(Strict):
     tool_outputs: list[ToolOutput]
     stream: bool | None = None
-
-
-def provided(body: Strict) -> dict[str, Any]:
-    """Only the fields the client actually sent, so updates leave the others alone."""
-    return {name: getattr(body, name) for name in body.model_fields_set}
