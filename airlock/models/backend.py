@@ -1,0 +1,62 @@
+"""The model backend interface the run engine drives, whatever serves the tokens.
+
+Implementations: `llama.LlamaBackend` (a GGUF in-process through llama-cpp-python) and
+`scripted.ScriptedBackend` (deterministic replies for app tests). A remote OpenAI-compatible
+server (llama-server, vLLM) is meant to be a third implementation of this same interface.
+
+Backends are not required to be thread-safe: the engine calls each one from a single worker
+thread at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass
+class TurnRequest:
+    # [{"role": "system"|"user"|"assistant", "content": str}], in prompt order.
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    # Grammar-constrained decoding: the reply is JSON (json_object), or JSON matching this schema.
+    json_object: bool = False
+    json_schema: dict[str, Any] | None = None
+    # The thread the turn belongs to: lets a backend keep per-thread state (KV prefixes, scripts).
+    thread_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TurnResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: FinishReason
+    # Prompt tokens whose evaluation was reused from an earlier turn (KV cache).
+    cached_tokens: int = 0
+
+
+class ModelBackend(Protocol):
+    name: str
+    n_ctx: int
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Tokens of the prompt these messages render to, generation prompt included."""
+
+    def generate(
+        self,
+        request: TurnRequest,
+        on_text: Callable[[str], None],
+        should_stop: Callable[[], bool],
+    ) -> TurnResult:
+        """Generates one reply. `on_text` gets each decoded piece as soon as it exists;
+        `should_stop` is polled between tokens, and a True ends generation as "cancelled"."""
+
+    def close(self) -> None:
+        """Releases the model."""
