@@ -19,10 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the database and uploaded files live")
     serve.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir")
     serve.add_argument("--api-key", help="require this bearer token on every request")
-    serve.add_argument("--model", help="a model name or a path to a .gguf file")
     serve.add_argument("--log-level")
     models = sub.add_parser("models", help="list the models this server would serve")
-    models.add_argument("--model")
+    for p_ in (serve, models):
+        p_.add_argument("--model", help="the default model: a configured name or a .gguf path")
+        p_.add_argument("--models-config", help="TOML file mapping model names to GGUF files")
+    serve.add_argument("--strict-models", action="store_true", default=None,
+                       help="reject unknown model names (400 model_not_found)")
     return p
 
 
@@ -35,13 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     cfg = _settings(args)
     try:
-        registry = Registry.from_option(cfg.model)
+        registry = Registry.load(cfg.model, cfg.models_config)
     except ModelNotFound as exc:
         sys.exit(f"airlock: {exc}")
     if args.command == "models":
         for entry in registry.entries():
             mark = "*" if entry.name == registry.default else " "
-            print(f"{mark} {entry.name}\t{entry.path}")
+            print(f"{mark} {entry.name}\t{entry.path or entry.kind}")
         return
     _serve(cfg, registry)
 

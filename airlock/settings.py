@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     api_key: str | None = None
     model: str | None = None
+    # A TOML file mapping model names to GGUF files and per-model settings.
+    models_config: Path | None = None
+    # Unknown model names are a 400 model_not_found instead of running on the default model.
+    strict_models: bool = False
     # SQLite `synchronous` under WAL: NORMAL survives a process crash (the WAL is in the OS
     # cache); FULL also survives power loss at the cost of an fsync per commit.
     sqlite_synchronous: str = "NORMAL"

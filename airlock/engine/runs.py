@@ -1,16 +1,34 @@
-"""Runs and their steps as stored; execution is the run engine's (scheduler, turns)."""
+"""Runs and their steps in the store: creation, the state machine's transitions, the queue."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select, update
 
+from airlock.engine import messages, threads
+from airlock.engine.ids import new_id
 from airlock.engine.store import crud
-from airlock.engine.store.tables import Run, RunStep
+from airlock.engine.store.tables import Assistant, Message, Run, RunStep
+from airlock.errors import InvalidRequest
 
 KIND = "run"
 STEP_KIND = "run step"
+ACTIVE = messages.ACTIVE_RUN_STATUSES
+TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
+EXPIRES_AFTER = 600
+RESTARTED = "The server restarted while this run was active; create the run again."
+# How a run's ending shows on the step and on the message it was writing.
+_STEP_END = {"completed": "completed", "incomplete": "completed", "failed": "failed",
+             "cancelled": "cancelled", "expired": "expired"}
+_MESSAGE_END = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired"}
+
+Resolver = Callable[[str], str]  # requested model name -> registry entry name
+
+
+# --- reading ----------------------------------------------------------------------------------
 
 
 def get_step(conn: Connection, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
@@ -23,3 +41,173 @@ def page_steps(
 ) -> tuple[list[dict[str, Any]], bool]:
     crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
     return crud.page(conn, RunStep, params, run_id=run_id)
+
+
+def load(conn: Connection, run_id: str) -> dict[str, Any]:
+    """The run with its internal columns, for the engine."""
+    return dict(crud.find(conn, Run, run_id)._mapping)
+
+
+# --- creating ---------------------------------------------------------------------------------
+
+
+def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Resolver) -> dict:
+    """A queued run on an existing thread; additional_messages join the thread first."""
+    crud.get(conn, crud.Thread, "thread", thread_id)
+    assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+    backend = resolve(fields.get("model") or assistant["model"])
+    active = messages.active_run_id(conn, thread_id)
+    if active is not None:
+        raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
+    for i, extra in enumerate(fields.get("additional_messages") or []):
+        crud.add(conn, Message, messages.build(conn, thread_id, extra, f"additional_messages[{i}]."))
+    values = {**_new_run(thread_id, assistant, fields), "backend": backend,
+              "queued_ns": time.time_ns()}
+    return {**crud.add(conn, Run, values), "backend": backend}
+
+
+def create_with_thread(conn: Connection, fields: dict[str, Any], resolve: Resolver) -> tuple[dict, dict]:
+    """POST /threads/runs: a new thread and its first run, in one transaction."""
+    crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+    thread = threads.create(conn, fields.get("thread") or {})
+    return thread, create(conn, thread["id"], fields, resolve)
+
+
+def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any]) -> dict:
+    def pick(key: str, default: Any) -> Any:
+        value = fields.get(key)
+        if value is None:
+            value = assistant.get(key)
+        return default if value is None else value
+
+    instructions = fields.get("instructions")
+    if instructions is None:
+        instructions = assistant["instructions"] or ""
+    if fields.get("additional_instructions"):
+        instructions = "\n\n".join(p for p in (instructions, fields["additional_instructions"]) if p)
+    model = fields.get("model") or assistant["model"]
+    truncation = fields.get("truncation_strategy") or {"type": "auto"}
+    created = crud.now()
+    return {
+        "id": new_id("run"),
+        "thread_id": thread_id,
+        "assistant_id": assistant["id"],
+        "created_at": created,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": created + EXPIRES_AFTER,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "model": model,
+        "instructions": instructions,
+        "tools": pick("tools", []),
+        "tool_resources": fields.get("tool_resources"),
+        "metadata": fields.get("metadata") or {},
+        "usage": None,
+        "temperature": pick("temperature", 1.0),
+        "top_p": pick("top_p", 1.0),
+        "max_prompt_tokens": fields.get("max_prompt_tokens"),
+        "max_completion_tokens": fields.get("max_completion_tokens"),
+        "truncation_strategy": {"type": truncation["type"],
+                                "last_messages": truncation.get("last_messages")},
+        "tool_choice": fields.get("tool_choice") or "auto",
+        "parallel_tool_calls": fields.get("parallel_tool_calls", True) is not False,
+        "response_format": pick("response_format", "auto"),
+        "params": {},
+    }
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+
+def claim_next(conn: Connection, backend: str) -> dict[str, Any] | None:
+    """Takes the longest-queued run for `backend` and marks it in_progress, or None.
+
+    The conditional UPDATE makes the claim safe with several workers (or processes) racing.
+    """
+    t = crud.table_of(Run)
+    run_id = conn.execute(
+        select(t.c.id).where(t.c.status == "queued", t.c.backend == backend)
+        .order_by(t.c.queued_ns, t.c.seq).limit(1)
+    ).scalar()
+    if run_id is None:
+        return None
+    now = crud.now()
+    claimed = conn.execute(
+        update(t).where(t.c.id == run_id, t.c.status == "queued")
+        .values(status="in_progress", started_at=now)
+    ).rowcount
+    return load(conn, run_id) if claimed else None
+
+
+def backends_with_work(conn: Connection) -> list[str]:
+    t = crud.table_of(Run)
+    return list(conn.execute(select(t.c.backend).where(t.c.status == "queued").distinct()).scalars())
+
+
+# --- endings ----------------------------------------------------------------------------------
+
+
+def finish(conn: Connection, run_id: str, status: str, **fields: Any) -> dict[str, Any]:
+    """Moves the run to a terminal status and closes its open step and message to match."""
+    now = crud.now()
+    values: dict[str, Any] = {"status": status, "expires_at": None, "required_action": None, **fields}
+    stamp = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
+             "cancelled": "cancelled_at"}.get(status)
+    if stamp:
+        values[stamp] = now
+    crud.change(conn, Run, run_id, values)
+    close_open_parts(conn, run_id, status)
+    return crud.get(conn, Run, KIND, run_id)
+
+
+def close_open_parts(conn: Connection, run_id: str, status: str) -> None:
+    steps = crud.table_of(RunStep)
+    step_status = _STEP_END[status]
+    step_stamp = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+                  "expired": "expired_at"}[step_status]
+    conn.execute(update(steps).where(steps.c.run_id == run_id, steps.c.status == "in_progress")
+                 .values(status=step_status, **{step_stamp: crud.now()}))
+    msgs = crud.table_of(Message)
+    open_msgs = (msgs.c.run_id == run_id) & (msgs.c.status == "in_progress")
+    if status in _MESSAGE_END:
+        conn.execute(update(msgs).where(open_msgs).values(
+            status="incomplete", incomplete_at=crud.now(),
+            incomplete_details={"reason": _MESSAGE_END[status]}))
+    else:
+        conn.execute(update(msgs).where(open_msgs).values(status="completed",
+                                                           completed_at=crud.now()))
+
+
+def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[str, Any], str]:
+    """Marks the run cancelling; returns it and the status it had, which says who finishes it."""
+    run = crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
+    if run["status"] in TERMINAL:
+        raise InvalidRequest(f"Cannot cancel run with status '{run['status']}'.")
+    if run["status"] != "cancelling":
+        crud.change(conn, Run, run_id, {"status": "cancelling"})
+    return crud.get(conn, Run, KIND, run_id), run["status"]
+
+
+def fail_interrupted(conn: Connection) -> list[str]:
+    """At start-up: runs a dead process left active end failed, so none stays stuck."""
+    t = crud.table_of(Run)
+    ids = list(conn.execute(select(t.c.id).where(
+        t.c.status.in_(("queued", "in_progress", "cancelling")))).scalars())
+    for run_id in ids:
+        finish(conn, run_id, "failed", last_error={"code": "server_error", "message": RESTARTED})
+    return ids
+
+
+def expire_due(conn: Connection) -> list[str]:
+    """Runs still waiting (queued, or on tool outputs) past expires_at become expired."""
+    t = crud.table_of(Run)
+    ids = list(conn.execute(select(t.c.id).where(
+        t.c.status.in_(("queued", "requires_action")), t.c.expires_at <= crud.now())).scalars())
+    for run_id in ids:
+        finish(conn, run_id, "expired")
+    return ids

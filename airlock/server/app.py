@@ -1,4 +1,4 @@
-"""The FastAPI application: store and registry on app.state, guard, routers, error envelopes."""
+"""The FastAPI application: store, registry and engine on app.state, guard, routers, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from fastapi import FastAPI
 
 from airlock.engine.store import Store
 from airlock.models.registry import Registry
-from airlock.server import assistants, errors, files, health, messages, models, runs, threads
+from airlock.engine.service import Engine
+from airlock.server import (
+    assistants, errors, files, health, messages, models, runs, scripted, threads,
+)
 from airlock.server.guard import Guard
 from airlock.settings import Settings
 
@@ -19,9 +22,16 @@ def create_app(cfg: Settings, registry: Registry) -> FastAPI:
                   sqlite_synchronous=cfg.sqlite_synchronous)
     store.migrate()
 
+    engine = Engine(store, registry, strict_models=cfg.strict_models)
+    if registry.get(registry.default).kind != "scripted":
+        registry.backend(registry.default)  # load before /health says ready
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        engine.start()
         yield
+        engine.shutdown()
+        registry.close()
         store.close()
 
     app = FastAPI(title="airlock", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -29,8 +39,10 @@ def create_app(cfg: Settings, registry: Registry) -> FastAPI:
     app.state.settings = cfg
     app.state.store = store
     app.state.registry = registry
+    app.state.engine = engine
     errors.install(app)
-    for module in (health, assistants, threads, messages, runs, files, models):
+    app.include_router(runs.thread_and_run)
+    for module in (health, assistants, threads, messages, runs, files, models, scripted):
         app.include_router(module.router)
     app.add_middleware(Guard, settings=cfg)
     return app

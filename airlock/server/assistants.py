@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends
 from airlock.engine import assistants
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Assistant
-from airlock.server.deps import store
+from airlock.engine.service import Engine
+from airlock.server.deps import engine, store
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump_fields
@@ -19,7 +20,10 @@ KIND = assistants.KIND
 
 
 @router.post("")
-async def create_assistant(body: AssistantCreate, db: Store = Depends(store)) -> WireJSON:
+async def create_assistant(
+    body: AssistantCreate, db: Store = Depends(store), eng: Engine = Depends(engine)
+) -> WireJSON:
+    eng.resolve(body.model)  # --strict-models: unknown names are refused here already
     row = await db.write(assistants.create, dump_fields(body))
     return WireJSON(render("assistant", row))
 
@@ -31,8 +35,11 @@ async def retrieve_assistant(assistant_id: str, db: Store = Depends(store)) -> W
 
 @router.post("/{assistant_id}")
 async def update_assistant(
-    assistant_id: str, body: AssistantUpdate, db: Store = Depends(store)
+    assistant_id: str, body: AssistantUpdate, db: Store = Depends(store),
+    eng: Engine = Depends(engine),
 ) -> WireJSON:
+    if body.model:
+        eng.resolve(body.model)
     row = await db.write(assistants.update, assistant_id, dump_fields(body))
     return WireJSON(render("assistant", row))
 

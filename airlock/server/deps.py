@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from airlock.engine.service import Engine
 from airlock.engine.store import Store
 from airlock.models.registry import Registry
 from airlock.settings import Settings
@@ -23,3 +24,7 @@ async def registry(request: Request) -> Registry:
 
 async def settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def engine(request: Request) -> Engine:
+    return request.app.state.engine

@@ -1,4 +1,4 @@
-"""/v1/threads/{thread_id}/runs: the read side (execution lands with the run engine)."""
+"""/v1/threads/{thread_id}/runs and /v1/threads/runs: create, read, update, cancel."""
 
 from __future__ import annotations
 
@@ -7,18 +7,49 @@ from fastapi import APIRouter, Depends, Query
 from airlock.engine import runs
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Run
-from airlock.server.deps import settings, store
+from airlock.engine.service import Engine
+from airlock.errors import InvalidRequest
+from airlock.server.deps import engine, settings, store
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, list_page
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
-from airlock.server.wire.requests import MetadataUpdate
+from airlock.server.wire.requests import MetadataUpdate, RunCreate, RunOptions, ThreadAndRunCreate
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs")
+# POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
+thread_and_run = APIRouter(prefix="/v1/threads/runs")
 KIND = runs.KIND
 # Accepted for SDK compatibility; step content inclusion lands with file_search.
 Include = Query(None, alias="include[]")
+
+
+def _no_stream(body: RunOptions) -> None:
+    if body.stream:
+        raise InvalidRequest("Streaming runs are not supported yet.", param="stream")
+
+
+@router.post("")
+async def create_run(
+    thread_id: str, body: RunCreate, include: list[str] | None = Include,
+    eng: Engine = Depends(engine),
+) -> WireJSON:
+    _no_stream(body)
+    run = await eng.create_run(thread_id, dump_fields(body))
+    return WireJSON(render("run", run))
+
+
+@thread_and_run.post("")
+async def create_thread_and_run(body: ThreadAndRunCreate, eng: Engine = Depends(engine)) -> WireJSON:
+    _no_stream(body)
+    _, run = await eng.create_thread_and_run(dump_fields(body))
+    return WireJSON(render("run", run))
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(thread_id: str, run_id: str, eng: Engine = Depends(engine)) -> WireJSON:
+    return WireJSON(render("run", await eng.cancel(thread_id, run_id)))
 
 
 @router.get("/{run_id}")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-INTERNAL = frozenset({"seq", "path", "params"})
+INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns"})
 
 
 class Base(DeclarativeBase):
@@ -114,10 +114,16 @@ class Run(Base):
     # What the engine needs to build the prompt but the Run object does not show
     # (additional_instructions, additional_messages' ids, include[], ...).
     params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # The registry entry that serves this run (the wire `model` keeps the name the client asked for).
+    backend: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Position in the turn queue: set each time the run (re)enters `queued`, so a run coming back
+    # for another turn waits behind runs queued before it.
+    queued_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         Index("ix_runs_thread_seq", "thread_id", "seq"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_queue", "status", "backend", "queued_ns"),
     )
 
 
@@ -160,3 +166,14 @@ class File(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False)
 
     __table_args__ = (Index("ix_files_purpose_seq", "purpose", "seq"),)
+
+
+class ScriptedReply(Base):
+    """Replies queued for the scripted model, per thread or global, consumed in order."""
+
+    __tablename__ = "scripted_replies"
+    seq: Mapped[int] = _seq()
+    thread_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ix_scripted_replies_thread_seq", "thread_id", "seq"),)

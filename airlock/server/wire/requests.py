@@ -162,3 +162,30 @@ class ToolOutput(Strict):
 class SubmitToolOutputs(Strict):
     tool_outputs: list[ToolOutput]
     stream: bool | None = None
+
+
+# --- the scripted model -----------------------------------------------------------------------
+
+
+class ScriptedFunction(Strict):
+    name: str
+    arguments: dict | str = {}
+
+
+class ScriptedToolCall(Strict):
+    type: Literal["function", "code_interpreter", "file_search"]
+    function: ScriptedFunction | None = None
+    code_interpreter: dict | None = None
+    file_search: dict | None = None
+
+
+class ScriptedReply(Strict):
+    text: str | None = None
+    tool_calls: list[ScriptedToolCall] | None = None
+    # Pause before each emitted piece, to imitate a slow model.
+    delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class ScriptedReplies(Strict):
+    replies: Annotated[list[ScriptedReply], Field(min_length=1)]
+    thread_id: str | None = None

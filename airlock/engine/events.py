@@ -1,0 +1,43 @@
+"""Run events as they happen, for whoever watches a run (streams, tests, logs).
+
+The store holds the truth; events only tell a watcher that it changed and carry token deltas
+between store writes. Publishing is thread-safe (workers publish from their own threads);
+subscribers are asyncio queues on the server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+from typing import Any
+
+Event = tuple[str, dict[str, Any]]
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]]] = defaultdict(list)
+
+    def subscribe(self, run_id: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        with self._lock:
+            self._subs[run_id].append((asyncio.get_running_loop(), queue))
+        return queue
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue) -> None:
+        with self._lock:
+            subs = [s for s in self._subs.get(run_id, []) if s[1] is not queue]
+            if subs:
+                self._subs[run_id] = subs
+            else:
+                self._subs.pop(run_id, None)
+
+    def publish(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            subs = list(self._subs.get(run_id, ()))
+        for loop, queue in subs:
+            # A closed loop means the watcher is gone; the run goes on regardless.
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, (name, data))

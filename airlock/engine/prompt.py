@@ -1,0 +1,70 @@
+"""What the model sees: instructions, then the thread's messages, cut to fit the budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airlock.models.backend import ModelBackend
+
+
+class PromptTooLong(Exception):
+    def __init__(self, tokens: int, budget: int):
+        super().__init__(f"the prompt needs {tokens} tokens, the budget is {budget}")
+        self.tokens = tokens
+        self.budget = budget
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A stored message as plain text for the model."""
+    parts = []
+    for part in message["content"]:
+        if part["type"] == "text":
+            parts.append(part["text"]["value"])
+        elif part["type"] == "image_file":
+            parts.append(f"[image file {part['image_file']['file_id']}]")
+        elif part["type"] == "image_url":
+            parts.append(f"[image {part['image_url']['url']}]")
+        elif part["type"] == "refusal":
+            parts.append(part["refusal"])
+    return "\n".join(parts)
+
+
+def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"role": m["role"], "content": message_text(m)} for m in history]
+
+
+def fit(
+    backend: ModelBackend,
+    instructions: str,
+    history: list[dict[str, str]],
+    *,
+    budget: int,
+    last_messages: int | None = None,
+) -> tuple[list[dict[str, str]], int]:
+    """Drops the oldest messages until the prompt fits `budget` tokens; the newest always stays.
+
+    Returns the prompt messages and their token count, or raises PromptTooLong.
+    """
+    system = [{"role": "system", "content": instructions}] if instructions else []
+    if last_messages is not None:
+        history = history[-last_messages:]
+
+    def size(drop: int) -> int:
+        return backend.count_tokens(system + history[drop:])
+
+    full = size(0)
+    if full <= budget or not history:
+        if full > budget:
+            raise PromptTooLong(full, budget)
+        return system + history, full
+    # Token counts fall as more old messages go: binary-search the fewest drops that fit.
+    lo, hi = 1, len(history) - 1
+    if size(hi) > budget:
+        raise PromptTooLong(size(hi), budget)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if size(mid) <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return system + history[lo:], size(lo)

@@ -1,0 +1,221 @@
+"""One model turn of a claimed run: prompt, a message_creation step, generation, the ending."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+from sqlalchemy import Connection, select
+
+from airlock.engine import prompt, runs
+from airlock.engine.events import Hub
+from airlock.engine.ids import new_id
+from airlock.engine.store import Store, crud
+from airlock.engine.store.tables import Message, Run, RunStep
+from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
+
+log = logging.getLogger("airlock.engine")
+# Without max_completion_tokens, this much of the context stays free for the reply.
+DEFAULT_REPLY_ROOM = 1024
+# Partial replies reach the store this often, so polling clients see progress.
+PERSIST_EVERY_S = 0.5
+SHUTDOWN = "The server shut down while this run was active; create the run again."
+
+
+class Turn:
+    def __init__(self, store: Store, hub: Hub, backend: ModelBackend, run: dict[str, Any],
+                 should_stop: Callable[[], bool]):
+        self.store, self.hub, self.backend = store, hub, backend
+        self.run = run
+        self.run_id = run["id"]
+        self.should_stop = should_stop
+
+    def publish(self, name: str, data: dict[str, Any]) -> None:
+        self.hub.publish(self.run_id, name, data)
+
+    def execute(self) -> None:
+        run = self.run
+        self.publish("thread.run.in_progress", run)
+        with self.store.read_conn() as conn:
+            history = _thread_messages(conn, run["thread_id"])
+        spent = (run["usage"] or {}).get("completion_tokens", 0)
+        cap = run["max_completion_tokens"]
+        remaining = None if cap is None else max(cap - spent, 0)
+        n_ctx = self.backend.n_ctx
+        budget = n_ctx - (remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4))
+        if run["max_prompt_tokens"] is not None:
+            budget = min(budget, run["max_prompt_tokens"])
+        try:
+            messages, prompt_tokens = prompt.fit(
+                self.backend, run["instructions"], prompt.conversation(history), budget=budget,
+                last_messages=run["truncation_strategy"].get("last_messages"),
+            )
+        except prompt.PromptTooLong as exc:
+            self._prompt_too_long(exc)
+            return
+        max_tokens = max(1, n_ctx - prompt_tokens)
+        if remaining is not None:
+            max_tokens = min(max_tokens, remaining)
+        step, message = self._open_reply()
+        request = TurnRequest(
+            messages=messages, max_tokens=max_tokens, temperature=run["temperature"],
+            top_p=run["top_p"], thread_id=run["thread_id"], **_format(run["response_format"]),
+        )
+        result = self._generate(request, message)
+        self._close_reply(step, message, result)
+
+    # --- pieces ------------------------------------------------------------------------------
+
+    def _open_reply(self) -> tuple[dict, dict]:
+        run, now = self.run, crud.now()
+        message_id = new_id("message")
+        step = {
+            "id": new_id("step"), "run_id": self.run_id, "thread_id": run["thread_id"],
+            "assistant_id": run["assistant_id"], "created_at": now, "type": "message_creation",
+            "status": "in_progress",
+            "step_details": {"type": "message_creation",
+                             "message_creation": {"message_id": message_id}},
+            "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
+            "completed_at": None, "metadata": {}, "usage": None,
+        }
+        message = {
+            "id": message_id, "thread_id": run["thread_id"], "created_at": now,
+            "role": "assistant", "content": [], "status": "in_progress",
+            "incomplete_details": None, "completed_at": None, "incomplete_at": None,
+            "assistant_id": run["assistant_id"], "run_id": self.run_id, "attachments": [],
+            "metadata": {},
+        }
+        with self.store.begin() as conn:
+            crud.add(conn, RunStep, step)
+            crud.add(conn, Message, message)
+        self.publish("thread.run.step.created", step)
+        self.publish("thread.run.step.in_progress", step)
+        self.publish("thread.message.created", message)
+        self.publish("thread.message.in_progress", message)
+        return step, message
+
+    def _generate(self, request: TurnRequest, message: dict) -> TurnResult:
+        text: list[str] = []
+        last_persist = time.monotonic()
+
+        def on_text(piece: str) -> None:
+            nonlocal last_persist
+            text.append(piece)
+            self.publish("thread.message.delta", {"id": message["id"], "value": piece})
+            if time.monotonic() - last_persist >= PERSIST_EVERY_S:
+                last_persist = time.monotonic()
+                with self.store.begin() as conn:
+                    crud.change(conn, Message, message["id"], {"content": _text_content("".join(text))})
+
+        return self.backend.generate(request, on_text, self.should_stop)
+
+    def _close_reply(self, step: dict, message: dict, result: TurnResult) -> None:
+        usage = {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+            "prompt_token_details": {"cached_tokens": result.cached_tokens},
+        }
+        ending, fields = "completed", {}
+        error = _format_error(self.run["response_format"], result)
+        if result.finish_reason == "cancelled":
+            # Stopped without a cancel request (those mark the run cancelling, below): shutdown.
+            ending = "failed"
+            fields = {"last_error": {"code": "server_error", "message": SHUTDOWN}}
+        elif result.finish_reason == "length":
+            ending = "incomplete"
+            fields = {"incomplete_details": {"reason": "max_completion_tokens"}}
+        elif error:
+            ending = "failed"
+            fields = {"last_error": {"code": "server_error", "message": error}}
+        now = crud.now()
+        with self.store.begin() as conn:
+            run_usage = _add_usage(self.run["usage"], usage)
+            crud.change(conn, RunStep, step["id"], {"usage": usage})
+            msg_values: dict[str, Any] = {"content": _text_content(result.text)}
+            if result.finish_reason == "length":
+                msg_values.update(status="incomplete", incomplete_at=now,
+                                  incomplete_details={"reason": "max_tokens"})
+            crud.change(conn, Message, message["id"], msg_values)
+            # A cancel that arrived while the reply finished still wins.
+            if _status(conn, self.run_id) == "cancelling":
+                ending, fields = "cancelled", {}
+            final = runs.finish(conn, self.run_id, ending, usage=run_usage, **fields)
+            step_row = crud.get(conn, RunStep, runs.STEP_KIND, step["id"])
+            msg_row = crud.get(conn, Message, "message", message["id"])
+        self.publish(f"thread.message.{msg_row['status']}", msg_row)
+        self.publish(f"thread.run.step.{step_row['status']}", step_row)
+        self.publish(f"thread.run.{ending}", final)
+
+    def _prompt_too_long(self, exc: prompt.PromptTooLong) -> None:
+        cap = self.run["max_prompt_tokens"]
+        with self.store.begin() as conn:
+            if cap is not None and exc.tokens > cap:
+                final = runs.finish(conn, self.run_id, "incomplete",
+                                    incomplete_details={"reason": "max_prompt_tokens"})
+            else:
+                final = runs.finish(conn, self.run_id, "failed", last_error={
+                    "code": "invalid_prompt",
+                    "message": f"The newest message alone does not fit the model's context "
+                               f"({exc.tokens} tokens, room for {exc.budget}).",
+                })
+        self.publish(f"thread.run.{final['status']}", final)
+
+
+def _thread_messages(conn: Connection, thread_id: str) -> list[dict[str, Any]]:
+    t = crud.table_of(Message)
+    rows = conn.execute(select(t).where(t.c.thread_id == thread_id).order_by(t.c.seq)).all()
+    return [crud.to_object(r) for r in rows]
+
+
+def _status(conn: Connection, run_id: str) -> str:
+    t = crud.table_of(Run)
+    return conn.execute(select(t.c.status).where(t.c.id == run_id)).scalar_one()
+
+
+def _text_content(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": text, "annotations": []}}]
+
+
+def _format(response_format: Any) -> dict[str, Any]:
+    if isinstance(response_format, dict):
+        if response_format.get("type") == "json_object":
+            return {"json_object": True}
+        if response_format.get("type") == "json_schema":
+            schema = response_format["json_schema"].get("schema") or {"type": "object"}
+            return {"json_schema": schema}
+    return {}
+
+
+def _format_error(response_format: Any, result: TurnResult) -> str | None:
+    """For JSON formats, a finished reply must parse (and validate); anything else is a bug."""
+    wanted = _format(response_format)
+    if not wanted or result.finish_reason != "stop":
+        return None
+    try:
+        value = json.loads(result.text)
+    except ValueError:
+        return "The model's reply is not valid JSON."
+    if "json_schema" in wanted:
+        try:
+            jsonschema.validate(value, wanted["json_schema"])
+        except jsonschema.ValidationError as exc:
+            return f"The model's reply does not match the schema: {exc.message}"
+    return None
+
+
+def _add_usage(total: dict[str, Any] | None, turn: dict[str, Any]) -> dict[str, Any]:
+    if not total:
+        return dict(turn)
+    cached = (total.get("prompt_token_details") or {}).get("cached_tokens", 0)
+    return {
+        "prompt_tokens": total["prompt_tokens"] + turn["prompt_tokens"],
+        "completion_tokens": total["completion_tokens"] + turn["completion_tokens"],
+        "total_tokens": total["total_tokens"] + turn["total_tokens"],
+        "prompt_token_details": {
+            "cached_tokens": cached + turn["prompt_token_details"]["cached_tokens"]},
+    }

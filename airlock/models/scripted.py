@@ -1,0 +1,67 @@
+"""The scripted model: deterministic replies for people testing their Assistants apps offline.
+
+Replies come from a queue the engine owns (`next_reply`); with none queued it echoes the last
+user message. Text is emitted word by word so streams and cancellation behave as with a model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airlock.models.backend import TurnRequest, TurnResult
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_PIECE = re.compile(r"\s*\S+\s*|\s+")
+
+
+class ScriptedBackend:
+    name = "scripted"
+    n_ctx = 32768
+
+    def __init__(self, next_reply: Callable[[str | None], dict[str, Any] | None]):
+        self._next_reply = next_reply
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        # A stand-in tokenizer: words and punctuation, plus a few tokens of framing per message.
+        return sum(len(_TOKEN.findall(m["content"])) + 4 for m in messages) + 2
+
+    def generate(
+        self, request: TurnRequest, on_text: Callable[[str], None], should_stop: Callable[[], bool]
+    ) -> TurnResult:
+        reply = self._next_reply(request.thread_id)
+        if reply is None:
+            last_user = next(
+                (m["content"] for m in reversed(request.messages) if m["role"] == "user"), ""
+            )
+            reply = {"text": f"You said: {last_user}"}
+        # delay_ms paces each piece, to imitate a slow model (e.g. to cancel mid-reply).
+        delay = float(reply.get("delay_ms", 0)) / 1000
+        text, finish = "", "stop"
+        for i, piece in enumerate(_PIECE.findall(reply.get("text", ""))):
+            if i >= request.max_tokens:
+                finish = "length"
+                break
+            _pause(delay, should_stop)
+            if should_stop():
+                finish = "cancelled"
+                break
+            text += piece
+            on_text(piece)
+        return TurnResult(
+            text=text,
+            prompt_tokens=self.count_tokens(request.messages),
+            completion_tokens=len(_PIECE.findall(text)),
+            finish_reason=finish,  # type: ignore[arg-type]
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def _pause(seconds: float, should_stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0 and not should_stop():
+        time.sleep(min(left, 0.02))

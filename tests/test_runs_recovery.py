@@ -1,0 +1,32 @@
+"""A run a dead process left behind ends failed on the next start; the thread stays usable."""
+
+from __future__ import annotations
+
+from runs_helpers import script, slow_reply, wait_run
+
+
+def test_killed_mid_run_fails_on_restart(start_server):
+    server = start_server("recovery")
+    with server.client() as c:
+        asst = c.beta.assistants.create(model="scripted")
+        thread = c.beta.threads.create(messages=[{"role": "user", "content": "long one"}])
+        script(server, slow_reply(words=400, delay_ms=20), thread_id=thread.id)
+        run = c.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+        wait_run(c, thread.id, run.id, lambda r: r.status == "in_progress")
+
+    server.crash()
+    server.start()
+
+    with server.client() as c:
+        run = c.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        assert run.status == "failed"
+        assert run.last_error.code == "server_error" and "restarted" in run.last_error.message
+        assert run.failed_at is not None and run.expires_at is None
+        steps = c.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+        assert [s.status for s in steps] == ["failed"]
+        msgs = c.beta.threads.messages.list(thread.id, run_id=run.id).data
+        assert [m.status for m in msgs] == ["incomplete"]
+        assert msgs[0].incomplete_details.reason == "run_failed"
+
+        again = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
+        assert again.status == "completed"
