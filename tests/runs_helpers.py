@@ -38,3 +38,14 @@ def reply_text(client, thread_id: str, run_id: str) -> str:
 
 def slow_reply(words: int = 200, delay_ms: int = 50) -> dict:
     return {"text": " ".join(f"w{i}" for i in range(words)), "delay_ms": delay_ms}
+
+
+def wait_for_text(client, thread_id: str, run_id: str):
+    """Polls until the run's message shows text (partial replies are persisted as they grow)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        msgs = client.beta.threads.messages.list(thread_id, run_id=run_id).data
+        if msgs and msgs[0].content and msgs[0].content[0].text.value:
+            return msgs[0]
+        assert time.monotonic() < deadline, "no partial text appeared"
+        time.sleep(0.02)  # poll interval between GETs, not synchronisation

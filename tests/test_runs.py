@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import assert_recent, bad_request
-from runs_helpers import clear_script, reply_text, script, slow_reply, wait_run
+from runs_helpers import clear_script, reply_text, script, slow_reply, wait_for_text, wait_run
 
 
 @pytest.fixture()
@@ -168,7 +168,7 @@ def test_cancel_stops_a_running_generation(client, server, scripted):
     script(server, slow_reply(words=400, delay_ms=20), thread_id=thread.id)
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=scripted.id)
     wait_run(client, thread.id, run.id, lambda r: r.status == "in_progress")
-    msg = _wait_for_text(client, thread.id, run.id)
+    msg = wait_for_text(client, thread.id, run.id)
 
     cancelling = client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     assert cancelling.status == "cancelling"
@@ -219,16 +219,3 @@ def test_run_errors(client, server, scripted):
                        assistant_id=scripted.id, temperature=5)
     assert body["param"] == "temperature"
     assert client.beta.threads.runs.list(thread.id).data == []
-
-
-def _wait_for_text(client, thread_id: str, run_id: str):
-    """Polls until the run's message shows streamed-in text (partial replies are persisted)."""
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        msgs = client.beta.threads.messages.list(thread_id, run_id=run_id).data
-        if msgs and msgs[0].content and msgs[0].content[0].text.value:
-            return msgs[0]
-        time.sleep(0.05)  # poll interval between GETs
-    raise AssertionError("no partial text appeared")

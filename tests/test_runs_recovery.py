@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runs_helpers import script, slow_reply, wait_run
+from runs_helpers import script, slow_reply, wait_for_text
 
 
 def test_killed_mid_run_fails_on_restart(start_server):
@@ -12,7 +12,7 @@ def test_killed_mid_run_fails_on_restart(start_server):
         thread = c.beta.threads.create(messages=[{"role": "user", "content": "long one"}])
         script(server, slow_reply(words=400, delay_ms=20), thread_id=thread.id)
         run = c.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
-        wait_run(c, thread.id, run.id, lambda r: r.status == "in_progress")
+        wait_for_text(c, thread.id, run.id)  # mid-reply: step and message exist
 
     server.crash()
     server.start()

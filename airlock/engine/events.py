@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 Event = tuple[str, dict[str, Any]]
+ALL = "*"
 
 
 class Hub:
@@ -21,6 +22,7 @@ class Hub:
         self._subs: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]]] = defaultdict(list)
 
     def subscribe(self, run_id: str) -> asyncio.Queue:
+        """Events of one run, or of every run with `run_id="*"`; items are (name, data)."""
         queue: asyncio.Queue = asyncio.Queue()
         with self._lock:
             self._subs[run_id].append((asyncio.get_running_loop(), queue))
@@ -36,7 +38,7 @@ class Hub:
 
     def publish(self, run_id: str, name: str, data: dict[str, Any]) -> None:
         with self._lock:
-            subs = list(self._subs.get(run_id, ()))
+            subs = [*self._subs.get(run_id, ()), *self._subs.get(ALL, ())]
         for loop, queue in subs:
             # A closed loop means the watcher is gone; the run goes on regardless.
             if not loop.is_closed():

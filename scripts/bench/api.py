@@ -11,7 +11,6 @@ Medians over --runs runs are reported, since these machines are shared and noisy
 
 from __future__ import annotations
 
-import argparse
 import json
 import sqlite3
 import statistics
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _report import bench_main  # noqa: E402
 from _server import airlock_server  # noqa: E402
 
 CLIENTS = 4
@@ -112,56 +112,33 @@ def one_run() -> dict[str, float]:
 
 
 def table(results: list[dict[str, float]]) -> str:
-    m = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    """Medians; every ratio is taken within a run first, so both sides saw the same noise."""
+    def med(key):
+        return statistics.median(r[key] for r in results)
+
+    def ratio(a, b):
+        return statistics.median(r[a] / r[b] for r in results)
+
     rows = [
-        ("message create throughput (4 clients)", f"{m['create_rps']:.0f} req/s", "≥ 500 req/s",
-         f"{m['create_rps'] / m['health_rps']:.2f} of HTTP floor; "
-         f"{m['create_rps'] / m['raw_sqlite_ips']:.3f} of raw sqlite3 inserts"),
-        ("message create latency p50 / p99", f"{m['create_p50_ms']:.1f} / {m['create_p99_ms']:.1f} ms",
-         "", ""),
-        ("message list (limit 20) latency p50", f"{m['list_p50_ms']:.1f} ms", "≤ 5 ms",
-         f"{m['list_p50_ms'] / m['health_p50_ms']:.2f}× HTTP floor p50"),
-        ("message list latency p99", f"{m['list_p99_ms']:.1f} ms", "", ""),
+        ("message create throughput (4 clients)", f"{med('create_rps'):.0f} req/s", "≥ 500 req/s",
+         f"{ratio('create_rps', 'health_rps'):.2f} of HTTP floor; "
+         f"{ratio('create_rps', 'raw_sqlite_ips'):.3f} of raw sqlite3 inserts"),
+        ("message create latency p50 / p99",
+         f"{med('create_p50_ms'):.1f} / {med('create_p99_ms'):.1f} ms", "", ""),
+        ("message list (limit 20) latency p50", f"{med('list_p50_ms'):.1f} ms", "≤ 5 ms",
+         f"{ratio('list_p50_ms', 'health_p50_ms'):.2f}× HTTP floor p50"),
+        ("message list latency p99", f"{med('list_p99_ms'):.1f} ms", "", ""),
         ("HTTP floor: GET /health (4 clients)",
-         f"{m['health_rps']:.0f} req/s, p50 {m['health_p50_ms']:.1f} ms", "", "baseline"),
-        ("raw sqlite3 INSERT+COMMIT (1 thread)", f"{m['raw_sqlite_ips']:.0f} rows/s", "",
+         f"{med('health_rps'):.0f} req/s, p50 {med('health_p50_ms'):.1f} ms", "", "baseline"),
+        ("raw sqlite3 INSERT+COMMIT (1 thread)", f"{med('raw_sqlite_ips'):.0f} rows/s", "",
          "baseline"),
     ]
     out = ["| measure | airlock (median) | goal | ratio to raw |", "|---|---|---|---|"]
-    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(out)
+    return "\n".join(out + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--write", help="replace the API section of this markdown file")
-    args = ap.parse_args()
-    results = []
-    for i in range(args.runs):
-        results.append(one_run())
-        print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{k}={v:.1f}" for k, v in results[-1].items()),
-              file=sys.stderr)
-    text = table(results)
-    print(text)
-    if args.write:
-        command = "python scripts/bench/api.py " + " ".join(sys.argv[1:])
-        write_section(Path(args.write), "api", "API: message create and list over HTTP",
-                      text, args.runs, command)
-
-
-def write_section(path: Path, name: str, title: str, text: str, runs: int, command: str) -> None:
-    """Replaces the block between `<!-- bench:NAME -->` markers, keeping other benchmarks."""
-    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    stamp = time.strftime("%Y-%m-%d")
-    block = (f"{begin}\n## {title}\n\n`{command}` — median of {runs} runs, {stamp}, "
-             f"on this project's 2-core machine.\n\n{text}\n{end}")
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    if begin in doc:
-        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    path.write_text(doc)
+    bench_main("api", "API: message create and list over HTTP", one_run, table)
 
 
 if __name__ == "__main__":
