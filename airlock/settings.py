@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # OpenAI's own per-file upload limit.
     max_upload_bytes: int = 512 * 1024 * 1024
     poll_after_ms: int = 100
+    # A run still waiting (queued, or on tool outputs) this long after creation expires.
+    run_expires_after_s: int = Field(600, ge=1)
     log_level: str = "info"
 
     def resolved_database_url(self) -> str:

@@ -30,3 +30,27 @@ def test_killed_mid_run_fails_on_restart(start_server):
 
         again = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
         assert again.status == "completed"
+
+
+def test_a_run_left_waiting_past_expires_at_expires(start_server):
+    import os
+
+    os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"] = "2"
+    try:
+        server = start_server("expiry")
+    finally:
+        del os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"]
+    with server.client() as c:
+        asst = c.beta.assistants.create(model="scripted")
+        busy = c.beta.threads.create(messages=[{"role": "user", "content": "busy"}])
+        waiting = c.beta.threads.create(messages=[{"role": "user", "content": "waiting"}])
+        script(server, slow_reply(words=400, delay_ms=20), thread_id=busy.id)
+        first = c.beta.threads.runs.create(thread_id=busy.id, assistant_id=asst.id)
+        wait_for_text(c, busy.id, first.id)
+        queued = c.beta.threads.runs.create(thread_id=waiting.id, assistant_id=asst.id)
+        assert queued.expires_at == queued.created_at + 2
+
+        expired = c.beta.threads.runs.poll(queued.id, thread_id=waiting.id)
+        assert expired.status == "expired" and expired.expires_at is None
+        c.beta.threads.runs.cancel(first.id, thread_id=busy.id)
+        assert c.beta.threads.runs.poll(first.id, thread_id=busy.id).status == "cancelled"

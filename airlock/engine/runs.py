@@ -51,7 +51,8 @@ def load(conn: Connection, run_id: str) -> dict[str, Any]:
 # --- creating ---------------------------------------------------------------------------------
 
 
-def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Resolver) -> dict:
+def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Resolver,
+           expires_after: int = EXPIRES_AFTER) -> dict:
     """A queued run on an existing thread; additional_messages join the thread first."""
     crud.get(conn, crud.Thread, "thread", thread_id)
     assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
@@ -61,19 +62,20 @@ def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Re
         raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
     for i, extra in enumerate(fields.get("additional_messages") or []):
         crud.add(conn, Message, messages.build(conn, thread_id, extra, f"additional_messages[{i}]."))
-    values = {**_new_run(thread_id, assistant, fields), "backend": backend,
+    values = {**_new_run(thread_id, assistant, fields, expires_after), "backend": backend,
               "queued_ns": time.time_ns()}
     return {**crud.add(conn, Run, values), "backend": backend}
 
 
-def create_with_thread(conn: Connection, fields: dict[str, Any], resolve: Resolver) -> tuple[dict, dict]:
+def create_with_thread(conn: Connection, fields: dict[str, Any], resolve: Resolver,
+                       expires_after: int = EXPIRES_AFTER) -> tuple[dict, dict]:
     """POST /threads/runs: a new thread and its first run, in one transaction."""
     crud.get(conn, Assistant, "assistant", fields["assistant_id"])
     thread = threads.create(conn, fields.get("thread") or {})
-    return thread, create(conn, thread["id"], fields, resolve)
+    return thread, create(conn, thread["id"], fields, resolve, expires_after)
 
 
-def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any]) -> dict:
+def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_after: int) -> dict:
     def pick(key: str, default: Any) -> Any:
         value = fields.get(key)
         if value is None:
@@ -96,7 +98,7 @@ def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any]) -> dict:
         "status": "queued",
         "required_action": None,
         "last_error": None,
-        "expires_at": created + EXPIRES_AFTER,
+        "expires_at": created + expires_after,
         "started_at": None,
         "cancelled_at": None,
         "failed_at": None,

@@ -14,8 +14,10 @@ from airlock.models.scripted import ScriptedBackend
 
 
 class Engine:
-    def __init__(self, store: Store, registry: Registry, *, strict_models: bool = False):
+    def __init__(self, store: Store, registry: Registry, *, strict_models: bool = False,
+                 run_expires_after_s: int = runs.EXPIRES_AFTER):
         self.store, self.registry, self.strict_models = store, registry, strict_models
+        self.expires_after = run_expires_after_s
         self.hub = Hub()
         self.scheduler = Scheduler(store, registry, self.hub)
         registry.set_scripted_factory(lambda: ScriptedBackend(self._next_scripted_reply))
@@ -36,12 +38,14 @@ class Engine:
             ) from None
 
     async def create_run(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        run = await self.store.write(runs.create, thread_id, fields, self.resolve)
+        run = await self.store.write(runs.create, thread_id, fields, self.resolve,
+                                    self.expires_after)
         self.scheduler.wake(run["backend"])
         return run
 
     async def create_thread_and_run(self, fields: dict[str, Any]) -> tuple[dict, dict]:
-        thread, run = await self.store.write(runs.create_with_thread, fields, self.resolve)
+        thread, run = await self.store.write(runs.create_with_thread, fields, self.resolve,
+                                                  self.expires_after)
         self.scheduler.wake(run["backend"])
         return thread, run
 

@@ -22,7 +22,8 @@ def create_app(cfg: Settings, registry: Registry) -> FastAPI:
                   sqlite_synchronous=cfg.sqlite_synchronous)
     store.migrate()
 
-    engine = Engine(store, registry, strict_models=cfg.strict_models)
+    engine = Engine(store, registry, strict_models=cfg.strict_models,
+                    run_expires_after_s=cfg.run_expires_after_s)
     if registry.get(registry.default).kind != "scripted":
         registry.backend(registry.default)  # load before /health says ready
 
