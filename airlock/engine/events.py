@@ -36,6 +36,10 @@ class Hub:
             else:
                 self._subs.pop(run_id, None)
 
+    def publish_all(self, run_id: str, events: list[Event]) -> None:
+        for name, data in events:
+            self.publish(run_id, name, data)
+
     def publish(self, run_id: str, name: str, data: dict[str, Any]) -> None:
         with self._lock:
             subs = [*self._subs.get(run_id, ()), *self._subs.get(ALL, ())]
@@ -43,3 +47,17 @@ class Hub:
             # A closed loop means the watcher is gone; the run goes on regardless.
             if not loop.is_closed():
                 loop.call_soon_threadsafe(queue.put_nowait, (name, data))
+
+
+class Watch:
+    """One watcher's feed of a run's events; close it when done (the run goes on regardless)."""
+
+    def __init__(self, hub: Hub, run_id: str):
+        self.hub, self.run_id = hub, run_id
+        self.queue = hub.subscribe(run_id)
+
+    async def next(self) -> Event:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self.run_id, self.queue)

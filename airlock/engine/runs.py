@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from airlock.engine import messages, threads
+from airlock.engine.events import Event
 from airlock.engine.ids import new_id
 from airlock.engine.store import crud
 from airlock.engine.store.tables import Assistant, Message, Run, RunStep
@@ -23,7 +24,11 @@ RESTARTED = "The server restarted while this run was active; create the run agai
 # How a run's ending shows on the step and on the message it was writing.
 _STEP_END = {"completed": "completed", "incomplete": "completed", "failed": "failed",
              "cancelled": "cancelled", "expired": "expired"}
-_MESSAGE_END = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired"}
+# A run ending incomplete mid-reply ran out of completion tokens: its message did too.
+_MESSAGE_END = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired",
+                "incomplete": "max_tokens"}
+_STEP_STAMP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+               "expired": "expired_at"}
 
 Resolver = Callable[[str], str]  # requested model name -> registry entry name
 
@@ -52,7 +57,7 @@ def load(conn: Connection, run_id: str) -> dict[str, Any]:
 
 
 def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Resolver,
-           expires_after: int = EXPIRES_AFTER) -> dict:
+           expires_after: int = EXPIRES_AFTER, run_id: str | None = None) -> dict:
     """A queued run on an existing thread; additional_messages join the thread first."""
     crud.get(conn, crud.Thread, "thread", thread_id)
     assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
@@ -62,20 +67,22 @@ def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Re
         raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
     for i, extra in enumerate(fields.get("additional_messages") or []):
         crud.add(conn, Message, messages.build(conn, thread_id, extra, f"additional_messages[{i}]."))
-    values = {**_new_run(thread_id, assistant, fields, expires_after), "backend": backend,
+    values = {**_new_run(thread_id, assistant, fields, expires_after, run_id), "backend": backend,
               "queued_ns": time.time_ns()}
     return {**crud.add(conn, Run, values), "backend": backend}
 
 
 def create_with_thread(conn: Connection, fields: dict[str, Any], resolve: Resolver,
-                       expires_after: int = EXPIRES_AFTER) -> tuple[dict, dict]:
+                       expires_after: int = EXPIRES_AFTER,
+                       run_id: str | None = None) -> tuple[dict, dict]:
     """POST /threads/runs: a new thread and its first run, in one transaction."""
     crud.get(conn, Assistant, "assistant", fields["assistant_id"])
     thread = threads.create(conn, fields.get("thread") or {})
-    return thread, create(conn, thread["id"], fields, resolve, expires_after)
+    return thread, create(conn, thread["id"], fields, resolve, expires_after, run_id)
 
 
-def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_after: int) -> dict:
+def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_after: int,
+             run_id: str | None) -> dict:
     def pick(key: str, default: Any) -> Any:
         value = fields.get(key)
         if value is None:
@@ -91,7 +98,7 @@ def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_af
     truncation = fields.get("truncation_strategy") or {"type": "auto"}
     created = crud.now()
     return {
-        "id": new_id("run"),
+        "id": run_id or new_id("run"),
         "thread_id": thread_id,
         "assistant_id": assistant["id"],
         "created_at": created,
@@ -154,8 +161,11 @@ def backends_with_work(conn: Connection) -> list[str]:
 # --- endings ----------------------------------------------------------------------------------
 
 
-def finish(conn: Connection, run_id: str, status: str, **fields: Any) -> dict[str, Any]:
-    """Moves the run to a terminal status and closes its open step and message to match."""
+def finish(conn: Connection, run_id: str, status: str, **fields: Any) -> list[Event]:
+    """Moves the run to a terminal status and closes its open step and message to match.
+
+    Returns the events this caused, in stream order: closed message, closed step, then the run.
+    """
     now = crud.now()
     values: dict[str, Any] = {"status": status, "expires_at": None, "required_action": None, **fields}
     stamp = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
@@ -163,26 +173,33 @@ def finish(conn: Connection, run_id: str, status: str, **fields: Any) -> dict[st
     if stamp:
         values[stamp] = now
     crud.change(conn, Run, run_id, values)
-    close_open_parts(conn, run_id, status)
-    return crud.get(conn, Run, KIND, run_id)
+    events = close_open_parts(conn, run_id, status)
+    return [*events, (f"thread.run.{status}", crud.get(conn, Run, KIND, run_id))]
 
 
-def close_open_parts(conn: Connection, run_id: str, status: str) -> None:
+def close_open_parts(conn: Connection, run_id: str, status: str) -> list[Event]:
+    now = crud.now()
+    events: list[Event] = []
+    msgs = crud.table_of(Message)
+    if status in _MESSAGE_END:
+        msg_values = {"status": "incomplete", "incomplete_at": now,
+                      "incomplete_details": {"reason": _MESSAGE_END[status]}}
+    else:
+        msg_values = {"status": "completed", "completed_at": now}
+    for message_id in _open(conn, msgs, run_id):
+        crud.change(conn, Message, message_id, msg_values)
+        events.append((f"thread.message.{msg_values['status']}", crud.get(conn, Message, "message", message_id)))
     steps = crud.table_of(RunStep)
     step_status = _STEP_END[status]
-    step_stamp = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
-                  "expired": "expired_at"}[step_status]
-    conn.execute(update(steps).where(steps.c.run_id == run_id, steps.c.status == "in_progress")
-                 .values(status=step_status, **{step_stamp: crud.now()}))
-    msgs = crud.table_of(Message)
-    open_msgs = (msgs.c.run_id == run_id) & (msgs.c.status == "in_progress")
-    if status in _MESSAGE_END:
-        conn.execute(update(msgs).where(open_msgs).values(
-            status="incomplete", incomplete_at=crud.now(),
-            incomplete_details={"reason": _MESSAGE_END[status]}))
-    else:
-        conn.execute(update(msgs).where(open_msgs).values(status="completed",
-                                                           completed_at=crud.now()))
+    for step_id in _open(conn, steps, run_id):
+        crud.change(conn, RunStep, step_id, {"status": step_status, _STEP_STAMP[step_status]: now})
+        events.append((f"thread.run.step.{step_status}", crud.get(conn, RunStep, STEP_KIND, step_id)))
+    return events
+
+
+def _open(conn: Connection, t: Any, run_id: str) -> list[str]:
+    q = select(t.c.id).where(t.c.run_id == run_id, t.c.status == "in_progress").order_by(t.c.seq)
+    return list(conn.execute(q).scalars())
 
 
 def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[str, Any], str]:
@@ -202,14 +219,12 @@ def fail_interrupted(conn: Connection) -> list[str]:
         t.c.status.in_(("queued", "in_progress", "cancelling")))).scalars())
     for run_id in ids:
         finish(conn, run_id, "failed", last_error={"code": "server_error", "message": RESTARTED})
-    return ids
+    return ids  # nobody watches runs of a dead process: no events
 
 
-def expire_due(conn: Connection) -> list[str]:
+def expire_due(conn: Connection) -> list[tuple[str, list[Event]]]:
     """Runs still waiting (queued, or on tool outputs) past expires_at become expired."""
     t = crud.table_of(Run)
     ids = list(conn.execute(select(t.c.id).where(
         t.c.status.in_(("queued", "requires_action")), t.c.expires_at <= crud.now())).scalars())
-    for run_id in ids:
-        finish(conn, run_id, "expired")
-    return ids
+    return [(run_id, finish(conn, run_id, "expired")) for run_id in ids]

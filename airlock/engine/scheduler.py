@@ -68,9 +68,8 @@ class Scheduler:
             try:
                 with self.store.begin() as conn:
                     expired = runs.expire_due(conn)
-                    finals = [runs.load(conn, r) for r in expired]
-                for run in finals:
-                    self.hub.publish(run["id"], "thread.run.expired", run)
+                for run_id, events in expired:
+                    self.hub.publish_all(run_id, events)
             except Exception:  # the sweeper must outlive a bad moment of the database
                 log.exception("expiry sweep failed")
 
@@ -83,7 +82,7 @@ class Scheduler:
                  should_stop=lambda: stop.is_set() or self.stopping.is_set()).execute()
         except Exception as exc:
             log.exception("run %s failed", run_id)
-            self._fail(run_id, f"The model failed: {type(exc).__name__}: {exc}")
+            self._fail(run_id, f"The model failed: {exc}")
         finally:
             with self._lock:
                 self._cancels.pop(run_id, None)
@@ -92,9 +91,9 @@ class Scheduler:
         with self.store.begin() as conn:
             if runs.load(conn, run_id)["status"] in runs.TERMINAL:
                 return
-            final = runs.finish(conn, run_id, "failed",
-                                last_error={"code": "server_error", "message": message})
-        self.hub.publish(run_id, "thread.run.failed", final)
+            events = runs.finish(conn, run_id, "failed",
+                                 last_error={"code": "server_error", "message": message})
+        self.hub.publish_all(run_id, events)
 
 
 class _Worker(threading.Thread):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import Any
 
 from airlock.engine import runs, scripted
-from airlock.engine.events import Hub
+from airlock.engine.events import Hub, Watch
+from airlock.engine.ids import new_id
 from airlock.engine.scheduler import Scheduler
 from airlock.engine.store import Store
 from airlock.errors import InvalidRequest
@@ -37,17 +39,34 @@ class Engine:
                 param="model", code="model_not_found",
             ) from None
 
-    async def create_run(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        run = await self.store.write(runs.create, thread_id, fields, self.resolve,
-                                    self.expires_after)
+    async def create_run(self, thread_id: str, fields: dict[str, Any], *, watch: bool = False
+                         ) -> tuple[dict[str, Any], Watch | None]:
+        """A queued run, and with `watch` its event feed, subscribed before any worker sees it."""
+        async with self._watched(watch) as (run_id, feed):
+            run = await self.store.write(runs.create, thread_id, fields, self.resolve,
+                                         self.expires_after, run_id)
         self.scheduler.wake(run["backend"])
-        return run
+        return run, feed
 
-    async def create_thread_and_run(self, fields: dict[str, Any]) -> tuple[dict, dict]:
-        thread, run = await self.store.write(runs.create_with_thread, fields, self.resolve,
-                                                  self.expires_after)
+    async def create_thread_and_run(self, fields: dict[str, Any], *, watch: bool = False
+                                    ) -> tuple[dict, dict, Watch | None]:
+        async with self._watched(watch) as (run_id, feed):
+            thread, run = await self.store.write(runs.create_with_thread, fields, self.resolve,
+                                                 self.expires_after, run_id)
         self.scheduler.wake(run["backend"])
-        return thread, run
+        return thread, run, feed
+
+    @asynccontextmanager
+    async def _watched(self, watch: bool):
+        # A worker thread may claim the run the moment it commits, so the feed must exist first.
+        run_id = new_id("run")
+        feed = Watch(self.hub, run_id) if watch else None
+        try:
+            yield run_id, feed
+        except BaseException:
+            if feed:
+                feed.close()
+            raise
 
     async def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
         run, was = await self.store.write(runs.request_cancel, thread_id, run_id)
@@ -55,8 +74,7 @@ class Engine:
         if was == "in_progress":
             self.scheduler.request_stop(run_id)  # the worker finishes it within a token
         elif was != "cancelling":
-            final = await self.store.write(runs.finish, run_id, "cancelled")
-            self.hub.publish(run_id, "thread.run.cancelled", final)
+            self.hub.publish_all(run_id, await self.store.write(runs.finish, run_id, "cancelled"))
         return run
 
     def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ class Turn:
         self.run = run
         self.run_id = run["id"]
         self.should_stop = should_stop
+        self.partial: list[str] = []  # reply text decoded so far
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.hub.publish(self.run_id, name, data)
@@ -65,7 +66,12 @@ class Turn:
             messages=messages, max_tokens=max_tokens, temperature=run["temperature"],
             top_p=run["top_p"], thread_id=run["thread_id"], **_format(run["response_format"]),
         )
-        result = self._generate(request, message)
+        try:
+            result = self._generate(request, message)
+        except Exception as exc:
+            log.exception("run %s: generation failed", self.run_id)
+            self._close_failed(step, message, f"The model failed: {exc}")
+            return
         self._close_reply(step, message, result)
 
     # --- pieces ------------------------------------------------------------------------------
@@ -99,7 +105,7 @@ class Turn:
         return step, message
 
     def _generate(self, request: TurnRequest, message: dict) -> TurnResult:
-        text: list[str] = []
+        text = self.partial = []
         last_persist = time.monotonic()
 
         def on_text(piece: str) -> None:
@@ -132,38 +138,38 @@ class Turn:
         elif error:
             ending = "failed"
             fields = {"last_error": {"code": "server_error", "message": error}}
-        now = crud.now()
         with self.store.begin() as conn:
-            run_usage = _add_usage(self.run["usage"], usage)
             crud.change(conn, RunStep, step["id"], {"usage": usage})
-            msg_values: dict[str, Any] = {"content": _text_content(result.text)}
-            if result.finish_reason == "length":
-                msg_values.update(status="incomplete", incomplete_at=now,
-                                  incomplete_details={"reason": "max_tokens"})
-            crud.change(conn, Message, message["id"], msg_values)
+            crud.change(conn, Message, message["id"], {"content": _text_content(result.text)})
             # A cancel that arrived while the reply finished still wins.
             if _status(conn, self.run_id) == "cancelling":
                 ending, fields = "cancelled", {}
-            final = runs.finish(conn, self.run_id, ending, usage=run_usage, **fields)
-            step_row = crud.get(conn, RunStep, runs.STEP_KIND, step["id"])
-            msg_row = crud.get(conn, Message, "message", message["id"])
-        self.publish(f"thread.message.{msg_row['status']}", msg_row)
-        self.publish(f"thread.run.step.{step_row['status']}", step_row)
-        self.publish(f"thread.run.{ending}", final)
+            # finish() closes the message and step to match the ending, and says so in events.
+            events = runs.finish(conn, self.run_id, ending,
+                                 usage=_add_usage(self.run["usage"], usage), **fields)
+        self.hub.publish_all(self.run_id, events)
+
+    def _close_failed(self, step: dict, message: dict, error: str) -> None:
+        """The message keeps the text streamed so far: a stream's final snapshot must hold it."""
+        with self.store.begin() as conn:
+            crud.change(conn, Message, message["id"], {"content": _text_content("".join(self.partial))})
+            events = runs.finish(conn, self.run_id, "failed",
+                                 last_error={"code": "server_error", "message": error})
+        self.hub.publish_all(self.run_id, events)
 
     def _prompt_too_long(self, exc: prompt.PromptTooLong) -> None:
         cap = self.run["max_prompt_tokens"]
         with self.store.begin() as conn:
             if cap is not None and exc.tokens > cap:
-                final = runs.finish(conn, self.run_id, "incomplete",
-                                    incomplete_details={"reason": "max_prompt_tokens"})
+                events = runs.finish(conn, self.run_id, "incomplete",
+                                     incomplete_details={"reason": "max_prompt_tokens"})
             else:
-                final = runs.finish(conn, self.run_id, "failed", last_error={
+                events = runs.finish(conn, self.run_id, "failed", last_error={
                     "code": "invalid_prompt",
                     "message": f"The newest message alone does not fit the model's context "
                                f"({exc.tokens} tokens, room for {exc.budget}).",
                 })
-        self.publish(f"thread.run.{final['status']}", final)
+        self.hub.publish_all(self.run_id, events)
 
 
 def _thread_messages(conn: Connection, thread_id: str) -> list[dict[str, Any]]:

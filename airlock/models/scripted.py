@@ -17,6 +17,10 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PIECE = re.compile(r"\s*\S+\s*|\s+")
 
 
+class ScriptedFailure(RuntimeError):
+    """A reply with "error": the model fails after emitting its text, so apps can test failures."""
+
+
 class ScriptedBackend:
     name = "scripted"
     n_ctx = 32768
@@ -50,6 +54,8 @@ class ScriptedBackend:
                 break
             text += piece
             on_text(piece)
+        if reply.get("error") and finish == "stop":
+            raise ScriptedFailure(reply["error"])
         return TurnResult(
             text=text,
             prompt_tokens=self.count_tokens(request.messages),

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from airlock.engine import runs
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Run
 from airlock.engine.service import Engine
-from airlock.errors import InvalidRequest
 from airlock.server.deps import engine, settings, store
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, list_page
+from airlock.server.streams import run_events, sse_response
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
-from airlock.server.wire.requests import MetadataUpdate, RunCreate, RunOptions, ThreadAndRunCreate
+from airlock.server.wire.requests import MetadataUpdate, RunCreate, ThreadAndRunCreate
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs")
@@ -25,26 +26,28 @@ KIND = runs.KIND
 Include = Query(None, alias="include[]")
 
 
-def _no_stream(body: RunOptions) -> None:
-    if body.stream:
-        raise InvalidRequest("Streaming runs are not supported yet.", param="stream")
+def _opening(run: dict) -> list[tuple[str, str, dict]]:
+    return [("thread.run.created", "run", run), ("thread.run.queued", "run", run)]
 
 
 @router.post("")
 async def create_run(
     thread_id: str, body: RunCreate, include: list[str] | None = Include,
     eng: Engine = Depends(engine),
-) -> WireJSON:
-    _no_stream(body)
-    run = await eng.create_run(thread_id, dump_fields(body))
-    return WireJSON(render("run", run))
+) -> Response:
+    # Validation and the write happen first: errors are plain JSON, before any stream starts.
+    run, feed = await eng.create_run(thread_id, dump_fields(body), watch=bool(body.stream))
+    if feed is None:
+        return WireJSON(render("run", run))
+    return sse_response(run_events(feed, _opening(run)))
 
 
 @thread_and_run.post("")
-async def create_thread_and_run(body: ThreadAndRunCreate, eng: Engine = Depends(engine)) -> WireJSON:
-    _no_stream(body)
-    _, run = await eng.create_thread_and_run(dump_fields(body))
-    return WireJSON(render("run", run))
+async def create_thread_and_run(body: ThreadAndRunCreate, eng: Engine = Depends(engine)) -> Response:
+    thread, run, feed = await eng.create_thread_and_run(dump_fields(body), watch=bool(body.stream))
+    if feed is None:
+        return WireJSON(render("run", run))
+    return sse_response(run_events(feed, [("thread.created", "thread", thread), *_opening(run)]))
 
 
 @router.post("/{run_id}/cancel")

@@ -181,6 +181,8 @@ class ScriptedToolCall(Strict):
 
 class ScriptedReply(Strict):
     text: str | None = None
+    # The model fails with this message after emitting `text` (to test failure handling).
+    error: str | None = None
     tool_calls: list[ScriptedToolCall] | None = None
     # Pause before each emitted piece, to imitate a slow model.
     delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 0

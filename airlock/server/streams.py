@@ -1,0 +1,77 @@
+"""Server-Sent Events for runs: the contract's §3 event order, rendered from stored snapshots.
+
+Every event but `thread.message.delta` carries an object as the store holds it (the engine
+publishes right after each write), so a stream shows what a GET returns. A client that goes away
+only closes its feed: the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.responses import StreamingResponse
+
+from airlock.engine.events import Watch
+from airlock.server.wire.objects import render
+
+# A stream ends after the first of these: the run stopped, or waits on the client.
+ENDING = frozenset({
+    "thread.run.completed", "thread.run.incomplete", "thread.run.failed",
+    "thread.run.cancelled", "thread.run.expired", "thread.run.requires_action",
+})
+_DONE = b"event: done\ndata: [DONE]\n\n"
+
+
+def event(name: str, data: Any) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _kind(name: str) -> str:
+    if name.startswith("thread.run.step."):
+        return "step"
+    if name.startswith("thread.run."):
+        return "run"
+    if name.startswith("thread.message."):
+        return "message"
+    return "thread"
+
+
+def _text_delta(data: dict[str, Any], first: bool) -> dict[str, Any]:
+    text: dict[str, Any] = {"value": data["value"]}
+    if first:
+        text["annotations"] = []  # only once: the SDKs concatenate what repeats
+    return {"id": data["id"], "object": "thread.message.delta",
+            "delta": {"content": [{"index": 0, "type": "text", "text": text}]}}
+
+
+async def run_events(feed: Watch, opening: list[tuple[str, str, dict]]) -> AsyncIterator[bytes]:
+    """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created."""
+    started: set[str] = set()
+    try:
+        for name, kind, row in opening:
+            yield event(name, render(kind, row))
+        while True:
+            name, data = await feed.next()
+            if name == "thread.message.delta":
+                yield event(name, _text_delta(data, data["id"] not in started))
+                started.add(data["id"])
+                continue
+            yield event(name, render(_kind(name), data))
+            if name in ENDING:
+                if name == "thread.run.failed":
+                    error = data.get("last_error") or {}
+                    yield event("error", {"error": {
+                        "message": error.get("message", "The run failed."),
+                        "type": "server_error", "param": None,
+                        "code": error.get("code", "server_error")}})
+                break
+        yield _DONE
+    finally:
+        feed.close()
+
+
+def sse_response(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
