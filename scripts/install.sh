@@ -19,6 +19,8 @@ fi
 "${pip[@]}" -e ".${extras}"
 
 if [ -n "$extras" ]; then
+  # The Node SDK's AssistantStream checks the streams too (versions pinned by the lock file).
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
   # The second SDK the suite runs against, kept apart so it cannot replace the newest 3.x.
   sdk2=.cache/openai-2.54.0
   if [ ! -f "$sdk2/openai/__init__.py" ]; then

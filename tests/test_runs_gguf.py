@@ -121,3 +121,25 @@ def test_strict_models_rejects_unknown_names(start_server):
         ok = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id,
                                                  max_completion_tokens=16)
         assert ok.status in ("completed", "incomplete")
+
+
+def test_streamed_tokens_add_up_to_the_stored_reply(client, tutor):
+    from openai import AssistantEventHandler
+
+    class Deltas(AssistantEventHandler):
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def on_text_delta(self, delta, snapshot):
+            self.values.append(delta.value)
+
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Tell me about the sea."}])
+    handler = Deltas()
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=tutor.id,
+                                         max_completion_tokens=48, event_handler=handler) as s:
+        s.until_done()
+        final = s.get_final_run()
+    assert len(handler.values) > 5  # token by token, not one buffered reply
+    assert final == client.beta.threads.runs.retrieve(final.id, thread_id=thread.id)
+    assert reply(client, thread.id, final.id).content[0].text.value == "".join(handler.values)

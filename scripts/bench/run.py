@@ -2,16 +2,17 @@
 
 Run: .venv/bin/python scripts/bench/run.py [--runs 3] [--write docs/benchmarks.md]
 
-Everything happens in one process: the airlock app (through its HTTP interface, on an in-process
-ASGI transport) and a raw `llama_cpp.Llama` on the same GGUF, measured alternately so both see
-the same machine noise. Event times come from the engine's event hub, model time from wrapping
-the backend's calls.
+Everything happens in one process: the airlock app served by uvicorn on loopback (driven over
+real HTTP) and a raw `llama_cpp.Llama` on the same GGUF, measured alternately so both see the
+same machine noise. Event times come from the engine's event hub, model time and decode times
+from wrapping the backend's calls, arrival times from reading the SSE stream off the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import resource
 import statistics
 import sys
@@ -21,9 +22,11 @@ from pathlib import Path
 
 import httpx
 import llama_cpp
+import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import bench_main  # noqa: E402
+from _server import free_port  # noqa: E402
 
 from airlock.models.registry import Registry  # noqa: E402
 from airlock.server.app import create_app  # noqa: E402
@@ -50,9 +53,15 @@ class Timed:
             self.seconds += time.perf_counter() - t0
 
     def generate(self, request, on_text, should_stop):
+        self.decoded = []  # when each piece left the model, to pair with its arrival
+
+        def stamped(piece):
+            self.decoded.append(time.perf_counter())
+            on_text(piece)
+
         t0 = time.perf_counter()
         try:
-            return self.backend.generate(request, on_text, should_stop)
+            return self.backend.generate(request, stamped, should_stop)
         finally:
             self.seconds += time.perf_counter() - t0
 
@@ -69,8 +78,11 @@ class Bench:
         self.backend = self.registry.backend(name)
         self.timed = Timed(self.backend)
         self.registry._backends[name] = self.timed  # measure what the engine spends in the model
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                        base_url="http://bench/v1", headers=HEADERS, timeout=600)
+        # A real server on loopback, in this process, so decode and arrival share one clock.
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.server_thread = threading.Thread(target=self.server.run, daemon=True)
         # The same file, context size and thread count (both default to every core).
         self.raw = llama_cpp.Llama(str(self.backend.path), n_ctx=self.backend.n_ctx,
                                    n_threads=os.cpu_count(), verbose=False)
@@ -81,7 +93,11 @@ class Bench:
         return r.json()
 
     async def start(self) -> None:
-        self.engine.start()
+        self.server_thread.start()
+        while not self.server.started:
+            await asyncio.sleep(0.05)
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}/v1",
+                                        headers=HEADERS, timeout=600)
         self.events = self.engine.hub.subscribe("*")
         self.assistant = (await self.post("/assistants", {
             "model": "gpt-4o", "instructions": "You are a storyteller.", "temperature": 0.0}))["id"]
@@ -166,10 +182,30 @@ class Bench:
                 return status
             await asyncio.sleep(0.05)
 
+    async def streamed(self) -> tuple[float, float, list[float]]:
+        """A streamed run read off the socket: (tokens/s as received, raw tokens/s, latencies)."""
+        thread = await self.post("/threads", {"messages": [{"role": "user", "content": STORY}]})
+        arrived = []
+        async with self.client.stream("POST", f"/threads/{thread['id']}/runs", json={
+                "assistant_id": self.assistant, "max_completion_tokens": MAX_TOKENS,
+                "stream": True}) as response:
+            delta = False
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    delta = line == "event: thread.message.delta"
+                elif delta and line.startswith("data: "):
+                    arrived.append(time.perf_counter())
+        decoded = self.timed.decoded
+        assert len(decoded) == len(arrived), (len(decoded), len(arrived))
+        raw = self.raw_run([{"role": "system", "content": "You are a storyteller."},
+                            {"role": "user", "content": STORY}])
+        ours = (len(arrived) - 1) / (arrived[-1] - arrived[0])
+        return ours, (raw["tokens"] - 1) / raw["decode"], [a - d for a, d in zip(arrived, decoded)]
+
     async def close(self):
         await self.client.aclose()
-        self.engine.shutdown()
-        self.registry.close()
+        self.server.should_exit = True
+        await asyncio.to_thread(self.server_thread.join)
 
 
 async def one_run() -> dict[str, float]:
@@ -181,14 +217,20 @@ async def one_run() -> dict[str, float]:
             pairs = [await b.decode_pair() for _ in range(3)]
             t1, t10 = await b.turns()
             wall, model, done = await b.burst()
+            streams = [await b.streamed() for _ in range(3)]
         finally:
             await b.close()
+        latencies = sorted(x for s in streams for x in s[2])
     return {
         "ours_tps": statistics.median(p[0] for p in pairs),
         "raw_tps": statistics.median(p[1] for p in pairs),
         "overhead_ms": statistics.median(p[2] for p in pairs) * 1000,
         "ttft1_ms": t1 * 1000, "ttft10_ms": t10 * 1000,
         "burst_wall": wall, "burst_model": model, "burst_done": done,
+        "stream_tps": statistics.median(s[0] for s in streams),
+        "stream_raw_tps": statistics.median(s[1] for s in streams),
+        "socket_p50_ms": latencies[len(latencies) // 2] * 1000,
+        "socket_p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -211,6 +253,11 @@ def table(results: list[dict[str, float]]) -> str:
         ("8 runs on 8 threads at once: completed", f"{med('burst_done'):.0f} / 8", "8 / 8"),
         ("8 runs: wall ÷ sum of model times", f"{med('burst_wall'):.2f} s vs "
          f"{med('burst_model'):.2f} s → **{ratio('burst_wall', 'burst_model'):.2f}**", "≈ 1"),
+        ("streamed tokens/s (read off the socket) ÷ raw llama-cpp-python",
+         f"{med('stream_tps'):.1f} vs {med('stream_raw_tps'):.1f} → "
+         f"**{ratio('stream_tps', 'stream_raw_tps'):.2f}**", "≥ 0.95"),
+        ("a token's decode → its SSE bytes read by the client, p50 / p99",
+         f"{med('socket_p50_ms'):.2f} / {med('socket_p99_ms'):.2f} ms", ""),
         ("peak RSS (bench process, incl. a 2nd model copy for the raw baseline)",
          f"{med('peak_rss_mb'):.0f} MiB", ""),
     ]
