@@ -33,6 +33,19 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": message_text(m)} for m in history]
 
 
+def round_messages(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's answered tool_calls steps as an assistant turn of calls plus one result each."""
+    out: list[dict[str, Any]] = []
+    for step in steps:
+        calls = step["step_details"]["tool_calls"]
+        out.append({"role": "assistant", "content": "", "tool_calls": [
+            {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+            for c in calls]})
+        out += [{"role": "tool", "tool_call_id": c["id"], "name": c["function"]["name"],
+                 "content": c["function"]["output"] or ""} for c in calls]
+    return out
+
+
 def fit(
     backend: ModelBackend,
     instructions: str,

@@ -62,6 +62,7 @@ def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Re
     crud.get(conn, crud.Thread, "thread", thread_id)
     assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
     backend = resolve(fields.get("model") or assistant["model"])
+    _check_tool_choice(fields, assistant)
     active = messages.active_run_id(conn, thread_id)
     if active is not None:
         raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
@@ -79,6 +80,24 @@ def create_with_thread(conn: Connection, fields: dict[str, Any], resolve: Resolv
     crud.get(conn, Assistant, "assistant", fields["assistant_id"])
     thread = threads.create(conn, fields.get("thread") or {})
     return thread, create(conn, thread["id"], fields, resolve, expires_after, run_id)
+
+
+def _check_tool_choice(fields: dict[str, Any], assistant: dict[str, Any]) -> None:
+    choice = fields.get("tool_choice")
+    tools = fields["tools"] if fields.get("tools") is not None else assistant["tools"]
+    if isinstance(choice, dict):
+        if choice["type"] == "function":
+            name = (choice.get("function") or {}).get("name")
+            names = [t["function"]["name"] for t in tools if t["type"] == "function"]
+            if name not in names:
+                raise InvalidRequest(f"Invalid 'tool_choice': no function named '{name}' among "
+                                     f"this run's tools {names}.", param="tool_choice")
+        elif not any(t["type"] == choice["type"] for t in tools):
+            raise InvalidRequest(f"Invalid 'tool_choice': the run has no {choice['type']} tool.",
+                                 param="tool_choice")
+    elif choice == "required" and not tools:
+        raise InvalidRequest("Invalid 'tool_choice': 'required' needs at least one tool.",
+                             param="tool_choice")
 
 
 def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_after: int,
@@ -200,6 +219,42 @@ def close_open_parts(conn: Connection, run_id: str, status: str) -> list[Event]:
 def _open(conn: Connection, t: Any, run_id: str) -> list[str]:
     q = select(t.c.id).where(t.c.run_id == run_id, t.c.status == "in_progress").order_by(t.c.seq)
     return list(conn.execute(q).scalars())
+
+
+def submit_outputs(conn: Connection, thread_id: str, run_id: str,
+                   outputs: list[dict[str, str]]) -> tuple[dict[str, Any], list[Event]]:
+    """Stores the outputs on the waiting tool_calls step and queues the run for its next turn."""
+    run = crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
+    if run["status"] != "requires_action":
+        raise InvalidRequest(
+            f"Runs in status \"{run['status']}\" do not accept tool outputs.", param="run_id")
+    pending = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
+    given = [o["tool_call_id"] for o in outputs]
+    if len(set(given)) != len(given):
+        raise InvalidRequest("Each tool_call_id may appear only once in tool_outputs.",
+                             param="tool_outputs")
+    if set(given) != set(pending):
+        missing, unknown = sorted(set(pending) - set(given)), sorted(set(given) - set(pending))
+        raise InvalidRequest(
+            f"Expected tool outputs for call_ids {pending}, got {given}"
+            + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else "")
+            + ".", param="tool_outputs")
+    by_id = {o["tool_call_id"]: o["output"] for o in outputs}
+    steps = crud.table_of(RunStep)
+    step_id = conn.execute(select(steps.c.id).where(
+        steps.c.run_id == run_id, steps.c.type == "tool_calls", steps.c.status == "in_progress")
+    ).scalar_one()
+    details = crud.get(conn, RunStep, STEP_KIND, step_id)["step_details"]
+    calls = [{**c, "function": {**c["function"], "output": by_id[c["id"]]}}
+             for c in details["tool_calls"]]
+    crud.change(conn, RunStep, step_id, {
+        "status": "completed", "completed_at": crud.now(),
+        "step_details": {"type": "tool_calls", "tool_calls": calls}})
+    crud.change(conn, Run, run_id, {"status": "queued", "required_action": None,
+                                    "queued_ns": time.time_ns()})
+    queued = load(conn, run_id)
+    return queued, [("thread.run.step.completed", crud.get(conn, RunStep, STEP_KIND, step_id)),
+                    ("thread.run.queued", queued)]
 
 
 def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[str, Any], str]:

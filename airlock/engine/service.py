@@ -68,6 +68,19 @@ class Engine:
                 feed.close()
             raise
 
+    async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict[str, str]],
+                                  *, watch: bool = False) -> tuple[dict[str, Any], Watch | None]:
+        feed = Watch(self.hub, run_id) if watch else None
+        try:
+            run, events = await self.store.write(runs.submit_outputs, thread_id, run_id, outputs)
+        except BaseException:
+            if feed:
+                feed.close()
+            raise
+        self.hub.publish_all(run_id, events)
+        self.scheduler.wake(run["backend"])
+        return run, feed
+
     async def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
         run, was = await self.store.write(runs.request_cancel, thread_id, run_id)
         self.hub.publish(run_id, "thread.run.cancelling", run)

@@ -17,6 +17,7 @@ from airlock.engine.ids import new_id
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Message, Run, RunStep
 from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
+from airlock.models.tools import plain_messages, tool_section
 
 log = logging.getLogger("airlock.engine")
 # Without max_completion_tokens, this much of the context stays free for the reply.
@@ -24,6 +25,8 @@ DEFAULT_REPLY_ROOM = 1024
 # Partial replies reach the store this often, so polling clients see progress.
 PERSIST_EVERY_S = 0.5
 SHUTDOWN = "The server shut down while this run was active; create the run again."
+# Tool rounds one run may take before the model must answer.
+MAX_TOOL_ROUNDS = 8
 
 
 class Turn:
@@ -34,6 +37,7 @@ class Turn:
         self.run_id = run["id"]
         self.should_stop = should_stop
         self.partial: list[str] = []  # reply text decoded so far
+        self.reply: tuple[dict, dict] | None = None
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.hub.publish(self.run_id, name, data)
@@ -43,16 +47,23 @@ class Turn:
         self.publish("thread.run.in_progress", run)
         with self.store.read_conn() as conn:
             history = _thread_messages(conn, run["thread_id"])
-        spent = (run["usage"] or {}).get("completion_tokens", 0)
+            rounds = _tool_rounds(conn, self.run_id)
+        spent = (run["params"].get("usage") or {}).get("completion_tokens", 0)
         cap = run["max_completion_tokens"]
         remaining = None if cap is None else max(cap - spent, 0)
         n_ctx = self.backend.n_ctx
         budget = n_ctx - (remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4))
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"])
+        functions, choice = _tool_setup(run, len(rounds))
+        instructions = run["instructions"]
+        if choice != "none":
+            instructions = "\n\n".join(p for p in (instructions, tool_section(functions, choice)) if p)
+        conversation = plain_messages(prompt.conversation(history) + prompt.round_messages(rounds),
+                                      [], "none")
         try:
             messages, prompt_tokens = prompt.fit(
-                self.backend, run["instructions"], prompt.conversation(history), budget=budget,
+                self.backend, instructions, conversation, budget=budget,
                 last_messages=run["truncation_strategy"].get("last_messages"),
             )
         except prompt.PromptTooLong as exc:
@@ -61,20 +72,29 @@ class Turn:
         max_tokens = max(1, n_ctx - prompt_tokens)
         if remaining is not None:
             max_tokens = min(max_tokens, remaining)
-        step, message = self._open_reply()
         request = TurnRequest(
             messages=messages, max_tokens=max_tokens, temperature=run["temperature"],
-            top_p=run["top_p"], thread_id=run["thread_id"], **_format(run["response_format"]),
+            top_p=run["top_p"], thread_id=run["thread_id"], tools=functions, tool_choice=choice,
+            parallel_tool_calls=run["parallel_tool_calls"], **_format(run["response_format"]),
         )
         try:
-            result = self._generate(request, message)
+            result = self._generate(request)
         except Exception as exc:
             log.exception("run %s: generation failed", self.run_id)
-            self._close_failed(step, message, f"The model failed: {exc}")
+            self._close_failed(f"The model failed: {exc}")
             return
-        self._close_reply(step, message, result)
+        if result.tool_calls:
+            self._require_action(result)
+        else:
+            self._close_reply(*self._reply(), result)
 
     # --- pieces ------------------------------------------------------------------------------
+
+    def _reply(self) -> tuple[dict, dict]:
+        """The message_creation step and message, created when the first text arrives."""
+        if self.reply is None:
+            self.reply = self._open_reply()
+        return self.reply
 
     def _open_reply(self) -> tuple[dict, dict]:
         run, now = self.run, crud.now()
@@ -104,12 +124,13 @@ class Turn:
         self.publish("thread.message.in_progress", message)
         return step, message
 
-    def _generate(self, request: TurnRequest, message: dict) -> TurnResult:
+    def _generate(self, request: TurnRequest) -> TurnResult:
         text = self.partial = []
         last_persist = time.monotonic()
 
         def on_text(piece: str) -> None:
             nonlocal last_persist
+            _, message = self._reply()
             text.append(piece)
             self.publish("thread.message.delta", {"id": message["id"], "value": piece})
             if time.monotonic() - last_persist >= PERSIST_EVERY_S:
@@ -120,12 +141,7 @@ class Turn:
         return self.backend.generate(request, on_text, self.should_stop)
 
     def _close_reply(self, step: dict, message: dict, result: TurnResult) -> None:
-        usage = {
-            "prompt_tokens": result.prompt_tokens,
-            "completion_tokens": result.completion_tokens,
-            "total_tokens": result.prompt_tokens + result.completion_tokens,
-            "prompt_token_details": {"cached_tokens": result.cached_tokens},
-        }
+        usage = _usage(result)
         ending, fields = "completed", {}
         error = _format_error(self.run["response_format"], result)
         if result.finish_reason == "cancelled":
@@ -146,15 +162,60 @@ class Turn:
                 ending, fields = "cancelled", {}
             # finish() closes the message and step to match the ending, and says so in events.
             events = runs.finish(conn, self.run_id, ending,
-                                 usage=_add_usage(self.run["usage"], usage), **fields)
+                                 usage=_add_usage(self.run["params"].get("usage"), usage), **fields)
         self.hub.publish_all(self.run_id, events)
 
-    def _close_failed(self, step: dict, message: dict, error: str) -> None:
+    def _close_failed(self, error: str) -> None:
         """The message keeps the text streamed so far: a stream's final snapshot must hold it."""
         with self.store.begin() as conn:
-            crud.change(conn, Message, message["id"], {"content": _text_content("".join(self.partial))})
+            if self.reply is not None:
+                crud.change(conn, Message, self.reply[1]["id"],
+                            {"content": _text_content("".join(self.partial))})
             events = runs.finish(conn, self.run_id, "failed",
                                  last_error={"code": "server_error", "message": error})
+        self.hub.publish_all(self.run_id, events)
+
+    def _require_action(self, result: TurnResult) -> None:
+        """A tool_calls step, then the run waits for the client's outputs (contract §3.3 (b))."""
+        run, now, usage = self.run, crud.now(), _usage(result)
+        calls = [{"id": new_id("call"), "type": "function",
+                  "function": {"name": c["name"], "arguments": c["arguments"], "output": None}}
+                 for c in result.tool_calls]
+        step = {
+            "id": new_id("step"), "run_id": self.run_id, "thread_id": run["thread_id"],
+            "assistant_id": run["assistant_id"], "created_at": now, "type": "tool_calls",
+            "status": "in_progress", "step_details": {"type": "tool_calls", "tool_calls": []},
+            "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
+            "completed_at": None, "metadata": {}, "usage": usage,
+        }
+        with self.store.begin() as conn:
+            crud.add(conn, RunStep, step)
+        self.publish("thread.run.step.created", step)
+        self.publish("thread.run.step.in_progress", step)
+        total = _add_usage(run["params"].get("usage"), usage)
+        with self.store.begin() as conn:
+            crud.change(conn, RunStep, step["id"],
+                        {"step_details": {"type": "tool_calls", "tool_calls": calls}})
+            if _status(conn, self.run_id) == "cancelling":
+                events = runs.finish(conn, self.run_id, "cancelled", usage=total)
+            else:
+                crud.change(conn, Run, self.run_id, {
+                    "status": "requires_action",
+                    "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {
+                        "tool_calls": [{"id": c["id"], "type": "function",
+                                        "function": {"name": c["function"]["name"],
+                                                     "arguments": c["function"]["arguments"]}}
+                                       for c in calls]}},
+                    "params": {**run["params"], "usage": total},
+                })
+                events = [("thread.run.requires_action", crud.get(conn, Run, runs.KIND, self.run_id))]
+        for i, call in enumerate(calls):
+            # Identity fields once, then the arguments: the SDKs concatenate repeated strings.
+            self.publish("thread.run.step.delta", _call_delta(step["id"], i, {
+                "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": "", "output": None}}))
+            self.publish("thread.run.step.delta", _call_delta(step["id"], i, {
+                "type": "function", "function": {"arguments": call["function"]["arguments"]}}))
         self.hub.publish_all(self.run_id, events)
 
     def _prompt_too_long(self, exc: prompt.PromptTooLong) -> None:
@@ -225,3 +286,39 @@ def _add_usage(total: dict[str, Any] | None, turn: dict[str, Any]) -> dict[str, 
         "prompt_token_details": {
             "cached_tokens": cached + turn["prompt_token_details"]["cached_tokens"]},
     }
+
+
+def _usage(result: TurnResult) -> dict[str, Any]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+        "prompt_token_details": {"cached_tokens": result.cached_tokens},
+    }
+
+
+def _call_delta(step_id: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
+    return {"id": step_id, "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls",
+                                       "tool_calls": [{"index": index, **call}]}}}
+
+
+def _tool_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    """This run's answered tool_calls steps, oldest first."""
+    t = crud.table_of(RunStep)
+    rows = conn.execute(select(t).where(t.c.run_id == run_id, t.c.type == "tool_calls",
+                                        t.c.status == "completed").order_by(t.c.seq)).all()
+    return [crud.to_object(r) for r in rows]
+
+
+def _tool_setup(run: dict[str, Any], rounds: int) -> tuple[list[dict[str, Any]], Any]:
+    """The function tools offered this turn and what the model must do with them."""
+    functions = [t["function"] for t in run["tools"] if t["type"] == "function"]
+    choice = run["tool_choice"]
+    if isinstance(choice, dict):
+        choice = {"name": choice["function"]["name"]} if choice["type"] == "function" else "auto"
+    if not functions or rounds >= MAX_TOOL_ROUNDS:
+        return functions, "none"
+    if rounds and choice != "none":
+        choice = "auto"  # forcing applies to the first turn; with outputs back it may answer
+    return functions, choice

@@ -19,7 +19,8 @@ FinishReason = Literal["stop", "length", "cancelled"]
 
 @dataclass
 class TurnRequest:
-    # [{"role": "system"|"user"|"assistant", "content": str}], in prompt order.
+    # [{"role": "system"|"user"|"assistant", "content": str}], in prompt order (tool sections and
+    # tool rounds already written in as text).
     messages: list[dict[str, str]]
     max_tokens: int
     temperature: float = 1.0
@@ -27,6 +28,12 @@ class TurnRequest:
     # Grammar-constrained decoding: the reply is JSON (json_object), or JSON matching this schema.
     json_object: bool = False
     json_schema: dict[str, Any] | None = None
+    # Function tools the model may call: [{"name", "description", "parameters"}].
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    # "none" | "auto" | "required" | {"name": function name}: what the model must do with tools.
+    tool_choice: str | dict[str, str] = "auto"
+    # True: a turn may call several tools at once; False: at most one.
+    parallel_tool_calls: bool = True
     # The thread the turn belongs to: lets a backend keep per-thread state (KV prefixes, scripts).
     thread_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -40,6 +47,8 @@ class TurnResult:
     finish_reason: FinishReason
     # Prompt tokens whose evaluation was reused from an earlier turn (KV cache).
     cached_tokens: int = 0
+    # Calls instead of (or before) text: [{"name", "arguments": JSON string valid for the schema}].
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
 
 
 class ModelBackend(Protocol):

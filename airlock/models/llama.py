@@ -34,6 +34,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
+from airlock.models.llama_tools import ToolTurn
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB
@@ -213,8 +214,23 @@ class LlamaBackend:
         extra = request.extra or {}
 
         with self._lock:
-            grammar = self._grammar(request, max_tokens)
             llm = self._llm
+            calling = request.tools and request.tool_choice != "none"
+            if calling:
+                self._prepare_kv(tokens, request.thread_id)
+                self._kv_thread = request.thread_id
+                llm.first_n_past = None
+                turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop)
+                forced = request.tool_choice.get("name") if isinstance(request.tool_choice, dict) \
+                    else None
+                if forced or request.tool_choice == "required" or turn.wants_call():
+                    calls = turn.calls(forced, request.parallel_tool_calls)
+                    return TurnResult(
+                        text="", prompt_tokens=n_prompt, completion_tokens=turn.generated,
+                        finish_reason="cancelled" if should_stop() else "stop",
+                        cached_tokens=min(llm.first_n_past or 0, n_prompt), tool_calls=calls)
+            cached_before = llm.first_n_past if calling else None
+            grammar = self._grammar(request, max_tokens)
             self._prepare_kv(tokens, request.thread_id)
             self._kv_thread = request.thread_id
             seed = extra.get("seed")
@@ -285,7 +301,8 @@ class LlamaBackend:
             if pending:
                 out.append(pending)
                 on_text(pending)
-            cached = llm.first_n_past or 0
+            # After a decision step the prompt was evaluated there: report that reuse.
+            cached = cached_before if cached_before is not None else (llm.first_n_past or 0)
 
         return TurnResult(
             text="".join(out),

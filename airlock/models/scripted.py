@@ -6,6 +6,7 @@ user message. Text is emitted word by word so streams and cancellation behave as
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ class ScriptedBackend:
         self, request: TurnRequest, on_text: Callable[[str], None], should_stop: Callable[[], bool]
     ) -> TurnResult:
         reply = self._next_reply(request.thread_id)
+        if reply and reply.get("tool_calls") and request.tool_choice != "none":
+            return self._calls(request, reply["tool_calls"])
         if reply is None:
             last_user = next(
                 (m["content"] for m in reversed(request.messages) if m["role"] == "user"), ""
@@ -62,6 +65,20 @@ class ScriptedBackend:
             completion_tokens=len(_PIECE.findall(text)),
             finish_reason=finish,  # type: ignore[arg-type]
         )
+
+    def _calls(self, request: TurnRequest, calls: list[dict[str, Any]]) -> TurnResult:
+        declared = {t["name"] for t in request.tools}
+        out = []
+        for call in calls:
+            name, args = call["function"]["name"], call["function"].get("arguments", {})
+            if name not in declared:
+                raise ScriptedFailure(f"scripted call to '{name}', which this run does not offer")
+            out.append({"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)})
+        if not request.parallel_tool_calls:
+            out = out[:1]
+        return TurnResult(text="", prompt_tokens=self.count_tokens(request.messages),
+                          completion_tokens=sum(len(_TOKEN.findall(c["arguments"])) for c in out),
+                          finish_reason="stop", tool_calls=out)
 
     def close(self) -> None:
         pass

@@ -13,9 +13,11 @@ from airlock.server.deps import engine, settings, store
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, list_page
 from airlock.server.streams import run_events, sse_response
-from airlock.server.wire.common import dump_fields
+from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
-from airlock.server.wire.requests import MetadataUpdate, RunCreate, ThreadAndRunCreate
+from airlock.server.wire.requests import (
+    MetadataUpdate, RunCreate, SubmitToolOutputs, ThreadAndRunCreate,
+)
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs")
@@ -48,6 +50,17 @@ async def create_thread_and_run(body: ThreadAndRunCreate, eng: Engine = Depends(
     if feed is None:
         return WireJSON(render("run", run))
     return sse_response(run_events(feed, [("thread.created", "thread", thread), *_opening(run)]))
+
+
+@router.post("/{run_id}/submit_tool_outputs")
+async def submit_tool_outputs(
+    thread_id: str, run_id: str, body: SubmitToolOutputs, eng: Engine = Depends(engine)
+) -> Response:
+    run, feed = await eng.submit_tool_outputs(thread_id, run_id, dump(body.tool_outputs),
+                                              watch=bool(body.stream))
+    if feed is None:
+        return WireJSON(render("run", run))
+    return sse_response(run_events(feed, []))
 
 
 @router.post("/{run_id}/cancel")

@@ -58,6 +58,9 @@ async def run_events(feed: Watch, opening: list[tuple[str, str, dict]]) -> Async
                 yield event(name, _text_delta(data, data["id"] not in started))
                 started.add(data["id"])
                 continue
+            if name == "thread.run.step.delta":
+                yield event(name, data)  # already in wire shape: index and identity fields set
+                continue
             yield event(name, render(_kind(name), data))
             if name in ENDING:
                 if name == "thread.run.failed":

@@ -1,0 +1,53 @@
+"""Function tools for chat templates that know nothing of tools: a generic tool section in the
+system prompt, and tool rounds written as plain turns. The call format is the widespread
+`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, which small instruction-tuned models
+have often seen."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+def tool_section(tools: list[dict[str, Any]], tool_choice: str | dict) -> str:
+    lines = [
+        "You can call these functions. Each is described as JSON:",
+        "<tools>",
+        *(json.dumps({"name": t["name"], "description": t.get("description") or "",
+                      "parameters": t.get("parameters") or {"type": "object"}}) for t in tools),
+        "</tools>",
+        f'To call a function, reply with {CALL_OPEN}{{"name": <function name>, "arguments": '
+        f"<arguments as JSON>}}{CALL_CLOSE} and nothing else. Function results come back in "
+        "<tool_response> blocks.",
+    ]
+    if tool_choice == "auto":
+        lines.append("If no function is needed, answer the user directly.")
+    return "\n".join(lines)
+
+
+def call_text(name: str, arguments: str) -> str:
+    return f'{CALL_OPEN}\n{{"name": {json.dumps(name)}, "arguments": {arguments}}}\n{CALL_CLOSE}'
+
+
+def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                   tool_choice: str | dict) -> list[dict[str, str]]:
+    """Messages with only system/user/assistant roles and string content, tools rendered in."""
+    out: list[dict[str, str]] = []
+    for m in messages:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            text = "\n".join(call_text(c["name"], c["arguments"]) for c in m["tool_calls"])
+            out.append({"role": "assistant", "content": text})
+        elif m["role"] == "tool":
+            body = json.dumps({"name": m.get("name", ""), "content": m["content"]})
+            out.append({"role": "user", "content": f"<tool_response>\n{body}\n</tool_response>"})
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    if tools and tool_choice != "none":
+        section = tool_section(tools, tool_choice)
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{section}"}
+        else:
+            out.insert(0, {"role": "system", "content": section})
+    return out

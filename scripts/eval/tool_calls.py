@@ -1,0 +1,142 @@
+"""Tool-call evaluation: does the model call the right function (or answer), with valid arguments?
+
+Run: .venv/bin/python scripts/eval/tool_calls.py [--model NAME_OR_GGUF] [--models-config FILE]
+                                                 [--write docs/benchmarks.md]
+
+Each case is a user message, the tools on offer, and what a good assistant does: call a named
+function, or answer. Every case runs twice on the engine's own prompt (instructions, the generic
+tool section, grammar-constrained decoding):
+  - tool_choice "auto": is the decision right? (correct-decision rate, reported as it is);
+  - tool_choice forced to the expected function (or "required" for answer cases): do the
+    arguments parse and validate against the schema? (schema-valid-argument rate, must be 100%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from _report import write_section  # noqa: E402
+
+from airlock.engine.prompt import fit  # noqa: E402
+from airlock.models.backend import TurnRequest  # noqa: E402
+from airlock.models.registry import Registry  # noqa: E402
+from airlock.models.tools import tool_section  # noqa: E402
+
+
+def fn(name, description, properties, required):
+    return {"name": name, "description": description,
+            "parameters": {"type": "object", "properties": properties, "required": required}}
+
+
+S = {"type": "string"}
+TOOLS = [
+    fn("get_weather", "Get the current weather for a city",
+       {"city": S, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, ["city"]),
+    fn("display_quiz", "Display a quiz to the student and return their answers",
+       {"title": S, "questions": {"type": "array", "items": {"type": "object", "properties": {
+           "question_text": S, "question_type": {"type": "string", "enum": [
+               "MULTIPLE_CHOICE", "FREE_RESPONSE"]}, "choices": {"type": "array", "items": S}},
+           "required": ["question_text"]}}}, ["title", "questions"]),
+    fn("calculate", "Evaluate an arithmetic expression", {"expression": S}, ["expression"]),
+    fn("send_email", "Send an email", {"to": S, "subject": S, "body": S}, ["to", "subject", "body"]),
+    fn("set_reminder", "Set a reminder at a time",
+       {"text": S, "time": S}, ["text", "time"]),
+    fn("convert_currency", "Convert an amount between currencies",
+       {"amount": {"type": "number"}, "from_currency": S, "to_currency": S},
+       ["amount", "from_currency", "to_currency"]),
+    fn("search_flights", "Search flights between two cities on a date",
+       {"origin": S, "destination": S, "date": S}, ["origin", "destination", "date"]),
+]
+CASES = [
+    ("What's the weather in Paris right now?", "get_weather"),
+    ("Is it raining in London today?", "get_weather"),
+    ("Tell me the temperature in Tokyo in fahrenheit.", "get_weather"),
+    ("How cold is it in Moscow?", "get_weather"),
+    ("Quiz me on the planets of the solar system.", "display_quiz"),
+    ("Give me a short quiz with two questions about fractions.", "display_quiz"),
+    ("Make a multiple choice quiz about world capitals.", "display_quiz"),
+    ("What is 1234 times 5678?", "calculate"),
+    ("Compute (17 + 25) * 3.", "calculate"),
+    ("Calculate the square of 47.", "calculate"),
+    ("Email bob@example.com that the meeting moved to 3pm.", "send_email"),
+    ("Send an email to alice@example.com with subject Hello saying hi.", "send_email"),
+    ("Write to hr@example.com asking for a day off tomorrow.", "send_email"),
+    ("Remind me to call mom at 6pm.", "set_reminder"),
+    ("Set a reminder for the dentist tomorrow at 9am.", "set_reminder"),
+    ("Please remind me to water the plants at 8.", "set_reminder"),
+    ("How many euros is 100 US dollars?", "convert_currency"),
+    ("Convert 2500 yen to dollars.", "convert_currency"),
+    ("Find me flights from Boston to Denver on May 3.", "search_flights"),
+    ("Are there flights from Madrid to Rome next Friday?", "search_flights"),
+    ("Hello! How are you?", None),
+    ("Thanks, that was helpful.", None),
+    ("What is the capital of Italy?", None),
+    ("Tell me a joke about cats.", None),
+    ("Who wrote Romeo and Juliet?", None),
+    ("Explain what photosynthesis is in one sentence.", None),
+    ("Good morning!", None),
+    ("What does the word 'ephemeral' mean?", None),
+    ("Write a haiku about autumn.", None),
+    ("Can you summarize what a noun is?", None),
+]
+INSTRUCTIONS = "You are a helpful assistant."
+
+
+def run_case(backend, text: str, choice):
+    system = "\n\n".join([INSTRUCTIONS, tool_section(TOOLS, choice)])
+    messages, n = fit(backend, system, [{"role": "user", "content": text}], budget=backend.n_ctx - 512)
+    request = TurnRequest(messages=messages, max_tokens=256, temperature=0.0, tools=TOOLS,
+                          tool_choice=choice, parallel_tool_calls=False, thread_id=None)
+    return backend.generate(request, lambda _: None, lambda: False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--models-config")
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    registry = Registry.load(args.model, args.models_config)
+    backend = registry.backend(registry.default)
+    schemas = {t["name"]: t["parameters"] for t in TOOLS}
+    right = valid = calls = 0
+    misses = []
+    t0 = time.perf_counter()
+    for text, expected in CASES:
+        got = run_case(backend, text, "auto").tool_calls
+        decision = got[0]["name"] if got else None
+        right += decision == expected
+        if decision != expected:
+            misses.append(f"{text!r}: expected {expected or 'answer'}, got {decision or 'answer'}")
+        forced = run_case(backend, text, {"name": expected} if expected else "required")
+        for c in forced.tool_calls + got:
+            calls += 1
+            try:
+                jsonschema.validate(json.loads(c["arguments"]), schemas[c["name"]])
+                valid += 1
+            except (ValueError, jsonschema.ValidationError) as exc:
+                misses.append(f"INVALID {c}: {exc}")
+    seconds = time.perf_counter() - t0
+    registry.close()
+    table = "\n".join([
+        "| model | cases | correct-decision rate (auto) | schema-valid-argument rate | time |",
+        "|---|---|---|---|---|",
+        f"| {registry.default} | {len(CASES)} | {right}/{len(CASES)} = **{right / len(CASES):.0%}** "
+        f"| {valid}/{calls} = **{valid / calls:.0%}** | {seconds:.0f} s |",
+    ])
+    print(table)
+    print("\n".join(misses), file=sys.stderr)
+    if args.write:
+        command = "python scripts/eval/tool_calls.py " + " ".join(sys.argv[1:])
+        write_section(Path(args.write), "eval-tools", "Evaluation: tool calls", table, 1, command)
+
+
+if __name__ == "__main__":
+    main()
