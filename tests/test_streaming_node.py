@@ -58,3 +58,22 @@ def test_node_sees_a_failed_run(client, server, scripted):
     seen = node_stream(server, scripted.id, thread.id)
     assert "thread.run.failed" in seen["events"]
     assert not seen["ok"] and "boom" in seen["error"]
+
+
+def test_node_accumulates_a_function_call(client, server):
+    clear_script(server)
+    asst = client.beta.assistants.create(model="scripted", tools=[{"type": "function", "function": {
+        "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "weather?"}])
+    script(server, {"tool_calls": [{"type": "function", "function": {
+        "name": "get_weather", "arguments": {"city": "Paris"}}}]}, thread_id=thread.id)
+    seen = node_stream(server, asst.id, thread.id)
+    assert seen["ok"], seen
+    assert seen["run"]["status"] == "requires_action"
+    assert seen["events"][-1] == "thread.run.requires_action"
+    ((call_id, call),) = seen["calls"].items()
+    assert call_id.startswith("call_") and call["name"] == "get_weather"
+    assert json.loads(call["arguments"]) == {"city": "Paris"}
+    stored = client.beta.threads.runs.retrieve(seen["run"]["id"], thread_id=thread.id)
+    assert stored.required_action.submit_tool_outputs.tool_calls[0].id == call_id
+    client.beta.threads.runs.cancel(stored.id, thread_id=thread.id)

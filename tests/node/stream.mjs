@@ -14,9 +14,13 @@ const stream = threadId === "new"
     })
   : client.beta.threads.runs.stream(threadId, { assistant_id: assistantId });
 
+const calls = {};
 stream
   .on("event", (e) => events.push(e.event))
-  .on("textDelta", (delta) => { text += delta.value; });
+  .on("textDelta", (delta) => { text += delta.value; })
+  .on("toolCallDelta", (delta, snapshot) => {
+    calls[snapshot.id] = { name: snapshot.function?.name, arguments: snapshot.function?.arguments };
+  });
 
 try {
   const run = await stream.finalRun();
@@ -27,6 +31,7 @@ try {
     text,
     run: { id: run.id, status: run.status, thread_id: run.thread_id, usage: run.usage },
     messages: messages.map((m) => ({ id: m.id, status: m.status, text: m.content[0]?.text?.value })),
+    calls,
   }));
 } catch (err) {
   console.log(JSON.stringify({ ok: false, events, error: String(err && err.message || err) }));
