@@ -26,10 +26,12 @@ def free_port() -> int:
 class AirlockServer:
     """One `python -m airlock serve` process; can be stopped and started again on the same data dir."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, data_dir: Path, log_dir: Path, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.extra_args = tuple(extra_args)
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.starts = 0
@@ -57,6 +59,7 @@ class AirlockServer:
         # The test process may see a different openai through PYTHONPATH; the server must not.
         env.pop("PYTHONPATH", None)
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     def start(self) -> "AirlockServer":
@@ -139,12 +142,13 @@ def make_client(base_url: str, api_key: str = "x") -> openai.OpenAI:
 
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory):
-    """Factory: start_server(name, *extra_args) -> running AirlockServer, stopped at session end."""
+    """Factory: start_server(name, *extra_args, env={...}) -> running AirlockServer, stopped at
+    session end. `env` sets AIRLOCK_* settings that have no flag."""
     started: list[AirlockServer] = []
 
-    def _start(name: str, *extra_args: str) -> AirlockServer:
+    def _start(name: str, *extra_args: str, env: dict[str, str] | None = None) -> AirlockServer:
         base = tmp_path_factory.mktemp(name)
-        srv = AirlockServer(base / "data", base / "logs", extra_args)
+        srv = AirlockServer(base / "data", base / "logs", extra_args, env)
         started.append(srv)
         return srv.start()
 

@@ -148,13 +148,7 @@ def test_tool_choice_must_name_an_offered_function(client, server, assistant):
 
 
 def test_unanswered_calls_expire(start_server):
-    import os
-
-    os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"] = "2"
-    try:
-        server = start_server("tool-expiry")
-    finally:
-        del os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"]
+    server = start_server("tool-expiry", env={"AIRLOCK_RUN_EXPIRES_AFTER_S": "2"})
     with server.client() as c:
         asst = c.beta.assistants.create(model="scripted", tools=[WEATHER])
         thread = thread_with(c)

@@ -33,13 +33,7 @@ def test_killed_mid_run_fails_on_restart(start_server):
 
 
 def test_a_run_left_waiting_past_expires_at_expires(start_server):
-    import os
-
-    os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"] = "2"
-    try:
-        server = start_server("expiry")
-    finally:
-        del os.environ["AIRLOCK_RUN_EXPIRES_AFTER_S"]
+    server = start_server("expiry", env={"AIRLOCK_RUN_EXPIRES_AFTER_S": "2"})
     with server.client() as c:
         asst = c.beta.assistants.create(model="scripted")
         busy = c.beta.threads.create(messages=[{"role": "user", "content": "busy"}])

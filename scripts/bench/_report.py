@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +27,20 @@ def bench_main(name: str, title: str, one_run: Callable[[], dict[str, float]],
     if args.write:
         command = f"python scripts/bench/{name}.py " + " ".join(sys.argv[1:])
         write_section(Path(args.write), name, title, text, args.runs, command)
+
+
+def summary(results: list[dict[str, float]]):
+    """(med, ratio): the median of a measure, and the median of a per-run ratio of two measures.
+
+    Ratios are taken within each run first, so both sides of one saw the same machine noise.
+    """
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(r[a] / r[b] for r in results)
+
+    return med, ratio
 
 
 def write_section(path: Path, name: str, title: str, text: str, runs: int, command: str) -> None:

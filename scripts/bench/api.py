@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import bench_main  # noqa: E402
+from _report import bench_main, summary  # noqa: E402
 from _server import airlock_server  # noqa: E402
 
 CLIENTS = 4
@@ -112,13 +111,7 @@ def one_run() -> dict[str, float]:
 
 
 def table(results: list[dict[str, float]]) -> str:
-    """Medians; every ratio is taken within a run first, so both sides saw the same noise."""
-    def med(key):
-        return statistics.median(r[key] for r in results)
-
-    def ratio(a, b):
-        return statistics.median(r[a] / r[b] for r in results)
-
+    med, ratio = summary(results)
     rows = [
         ("message create throughput (4 clients)", f"{med('create_rps'):.0f} req/s", "≥ 500 req/s",
          f"{ratio('create_rps', 'health_rps'):.2f} of HTTP floor; "

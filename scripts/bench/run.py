@@ -25,7 +25,7 @@ import llama_cpp
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import bench_main  # noqa: E402
+from _report import bench_main, summary  # noqa: E402
 from _server import free_port  # noqa: E402
 
 from airlock.models.registry import Registry  # noqa: E402
@@ -236,13 +236,7 @@ async def one_run() -> dict[str, float]:
 
 
 def table(results: list[dict[str, float]]) -> str:
-    """Medians; every ratio is taken within a run first, so both sides saw the same noise."""
-    def med(key):
-        return statistics.median(r[key] for r in results)
-
-    def ratio(a, b):
-        return statistics.median(r[a] / r[b] for r in results)
-
+    med, ratio = summary(results)
     rows = [
         ("decode tokens/s: run ÷ raw llama-cpp-python", f"{med('ours_tps'):.1f} vs "
          f"{med('raw_tps'):.1f} → **{ratio('ours_tps', 'raw_tps'):.2f}**", "≥ 0.95"),
