@@ -34,7 +34,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
-from airlock.models.llama_tools import ToolTurn
+from airlock.models.llama_tools import ToolTurn, call_openers
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB
@@ -154,6 +154,7 @@ class LlamaBackend:
         self._grammars: OrderedDict[Any, LlamaGrammar] = OrderedDict()
         self._last_prompt: tuple[Any, list[int]] | None = None
         self._closed = False
+        self._openers: np.ndarray | None = None  # tokens that open a tool call, found on first use
 
     # -- prompt -------------------------------------------------------------------------------
 
@@ -220,11 +221,16 @@ class LlamaBackend:
                 self._prepare_kv(tokens, request.thread_id)
                 self._kv_thread = request.thread_id
                 llm.first_n_past = None
-                turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop)
+                if self._openers is None:
+                    self._openers = call_openers(llm, self._vocab)
+                turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop,
+                                self._openers, max_tokens)
+                calls: list[dict[str, str]] = []
                 forced = request.tool_choice.get("name") if isinstance(request.tool_choice, dict) \
                     else None
                 if forced or request.tool_choice == "required" or turn.wants_call():
                     calls = turn.calls(forced, request.parallel_tool_calls)
+                if calls:
                     return TurnResult(
                         text="", prompt_tokens=n_prompt, completion_tokens=turn.generated,
                         finish_reason="cancelled" if should_stop() else "stop",

@@ -106,13 +106,14 @@ def main() -> None:
     registry = Registry.load(args.model, args.models_config)
     backend = registry.backend(registry.default)
     schemas = {t["name"]: t["parameters"] for t in TOOLS}
-    right = valid = calls = 0
+    right = valid = calls = called_right = 0
     misses = []
     t0 = time.perf_counter()
     for text, expected in CASES:
         got = run_case(backend, text, "auto").tool_calls
         decision = got[0]["name"] if got else None
         right += decision == expected
+        called_right += (decision is None) == (expected is None)
         if decision != expected:
             misses.append(f"{text!r}: expected {expected or 'answer'}, got {decision or 'answer'}")
         forced = run_case(backend, text, {"name": expected} if expected else "required")
@@ -126,9 +127,11 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     registry.close()
     table = "\n".join([
-        "| model | cases | correct-decision rate (auto) | schema-valid-argument rate | time |",
-        "|---|---|---|---|---|",
+        "| model | cases | correct-decision rate (auto: right function, or answer) "
+        "| of which call-vs-answer right | schema-valid-argument rate | time |",
+        "|---|---|---|---|---|---|",
         f"| {registry.default} | {len(CASES)} | {right}/{len(CASES)} = **{right / len(CASES):.0%}** "
+        f"| {called_right}/{len(CASES)} = {called_right / len(CASES):.0%} "
         f"| {valid}/{calls} = **{valid / calls:.0%}** | {seconds:.0f} s |",
     ])
     print(table)
