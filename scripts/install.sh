@@ -25,6 +25,7 @@ if [ -n "$extras" ]; then
   sdk2=.cache/openai-2.54.0
   if [ ! -f "$sdk2/openai/__init__.py" ]; then
     rm -rf "$sdk2"
-    "${pip[@]}" --target "$sdk2" "openai==2.54.0"
+    # Its own dependencies land beside it; the main venv (where llm wants openai 3) is untouched.
+    "${pip[@]}" --no-warn-conflicts --target "$sdk2" "openai==2.54.0"
   fi
 fi

@@ -47,7 +47,8 @@ def write_section(path: Path, name: str, title: str, text: str, runs: int, comma
     """Replaces the block between `<!-- bench:NAME -->` markers, keeping other benchmarks."""
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     stamp = time.strftime("%Y-%m-%d")
-    block = (f"{begin}\n## {title}\n\n`{command}` — median of {runs} runs, {stamp}, "
+    how = f"median of {runs} runs" if runs > 1 else "one run"
+    block = (f"{begin}\n## {title}\n\n`{command}` — {how}, {stamp}, "
              f"on this project's 2-core machine.\n\n{text}\n{end}")
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
     if begin in doc:
