@@ -71,7 +71,7 @@ def build(
 
 
 def create(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    crud.get(conn, Thread, "thread", thread_id)
+    crud.require(conn, Thread, "thread", thread_id)
     run_id = active_run_id(conn, thread_id)
     if run_id is not None:
         raise InvalidRequest(

@@ -108,18 +108,25 @@ def _cursor_seq(conn: Connection, t: Table, object_id: str, param: str, where: l
     return int(seq)
 
 
+def require(conn: Connection, model: type[Base], kind: str, object_id: str) -> None:
+    """A 404 unless the object exists; reads only its key."""
+    t = table_of(model)
+    if conn.execute(select(t.c.seq).where(t.c.id == object_id)).first() is None:
+        raise NotFound(kind, object_id)
+
+
 def get_in_thread(
     conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
 ) -> dict[str, Any]:
     """An object that lives in a thread: 404 for the thread first, then for the object."""
-    get(conn, Thread, "thread", thread_id)
+    require(conn, Thread, "thread", thread_id)
     return get(conn, model, kind, object_id, thread_id=thread_id)
 
 
 def page_in_thread(
     conn: Connection, model: type[Base], params: PageParams, thread_id: str, **scope: Any
 ) -> tuple[list[dict[str, Any]], bool]:
-    get(conn, Thread, "thread", thread_id)
+    require(conn, Thread, "thread", thread_id)
     return page(conn, model, params, thread_id=thread_id, **scope)
 
 
