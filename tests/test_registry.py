@@ -80,8 +80,8 @@ def test_model_option_with_a_gguf_path(tmp_path):
     assert entry.path == gguf.resolve() and entry.kind == "gguf"
     assert {e.name for e in reg.entries()} == {"Tiny-Model.Q4", DEFAULT_MODEL_NAME, "scripted"}
     # The older entry point still works the same way.
-    assert Registry.from_option(str(gguf)).default == "Tiny-Model.Q4"
-    assert Registry.from_option(None).default == DEFAULT_MODEL_NAME
+    assert Registry.load(str(gguf)).default == "Tiny-Model.Q4"
+    assert Registry.load(None).default == DEFAULT_MODEL_NAME
 
 
 def test_missing_gguf_path_is_a_clear_error(tmp_path):

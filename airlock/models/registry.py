@@ -239,11 +239,6 @@ class Registry:
             f"Unknown model '{model}': pass a path to a .gguf file or one of: {', '.join(entries)}."
         )
 
-    @classmethod
-    def from_option(cls, model: str | None) -> "Registry":
-        """`--model` without a config file (kept for older callers)."""
-        return cls.load(model, None)
-
     # -- lookup -------------------------------------------------------------------------------
 
     def entries(self) -> list[ModelEntry]:

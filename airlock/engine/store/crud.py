@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from airlock.engine.store.tables import INTERNAL, Base, Thread
 from airlock.errors import InvalidRequest, NotFound
@@ -53,12 +53,6 @@ def change(conn: Connection, model: type[Base], object_id: str, values: dict[str
 def remove(conn: Connection, model: type[Base], object_id: str) -> bool:
     t = table_of(model)
     return conn.execute(delete(t).where(t.c.id == object_id)).rowcount > 0
-
-
-def count(conn: Connection, model: type[Base], **scope: Any) -> int:
-    t = table_of(model)
-    q = select(func.count()).select_from(t).where(*(t.c[k] == v for k, v in scope.items()))
-    return int(conn.execute(q).scalar_one())
 
 
 @dataclass(frozen=True)
