@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airlock.models.backend import ModelBackend
@@ -49,11 +50,13 @@ def round_messages(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def fit(
     backend: ModelBackend,
     instructions: str,
-    history: list[dict[str, str]],
+    history: list[dict[str, Any]],
     *,
     budget: int,
     last_messages: int | None = None,
-) -> tuple[list[dict[str, str]], int]:
+    tools: Sequence[dict[str, Any]] = (),
+    tool_choice: Any = "none",
+) -> tuple[list[dict[str, Any]], int]:
     """Drops the oldest messages until the prompt fits `budget` tokens; the newest always stays.
 
     Returns the prompt messages and their token count, or raises PromptTooLong.
@@ -63,7 +66,7 @@ def fit(
         history = history[-last_messages:]
 
     def size(drop: int) -> int:
-        return backend.count_tokens(system + history[drop:])
+        return backend.count_tokens(system + history[drop:], tools, tool_choice)
 
     full = size(0)
     if full <= budget or not history:

@@ -17,7 +17,6 @@ from airlock.engine.ids import new_id
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Message, Run, RunStep
 from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
-from airlock.models.tools import plain_messages, tool_section
 
 log = logging.getLogger("airlock.engine")
 # Without max_completion_tokens, this much of the context stays free for the reply.
@@ -56,15 +55,12 @@ class Turn:
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"])
         functions, choice = _tool_setup(run, len(rounds))
-        instructions = run["instructions"]
-        if choice != "none":
-            instructions = "\n\n".join(p for p in (instructions, tool_section(functions, choice)) if p)
-        conversation = plain_messages(prompt.conversation(history) + prompt.round_messages(rounds),
-                                      [], "none")
+        conversation = prompt.conversation(history) + prompt.round_messages(rounds)
         try:
             messages, prompt_tokens = prompt.fit(
-                self.backend, instructions, conversation, budget=budget,
+                self.backend, run["instructions"], conversation, budget=budget,
                 last_messages=run["truncation_strategy"].get("last_messages"),
+                tools=functions, tool_choice=choice,
             )
         except prompt.PromptTooLong as exc:
             self._prompt_too_long(exc)

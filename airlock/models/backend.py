@@ -10,7 +10,7 @@ thread at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -19,9 +19,11 @@ FinishReason = Literal["stop", "length", "cancelled"]
 
 @dataclass
 class TurnRequest:
-    # [{"role": "system"|"user"|"assistant", "content": str}], in prompt order (tool sections and
-    # tool rounds already written in as text).
-    messages: list[dict[str, str]]
+    # [{"role": "system"|"user"|"assistant"|"tool", "content": str}], in prompt order. A run's tool
+    # rounds are an assistant message with "tool_calls": [{"id", "name", "arguments"}] and one
+    # {"role": "tool", "tool_call_id", "name", "content"} per call; the backend renders them (and
+    # `tools`) through its template, or through models.tools' generic text.
+    messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float = 1.0
     top_p: float = 1.0
@@ -55,8 +57,10 @@ class ModelBackend(Protocol):
     name: str
     n_ctx: int
 
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        """Tokens of the prompt these messages render to, generation prompt included."""
+    def count_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
+                     tool_choice: Any = "none") -> int:
+        """Tokens of the prompt these messages (and offered tools) render to, generation prompt
+        included."""
 
     def generate(
         self,

@@ -22,7 +22,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
 from airlock.models.llama_tools import ToolTurn, call_openers
+from airlock.models.tools import native_messages, plain_messages
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB
@@ -133,6 +134,8 @@ class LlamaBackend:
             template = CHATML_TEMPLATE
             stops.add(CHATML_STOP)
         self.chat_template = template
+        # A template that renders `tools` itself gets them natively (e.g. Qwen, Hermes, Llama 3).
+        self.native_tools = "tools" in template
         self._formatter = Jinja2ChatFormatter(
             template=template, eos_token=eos_text, bos_token=self._bos_text,
             add_generation_prompt=True,
@@ -158,9 +161,23 @@ class LlamaBackend:
 
     # -- prompt -------------------------------------------------------------------------------
 
-    def render(self, messages: list[dict[str, str]]) -> str:
-        """The prompt text these messages render to (generation prompt included)."""
-        msgs = [dict(m, content=m.get("content") or "") for m in messages]
+    def render(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
+               tool_choice: Any = "none") -> str:
+        """The prompt text these messages render to (generation prompt included).
+
+        Tools go through the GGUF's own template when it knows tools (it uses `tools`), else
+        through the generic tool section; tool rounds likewise.
+        """
+        offered = bool(tools) and tool_choice != "none"
+        if offered and self.native_tools:
+            try:
+                return self._formatter(
+                    messages=native_messages(messages),
+                    tools=[{"type": "function", "function": t} for t in tools]).prompt
+            except Exception:  # a template that cannot take these turns: the generic way
+                pass
+        msgs = [dict(m, content=m.get("content") or "")
+                for m in plain_messages(messages, list(tools), tool_choice)]
         try:
             return self._render(msgs)
         except Exception:
@@ -175,20 +192,22 @@ class LlamaBackend:
     def _render(self, messages: list[dict[str, str]]) -> str:
         return self._formatter(messages=messages).prompt
 
-    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        key = tuple(tuple(sorted(m.items())) for m in messages)
+    def _prompt_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
+                       tool_choice: Any = "none") -> list[int]:
+        key = json.dumps([messages, tools, tool_choice], sort_keys=True)
         last = self._last_prompt
         if last is not None and last[0] == key:
             return last[1]
-        text = self.render(messages)
+        text = self.render(messages, tools, tool_choice)
         if self._add_bos and self._bos_text and text.startswith(self._bos_text):
             text = text[len(self._bos_text):]  # the tokenizer adds it
         tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
         self._last_prompt = (key, tokens)
         return tokens
 
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        return len(self._prompt_tokens(messages))
+    def count_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
+                     tool_choice: Any = "none") -> int:
+        return len(self._prompt_tokens(messages, tools, tool_choice))
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -203,7 +222,7 @@ class LlamaBackend:
         Raises ContextOverflow when the prompt leaves no room for a token."""
         if self._closed:
             raise RuntimeError(f"model {self.name} is closed")
-        tokens = self._prompt_tokens(request.messages)
+        tokens = self._prompt_tokens(request.messages, request.tools, request.tool_choice)
         n_prompt = len(tokens)
         room = self.n_ctx - n_prompt
         if room < 1:

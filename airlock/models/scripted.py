@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from airlock.models.backend import TurnRequest, TurnResult
+from airlock.models.tools import plain_messages
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PIECE = re.compile(r"\s*\S+\s*|\s+")
@@ -29,9 +30,11 @@ class ScriptedBackend:
     def __init__(self, next_reply: Callable[[str | None], dict[str, Any] | None]):
         self._next_reply = next_reply
 
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+    def count_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
+                     tool_choice: Any = "none") -> int:
         # A stand-in tokenizer: words and punctuation, plus a few tokens of framing per message.
-        return sum(len(_TOKEN.findall(m["content"])) + 4 for m in messages) + 2
+        plain = plain_messages(messages, list(tools), tool_choice)
+        return sum(len(_TOKEN.findall(m["content"])) + 4 for m in plain) + 2
 
     def generate(
         self, request: TurnRequest, on_text: Callable[[str], None], should_stop: Callable[[], bool]
@@ -61,7 +64,7 @@ class ScriptedBackend:
             raise ScriptedFailure(reply["error"])
         return TurnResult(
             text=text,
-            prompt_tokens=self.count_tokens(request.messages),
+            prompt_tokens=self.count_tokens(request.messages, request.tools, request.tool_choice),
             completion_tokens=len(_PIECE.findall(text)),
             finish_reason=finish,  # type: ignore[arg-type]
         )
@@ -76,7 +79,8 @@ class ScriptedBackend:
             out.append({"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)})
         if not request.parallel_tool_calls:
             out = out[:1]
-        return TurnResult(text="", prompt_tokens=self.count_tokens(request.messages),
+        return TurnResult(text="", prompt_tokens=self.count_tokens(request.messages, request.tools,
+                                                                   request.tool_choice),
                           completion_tokens=sum(len(_TOKEN.findall(c["arguments"])) for c in out),
                           finish_reason="stop", tool_calls=out)
 

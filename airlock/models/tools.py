@@ -51,3 +51,17 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
         else:
             out.insert(0, {"role": "system", "content": section})
     return out
+
+
+def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool rounds in the Hugging Face chat shape that tool-aware templates expect."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            out.append({"role": "assistant", "content": m.get("content") or "", "tool_calls": [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": json.loads(c["arguments"])}}
+                for c in m["tool_calls"]]})
+        else:
+            out.append(dict(m))
+    return out

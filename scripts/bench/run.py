@@ -45,10 +45,10 @@ class Timed:
         self.backend, self.seconds = backend, 0.0
         self.name, self.n_ctx = backend.name, backend.n_ctx
 
-    def count_tokens(self, messages):
+    def count_tokens(self, messages, *args):
         t0 = time.perf_counter()
         try:
-            return self.backend.count_tokens(messages)
+            return self.backend.count_tokens(messages, *args)
         finally:
             self.seconds += time.perf_counter() - t0
 

@@ -27,7 +27,6 @@ from _report import write_section  # noqa: E402
 from airlock.engine.prompt import fit  # noqa: E402
 from airlock.models.backend import TurnRequest  # noqa: E402
 from airlock.models.registry import Registry  # noqa: E402
-from airlock.models.tools import tool_section  # noqa: E402
 
 
 def fn(name, description, properties, required):
@@ -90,8 +89,8 @@ INSTRUCTIONS = "You are a helpful assistant."
 
 
 def run_case(backend, text: str, choice):
-    system = "\n\n".join([INSTRUCTIONS, tool_section(TOOLS, choice)])
-    messages, n = fit(backend, system, [{"role": "user", "content": text}], budget=backend.n_ctx - 512)
+    messages, _ = fit(backend, INSTRUCTIONS, [{"role": "user", "content": text}],
+                      budget=backend.n_ctx - 512, tools=TOOLS, tool_choice=choice)
     request = TurnRequest(messages=messages, max_tokens=256, temperature=0.0, tools=TOOLS,
                           tool_choice=choice, parallel_tool_calls=False, thread_id=None)
     return backend.generate(request, lambda _: None, lambda: False)
