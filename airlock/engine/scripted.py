@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, delete, select
 
 from airlock.engine.store import crud
 from airlock.engine.store.tables import ScriptedReply
@@ -44,5 +44,5 @@ def pop(conn: Connection, thread_id: str | None) -> dict[str, Any] | None:
 
 def clear(conn: Connection, thread_id: str | None) -> int:
     t = crud.table_of(ScriptedReply)
-    q = delete(t) if thread_id is None else delete(t).where(or_(t.c.thread_id == thread_id))
+    q = delete(t) if thread_id is None else delete(t).where(t.c.thread_id == thread_id)
     return conn.execute(q).rowcount

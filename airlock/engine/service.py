@@ -57,9 +57,9 @@ class Engine:
         return thread, run, feed
 
     @asynccontextmanager
-    async def _watched(self, watch: bool):
+    async def _watched(self, watch: bool, run_id: str | None = None):
         # A worker thread may claim the run the moment it commits, so the feed must exist first.
-        run_id = new_id("run")
+        run_id = run_id or new_id("run")
         feed = Watch(self.hub, run_id) if watch else None
         try:
             yield run_id, feed
@@ -70,13 +70,8 @@ class Engine:
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: list[dict[str, str]],
                                   *, watch: bool = False) -> tuple[dict[str, Any], Watch | None]:
-        feed = Watch(self.hub, run_id) if watch else None
-        try:
+        async with self._watched(watch, run_id) as (_, feed):
             run, events = await self.store.write(runs.submit_outputs, thread_id, run_id, outputs)
-        except BaseException:
-            if feed:
-                feed.close()
-            raise
         self.hub.publish_all(run_id, events)
         self.scheduler.wake(run["backend"])
         return run, feed

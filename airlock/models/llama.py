@@ -237,23 +237,9 @@ class LlamaBackend:
             llm = self._llm
             calling = request.tools and request.tool_choice != "none"
             if calling:
-                self._prepare_kv(tokens, request.thread_id)
-                self._kv_thread = request.thread_id
-                llm.first_n_past = None
-                if self._openers is None:
-                    self._openers = call_openers(llm, self._vocab)
-                turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop,
-                                self._openers, max_tokens)
-                calls: list[dict[str, str]] = []
-                forced = request.tool_choice.get("name") if isinstance(request.tool_choice, dict) \
-                    else None
-                if forced or request.tool_choice == "required" or turn.wants_call():
-                    calls = turn.calls(forced, request.parallel_tool_calls)
-                if calls:
-                    return TurnResult(
-                        text="", prompt_tokens=n_prompt, completion_tokens=turn.generated,
-                        finish_reason="cancelled" if should_stop() else "stop",
-                        cached_tokens=min(llm.first_n_past or 0, n_prompt), tool_calls=calls)
+                result = self._tool_calls(request, tokens, max_tokens, should_stop)
+                if result is not None:
+                    return result
             cached_before = llm.first_n_past if calling else None
             grammar = self._grammar(request, max_tokens)
             self._prepare_kv(tokens, request.thread_id)
@@ -336,6 +322,29 @@ class LlamaBackend:
             finish_reason=finish,
             cached_tokens=min(cached, n_prompt),
         )
+
+    def _tool_calls(self, request: TurnRequest, tokens: list[int], max_tokens: int,
+                    should_stop: Callable[[], bool]) -> TurnResult | None:
+        """The calls this turn makes, or None when the model answers instead (lock held)."""
+        llm = self._llm
+        self._prepare_kv(tokens, request.thread_id)
+        self._kv_thread = request.thread_id
+        llm.first_n_past = None
+        if self._openers is None:
+            self._openers = call_openers(llm, self._vocab)
+        turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop, self._openers,
+                        max_tokens)
+        choice = request.tool_choice
+        forced = choice.get("name") if isinstance(choice, dict) else None
+        calls: list[dict[str, str]] = []
+        if forced or choice == "required" or turn.wants_call():
+            calls = turn.calls(forced, request.parallel_tool_calls)
+        if not calls:
+            return None
+        n_prompt = len(tokens)
+        return TurnResult(text="", prompt_tokens=n_prompt, completion_tokens=turn.generated,
+                          finish_reason="cancelled" if should_stop() else "stop",
+                          cached_tokens=min(llm.first_n_past or 0, n_prompt), tool_calls=calls)
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(_PIECE_BUF)
