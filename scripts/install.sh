@@ -14,9 +14,25 @@ extras=""
 if [ "${1:-}" = "--test" ]; then
   extras="[test]"
 fi
+# The CPU build of torch first: asked for later by sentence-transformers, pip would take the newest
+# build with several GB of CUDA packages.
+"${pip[@]}" "torch==2.13.0"
 # llama-cpp-python compiles from source on first install (about 11 minutes on 2 cores);
 # pip caches the wheel, so later installs take seconds.
 "${pip[@]}" -e ".${extras}"
+
+# code_interpreter jails each kernel with bubblewrap (Debian package). Install it when we can;
+# without it the server still runs and the tool refuses with a message saying how to fix it.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -q bubblewrap >/dev/null \
+      || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    sudo apt-get install -y -q bubblewrap >/dev/null
+  else
+    echo "warning: bubblewrap (bwrap) is missing; code_interpreter will refuse until it is installed" >&2
+  fi
+fi
 
 if [ -n "$extras" ]; then
   # The Node SDK's AssistantStream checks the streams too (versions pinned by the lock file).
