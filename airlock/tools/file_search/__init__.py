@@ -1,0 +1,15 @@
+"""file_search as a library: parse files, chunk them, embed them, search them.
+
+Nothing here knows about the API or the database; the engine drives it. Heavy imports
+(torch, chromadb, parsers) happen on first use, so importing this package is cheap.
+"""
+
+from .chunking import split
+from .embedder import Embedder, default_model_path
+from .index import Hit, SearchIndex
+from .parsing import SUPPORTED_EXTENSIONS, FileRejected, extract_text
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS", "Embedder", "FileRejected", "Hit", "SearchIndex",
+    "default_model_path", "extract_text", "split",
+]

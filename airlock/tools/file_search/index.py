@@ -1,0 +1,284 @@
+"""Hybrid retrieval over vector stores: Chroma (HNSW, cosine) plus SQLite FTS5 (BM25).
+
+Scores. A search runs L ranked lists: one per query and retriever ("hybrid" runs both the
+vector and the keyword retriever, "vector"/"keyword" only one), each a best-first list of
+chunks. They are fused by reciprocal rank fusion, RRF(c) = sum over lists of 1 / (60 + rank),
+rank starting at 1 and a list where c is absent contributing 0. Hit.score is RRF(c) divided
+by the largest attainable value, L / 61, so it lies in (0, 1]:
+
+- 1.0: ranked first by every list;
+- in hybrid mode with one query, a chunk ranked first by one retriever and missed by the
+  other scores 0.5; ranked 10th by both, 61/70 = 0.87;
+- the score says how consistently high a chunk ranked, not how similar it is to the query
+  in absolute terms, so a score_threshold keeps the chunks that the retrievers agree on.
+
+Vectors. The embedding model reads only `embedder.window` word pieces, far fewer than a
+chunk, so each chunk is embedded as overlapping sub-windows that together cover all of it,
+each a separate Chroma entry (id "{file_id}:{chunk_index}:{w}"). A chunk's vector rank comes
+from its best window, so a fact at the end of a long chunk is as findable as one at the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Collection
+
+import numpy as np
+
+from .chunking import split
+from .embedder import Embedder
+from .keywords import ChunkKey, KeywordIndex
+
+MODES = ("hybrid", "vector", "keyword")
+RRF_K = 60
+# Sub-window length in word pieces. all-MiniLM-L6-v2 was trained on 128-piece inputs and
+# reads up to 256, but a long window dilutes one fact among its neighbours: for a sentence
+# in the middle of an 800-token chunk, the best window's cosine to a question about it was
+# 0.50 with 128-piece windows and 0.44 with 240-piece ones. Embedding cost per chunk is
+# about the same (fewer pieces per window, more windows); the HNSW index holds ~2x entries.
+_WINDOW_PIECES = 128
+_WINDOW_OVERLAP = 24
+# Stays under the model window: besides [CLS]/[SEP], a window that starts inside a word
+# re-tokenizes a little longer than it was cut, and the model would truncate its end.
+_WINDOW_MARGIN = 16
+# Windows per embed() call during ingestion: a search waits for at most one such call.
+_EMBED_BATCH = 16
+# A chunk has several windows; ask HNSW for this many entries per wanted chunk at first.
+_WINDOWS_PER_CHUNK_GUESS = 4
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-]*[A-Za-z0-9]")
+
+
+@dataclass(frozen=True)
+class Hit:
+    store_id: str
+    file_id: str
+    chunk_index: int
+    text: str
+    score: float
+
+
+def collection_name(store_id: str) -> str:
+    """A Chroma collection name (3-512 chars of [A-Za-z0-9._-], alphanumeric at both ends)
+    that differs for every store id; the two prefixes keep the mapping one-to-one."""
+    if len(store_id) <= 500 and _SAFE_NAME.fullmatch(store_id):
+        return "s-" + store_id
+    return "h-" + hashlib.sha256(store_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _clean(text: str) -> str:
+    # Lone surrogates (legal in JSON strings) cannot be encoded for SQLite or the tokenizer.
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def fuse(rankings: list[list[ChunkKey]]) -> list[tuple[ChunkKey, float]]:
+    """Reciprocal rank fusion, normalized to (0, 1] (see the module docstring), best first."""
+    totals: dict[ChunkKey, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            totals[key] = totals.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    best = len(rankings) / (RRF_K + 1)
+    return sorted(((key, min(1.0, total / best)) for key, total in totals.items()),
+                  key=lambda item: (-item[1], item[0]))
+
+
+class SearchIndex:
+    def __init__(self, root: Path, embedder: Embedder) -> None:
+        import chromadb
+        from chromadb.config import Settings
+        from chromadb.errors import NotFoundError
+
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        self._not_found = NotFoundError
+        self._keywords = KeywordIndex(self.root / "keywords.sqlite3")
+        self._client = chromadb.PersistentClient(
+            path=str(self.root / "chroma"),
+            settings=Settings(anonymized_telemetry=False, allow_reset=False))
+        self._collections: dict[str, Any] = {}
+        self._collections_lock = threading.Lock()
+        # Serializes the swap of a file's entries (not the embedding before it), so two
+        # writers never interleave a delete and an add for the same file.
+        self._write_lock = threading.Lock()
+        self._window = max(8, min(_WINDOW_PIECES, embedder.window - _WINDOW_MARGIN))
+        self._window_overlap = min(_WINDOW_OVERLAP, self._window // 4)
+        self._closed = False
+
+    # -- Chroma collections -------------------------------------------------------------
+
+    def _collection(self, store_id: str, *, create: bool) -> Any | None:
+        name = collection_name(store_id)
+        with self._collections_lock:
+            col = self._collections.get(name)
+            if col is not None:
+                return col
+            # embedding_function=None: Chroma then has no embedding function at all (its
+            # default one downloads an ONNX model); every add and query passes vectors.
+            if create:
+                col = self._client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+            else:
+                try:
+                    col = self._client.get_collection(name, embedding_function=None)
+                except self._not_found:
+                    return None
+            self._collections[name] = col
+            return col
+
+    def _forget(self, store_id: str) -> None:
+        with self._collections_lock:
+            self._collections.pop(collection_name(store_id), None)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _windows(self, chunks: list[str]) -> tuple[list[str], list[int]]:
+        """Sub-window texts of all chunks, and the chunk index each one belongs to."""
+        texts: list[str] = []
+        owners: list[int] = []
+        for i, chunk in enumerate(chunks):
+            pieces = split(chunk, self._embedder.tokenizer, self._window, self._window_overlap)
+            if not pieces and chunk.strip():
+                pieces = [chunk]  # text the tokenizer sees nothing in still gets an entry
+            texts.extend(pieces)
+            owners.extend([i] * len(pieces))
+        return texts, owners
+
+    def add_file(self, store_id: str, file_id: str, chunks: list[str],
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Index `chunks` as the whole content of (store_id, file_id), replacing any earlier
+        content. on_progress(done, total) counts chunks whose windows are all embedded."""
+        chunks = [_clean(c) for c in chunks]
+        texts, owners = self._windows(chunks)
+        total = len(chunks)
+        parts: list[np.ndarray] = []
+        for start in range(0, len(texts), _EMBED_BATCH):
+            end = start + _EMBED_BATCH
+            parts.append(self._embedder.embed(texts[start:end]))
+            if on_progress is not None:
+                on_progress(owners[end] if end < len(owners) else total, total)
+        if not texts and on_progress is not None:
+            on_progress(total, total)
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self._embedder.dim), np.float32)
+
+        ids: list[str] = []
+        window_no: dict[int, int] = {}
+        for owner in owners:
+            w = window_no.get(owner, 0)
+            window_no[owner] = w + 1
+            ids.append(f"{file_id}:{owner}:{w}")
+        metadatas = [{"file_id": file_id, "chunk_index": owner} for owner in owners]
+
+        with self._write_lock:
+            col = self._collection(store_id, create=bool(ids))
+            if col is not None:
+                col.delete(where={"file_id": file_id})
+                step = self._client.get_max_batch_size()
+                for s in range(0, len(ids), step):
+                    col.add(ids=ids[s:s + step], embeddings=vectors[s:s + step],
+                            metadatas=metadatas[s:s + step])
+            self._keywords.replace_file(store_id, file_id, chunks)
+
+    def delete_file(self, store_id: str, file_id: str) -> None:
+        with self._write_lock:
+            col = self._collection(store_id, create=False)
+            if col is not None:
+                try:
+                    col.delete(where={"file_id": file_id})
+                except self._not_found:
+                    self._forget(store_id)
+            self._keywords.delete_file(store_id, file_id)
+
+    def delete_store(self, store_id: str) -> None:
+        with self._write_lock:
+            self._forget(store_id)
+            try:
+                self._client.delete_collection(collection_name(store_id))
+            except self._not_found:
+                pass
+            self._keywords.delete_store(store_id)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def chunks(self, store_id: str, file_id: str) -> list[str]:
+        return self._keywords.chunks(store_id, file_id)
+
+    def count(self, store_id: str | None = None) -> int:
+        return self._keywords.count(store_id)
+
+    def _vector_ranking(self, cols: list[tuple[str, Any]], vector: np.ndarray, n: int,
+                        where: dict | None) -> list[ChunkKey]:
+        """Top n chunks by their best window's cosine distance, across stores."""
+        best: dict[ChunkKey, float] = {}
+        for store_id, col in cols:
+            fetch = n * _WINDOWS_PER_CHUNK_GUESS
+            found: dict[ChunkKey, float] = {}
+            while True:
+                try:
+                    res = col.query(query_embeddings=[vector], n_results=fetch, where=where,
+                                    include=["metadatas", "distances"])
+                except self._not_found:  # the store was deleted meanwhile
+                    self._forget(store_id)
+                    break
+                found = {}
+                for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
+                    # Results come nearest first, so a chunk's first window is its best.
+                    found.setdefault((store_id, str(meta["file_id"]), int(meta["chunk_index"])), dist)
+                if len(found) >= n or len(res["ids"][0]) < fetch:
+                    break
+                fetch *= _WINDOWS_PER_CHUNK_GUESS  # chunks with many windows crowded the top
+            for key, dist in found.items():
+                if dist < best.get(key, float("inf")):
+                    best[key] = dist
+        return sorted(best, key=lambda key: (best[key], key))[:n]
+
+    def search(self, store_ids: list[str], query: str | list[str], *, k: int = 20,
+               file_ids: Collection[str] | None = None, mode: str = "hybrid") -> list[Hit]:
+        """Best chunks for `query` (or for all of a list of queries, fused) in the given
+        stores, at most k, score in (0, 1] descending. file_ids, when given, is the set of
+        files results may come from."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        queries = [_clean(q) for q in ([query] if isinstance(query, str) else query)]
+        queries = [q for q in queries if q.strip()]
+        stores = list(dict.fromkeys(store_ids))
+        allowed = None if file_ids is None else sorted(set(file_ids))
+        if k <= 0 or not queries or not stores or allowed == []:
+            return []
+        n = max(3 * k, 50)
+
+        rankings: list[list[ChunkKey]] = []
+        if mode in ("hybrid", "vector"):
+            cols = [(s, c) for s in stores if (c := self._collection(s, create=False)) is not None]
+            if cols:
+                where = None if allowed is None else (
+                    {"file_id": allowed[0]} if len(allowed) == 1 else {"file_id": {"$in": allowed}})
+                for vector in self._embedder.embed(queries):
+                    rankings.append(self._vector_ranking(cols, vector, n, where))
+            else:
+                rankings.extend([] for _ in queries)  # still counts toward the normalization
+        if mode in ("hybrid", "keyword"):
+            for q in queries:
+                rankings.append(self._keywords.search(stores, q, n, allowed))
+
+        top = fuse(rankings)[:k]
+        texts = self._keywords.texts([key for key, _ in top])
+        # A key without text was deleted between the two reads; dropping it is correct.
+        return [Hit(key[0], key[1], key[2], texts[key], score)
+                for key, score in top if key in texts]
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._collections_lock:
+            self._collections.clear()
+        self._keywords.close()
+        self._client.close()
