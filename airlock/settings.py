@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # A run still waiting (queued, or on tool outputs) this long after creation expires.
     run_expires_after_s: int = Field(600, ge=1)
     log_level: str = "info"
+    # file_search: a sentence-transformers model dir or name (None: the bundled all-MiniLM-L6-v2)
+    # and how many files are ingested at once.
+    embedding_model: str | None = None
+    ingest_workers: int = Field(1, ge=1, le=16)
+    # How long a run's file_search waits for its stores' files to finish ingesting.
+    search_wait_s: float = 60.0
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -46,3 +52,7 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"

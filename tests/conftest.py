@@ -173,3 +173,16 @@ def client(server) -> openai.OpenAI:
 def raw(server) -> httpx.Client:
     with httpx.Client(base_url=server.base_url, timeout=60.0) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def fs_server(start_server) -> AirlockServer:
+    """A scripted-model server for file_search tests (its embedding model loads once)."""
+    return start_server("file_search", "--model", "scripted")
+
+
+@pytest.fixture(scope="session")
+def fs_client(fs_server) -> openai.OpenAI:
+    c = fs_server.client()
+    yield c
+    c.close()

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from airlock.engine import references
+from airlock.engine import references, vector_stores
 from airlock.engine.ids import new_id
 from airlock.engine.store import crud
 from airlock.engine.store.tables import Message, Run, Thread
@@ -70,11 +70,29 @@ def build(
     }
 
 
+def searchable_files(rows: list[dict[str, Any]]) -> list[str]:
+    """Files attached to these messages for file_search: they go into the thread's store."""
+    return [a["file_id"] for row in rows for a in row["attachments"]
+            if any(tool["type"] == "file_search" for tool in a["tools"])]
+
+
+def add_to_thread(conn: Connection, thread: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Stores built messages and files their file_search attachments in the thread's store."""
+    for row in rows:
+        crud.add(conn, Message, row)
+    resources = vector_stores.attach(conn, thread, searchable_files(rows))
+    if resources is not None:
+        crud.change(conn, Thread, thread["id"], {"tool_resources": resources})
+        thread["tool_resources"] = resources
+
+
 def create(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    crud.require(conn, Thread, "thread", thread_id)
+    thread = crud.get(conn, Thread, "thread", thread_id)
     run_id = active_run_id(conn, thread_id)
     if run_id is not None:
         raise InvalidRequest(
             f"Can't add messages to {thread_id} while a run {run_id} is active.", param=None
         )
-    return crud.add(conn, Message, build(conn, thread_id, fields))
+    row = build(conn, thread_id, fields)
+    add_to_thread(conn, thread, [row])
+    return {k: v for k, v in row.items() if k != "seq"}

@@ -34,17 +34,29 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": message_text(m)} for m in history]
 
 
-def round_messages(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A run's answered tool_calls steps as an assistant turn of calls plus one result each."""
+def round_messages(steps: list[dict[str, Any]],
+                   tool_io: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """A run's answered tool_calls steps as an assistant turn of calls plus one result each.
+
+    Built-in calls (file_search) show the model the arguments it wrote and the output the
+    engine made, both kept in `tool_io` by call id.
+    """
     out: list[dict[str, Any]] = []
     for step in steps:
-        calls = step["step_details"]["tool_calls"]
+        calls = [_call_io(c, tool_io or {}) for c in step["step_details"]["tool_calls"]]
         out.append({"role": "assistant", "content": "", "tool_calls": [
-            {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-            for c in calls]})
-        out += [{"role": "tool", "tool_call_id": c["id"], "name": c["function"]["name"],
-                 "content": c["function"]["output"] or ""} for c in calls]
+            {"id": c["id"], "name": c["name"], "arguments": c["arguments"]} for c in calls]})
+        out += [{"role": "tool", "tool_call_id": c["id"], "name": c["name"],
+                 "content": c["output"] or ""} for c in calls]
     return out
+
+
+def _call_io(call: dict[str, Any], tool_io: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if call["type"] == "function":
+        return {"id": call["id"], **call["function"]}
+    io = tool_io.get(call["id"], {})
+    return {"id": call["id"], "name": io.get("name", call["type"]),
+            "arguments": io.get("arguments", "{}"), "output": io.get("output", "")}
 
 
 def fit(

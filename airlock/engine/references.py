@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from airlock.engine import vector_stores
 from airlock.engine.store import crud
 from airlock.engine.store.tables import File
 from airlock.errors import InvalidRequest
@@ -29,11 +30,19 @@ def tool_resources(conn: Connection, resources: dict[str, Any] | None, param: st
         out["code_interpreter"] = {"file_ids": ids}
     fs = resources.get("file_search")
     if fs is not None:
-        if fs.get("vector_stores"):
-            raise InvalidRequest(
-                "Creating vector stores inside tool_resources is not supported yet; "
-                "create the store with POST /v1/vector_stores and pass vector_store_ids.",
-                param=f"{param}.file_search.vector_stores",
-            )
-        out["file_search"] = {"vector_store_ids": fs.get("vector_store_ids", [])}
+        ids = list(fs.get("vector_store_ids", []))
+        for i, store_id in enumerate(ids):
+            vector_stores.require(conn, store_id, f"{param}.file_search.vector_store_ids[{i}]")
+        new = fs.get("vector_stores") or []
+        if ids and new:
+            raise InvalidRequest("Give either 'vector_store_ids' or 'vector_stores', not both: "
+                                 "one vector store is allowed.",
+                                 param=f"{param}.file_search.vector_stores")
+        for i, spec in enumerate(new):
+            # Made inline, the store is like any other; the object shows only its id.
+            ids.append(vector_stores.create(conn, {
+                "file_ids": spec.get("file_ids") or [], "metadata": spec.get("metadata"),
+                "chunking_strategy": spec.get("chunking_strategy")},
+                f"{param}.file_search.vector_stores[{i}].")["id"])
+        out["file_search"] = {"vector_store_ids": ids}
     return out

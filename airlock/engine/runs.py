@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from airlock.engine import messages, threads
+from airlock.engine import messages, references, threads
 from airlock.engine.events import Event
 from airlock.engine.ids import new_id
 from airlock.engine.store import crud
@@ -59,15 +59,20 @@ def load(conn: Connection, run_id: str) -> dict[str, Any]:
 def create(conn: Connection, thread_id: str, fields: dict[str, Any], resolve: Resolver,
            expires_after: int = EXPIRES_AFTER, run_id: str | None = None) -> dict:
     """A queued run on an existing thread; additional_messages join the thread first."""
-    crud.get(conn, crud.Thread, "thread", thread_id)
+    crud.require(conn, crud.Thread, "thread", thread_id)
     assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
     backend = resolve(fields.get("model") or assistant["model"])
     _check_tool_choice(fields, assistant)
     active = messages.active_run_id(conn, thread_id)
     if active is not None:
         raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
-    for i, extra in enumerate(fields.get("additional_messages") or []):
-        crud.add(conn, Message, messages.build(conn, thread_id, extra, f"additional_messages[{i}]."))
+    if fields.get("tool_resources"):
+        fields = {**fields, "tool_resources": references.tool_resources(
+            conn, fields["tool_resources"], "tool_resources")}
+    thread = crud.get(conn, crud.Thread, "thread", thread_id)
+    messages.add_to_thread(conn, thread, [
+        messages.build(conn, thread_id, extra, f"additional_messages[{i}].")
+        for i, extra in enumerate(fields.get("additional_messages") or [])])
     values = {**_new_run(thread_id, assistant, fields, expires_after, run_id), "backend": backend,
               "queued_ns": time.time_ns()}
     return {**crud.add(conn, Run, values), "backend": backend}
@@ -145,7 +150,7 @@ def _new_run(thread_id: str, assistant: dict, fields: dict[str, Any], expires_af
         "tool_choice": fields.get("tool_choice") or "auto",
         "parallel_tool_calls": fields.get("parallel_tool_calls", True) is not False,
         "response_format": pick("response_format", "auto"),
-        "params": {},
+        "params": {"include": fields["include"]} if fields.get("include") else {},
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from airlock.engine import runs
 from airlock.engine.events import Hub
 from airlock.engine.store import Store
+from airlock.engine.tools import Toolbox
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry
 
@@ -23,8 +24,8 @@ IDLE_CHECK_S = 1.0
 
 
 class Scheduler:
-    def __init__(self, store: Store, registry: Registry, hub: Hub):
-        self.store, self.registry, self.hub = store, registry, hub
+    def __init__(self, store: Store, registry: Registry, hub: Hub, toolbox: Toolbox | None = None):
+        self.store, self.registry, self.hub, self.toolbox = store, registry, hub, toolbox
         self._workers: dict[str, _Worker] = {}
         self._lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
@@ -79,7 +80,8 @@ class Scheduler:
         try:
             backend = self.registry.backend(backend_name)
             Turn(self.store, self.hub, backend, run,
-                 should_stop=lambda: stop.is_set() or self.stopping.is_set()).execute()
+                 should_stop=lambda: stop.is_set() or self.stopping.is_set(),
+                 toolbox=self.toolbox).execute()
         except Exception as exc:
             log.exception("run %s failed", run_id)
             self._fail(run_id, f"The model failed: {exc}")

@@ -11,7 +11,7 @@ from airlock.engine.store.tables import ScriptedReply
 from airlock.errors import InvalidRequest
 
 # Which reply kinds the engine can act on; tool-call kinds join as their tools land.
-LIVE_TOOL_TYPES: set[str] = {"function"}
+LIVE_TOOL_TYPES: set[str] = {"function", "file_search"}
 
 
 def check(replies: list[dict[str, Any]]) -> None:

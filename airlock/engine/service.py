@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from airlock.engine import runs, scripted
+import anyio.to_thread
+
+from airlock.engine import files, runs, scripted, vector_store_files, vector_stores
+from airlock.engine.ingestion import Ingestor
+from airlock.engine.search import Search
+from airlock.engine.tools import Toolbox
 from airlock.engine.events import Hub, Watch
 from airlock.engine.ids import new_id
 from airlock.engine.scheduler import Scheduler
@@ -13,22 +20,56 @@ from airlock.engine.store import Store
 from airlock.errors import InvalidRequest
 from airlock.models.registry import ModelNotFound, Registry
 from airlock.models.scripted import ScriptedBackend
+from airlock.settings import Settings
+
+T = TypeVar("T")
 
 
 class Engine:
-    def __init__(self, store: Store, registry: Registry, *, strict_models: bool = False,
-                 run_expires_after_s: int = runs.EXPIRES_AFTER):
-        self.store, self.registry, self.strict_models = store, registry, strict_models
-        self.expires_after = run_expires_after_s
+    def __init__(self, store: Store, registry: Registry, cfg: Settings):
+        self.store, self.registry, self.strict_models = store, registry, cfg.strict_models
+        self.expires_after = cfg.run_expires_after_s
         self.hub = Hub()
-        self.scheduler = Scheduler(store, registry, self.hub)
+        self.search = Search(store, cfg.index_dir, cfg.embedding_model)
+        self.ingestor = Ingestor(store, cfg.files_dir, self.search, cfg.ingest_workers)
+        tools = Toolbox(search=self.search, ingestor=self.ingestor, search_wait_s=cfg.search_wait_s)
+        self.scheduler = Scheduler(store, registry, self.hub, tools)
         registry.set_scripted_factory(lambda: ScriptedBackend(self._next_scripted_reply))
 
     def start(self) -> None:
         self.scheduler.start()
+        self.ingestor.start()
 
     def shutdown(self) -> None:
         self.scheduler.shutdown()
+        self.ingestor.shutdown()
+        self.search.close()
+
+    # --- vector stores: writes that queue ingestion or must clean the index ----------------------
+
+    async def ingest(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write that queues files for ingestion; the workers hear of it at once."""
+        result = await self.store.write(fn, *args)
+        self.ingestor.wake()
+        return result
+
+    async def delete_vector_store(self, store_id: str) -> None:
+        await self.store.write(vector_stores.delete, store_id)
+        await anyio.to_thread.run_sync(self.search.drop_store, store_id)
+
+    async def delete_vector_store_file(self, store_id: str, file_id: str) -> None:
+        await self.store.write(vector_store_files.delete, store_id, file_id)
+        await anyio.to_thread.run_sync(self.search.drop_file, [store_id], file_id)
+
+    async def delete_file(self, files_dir: Path, file_id: str) -> None:
+        """A deleted File leaves every vector store and index, then its bytes go."""
+        path, stores = await self.store.write(_delete_file, files_dir, file_id)
+        path.unlink(missing_ok=True)
+        await anyio.to_thread.run_sync(self.search.drop_file, stores, file_id)
+
+    async def search_stores(self, store_ids: list[str], query: str | list[str], **kw: Any):
+        # Embedding the query is CPU work: off the event loop.
+        return await anyio.to_thread.run_sync(lambda: self.search.search(store_ids, query, **kw))
 
     def resolve(self, model: str) -> str:
         try:
@@ -88,3 +129,7 @@ class Engine:
     def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
         with self.store.begin() as conn:
             return scripted.pop(conn, thread_id)
+
+
+def _delete_file(conn, files_dir: Path, file_id: str) -> tuple[Path, list[str]]:
+    return files.delete_file(conn, files_dir, file_id), vector_store_files.forget_file(conn, file_id)

@@ -29,8 +29,7 @@ def create(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
         for i, m in enumerate(fields.get("messages") or [])
     ]
     crud.add(conn, Thread, thread)
-    for row in rows:
-        crud.add(conn, Message, row)
+    messages.add_to_thread(conn, thread, rows)
     return thread
 
 

@@ -11,7 +11,9 @@ from typing import Any
 import jsonschema
 from sqlalchemy import Connection, select
 
-from airlock.engine import prompt, runs
+from airlock.engine import prompt, runs, search_round, tools
+from airlock.engine.citations import Citations
+from airlock.engine.steps import call_delta, new_step
 from airlock.engine.events import Hub
 from airlock.engine.ids import new_id
 from airlock.engine.store import Store, crud
@@ -30,20 +32,28 @@ MAX_TOOL_ROUNDS = 8
 
 class Turn:
     def __init__(self, store: Store, hub: Hub, backend: ModelBackend, run: dict[str, Any],
-                 should_stop: Callable[[], bool]):
-        self.store, self.hub, self.backend = store, hub, backend
+                 should_stop: Callable[[], bool], toolbox: tools.Toolbox | None = None):
+        self.store, self.hub, self.backend, self.toolbox = store, hub, backend, toolbox
         self.run = run
         self.run_id = run["id"]
         self.should_stop = should_stop
         self.partial: list[str] = []  # reply text decoded so far
         self.reply: tuple[dict, dict] | None = None
+        # Set when the run searched files: the answer's text then streams through it.
+        self.citations: Citations | None = None
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.hub.publish(self.run_id, name, data)
 
     def execute(self) -> None:
+        self.publish("thread.run.in_progress", self.run)
+        # Built-in tool rounds (file_search) run here and the model goes on in the same claim.
+        while self._turn():
+            self.reply = None
+
+    def _turn(self) -> bool:
+        """One model call; True when a built-in tool round ran and the model must go on."""
         run = self.run
-        self.publish("thread.run.in_progress", run)
         with self.store.read_conn() as conn:
             history = _thread_messages(conn, run["thread_id"])
             rounds = _tool_rounds(conn, self.run_id)
@@ -55,7 +65,8 @@ class Turn:
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"])
         functions, choice = _tool_setup(run, len(rounds))
-        conversation = prompt.conversation(history) + prompt.round_messages(rounds)
+        tool_io = run["params"].get("tool_io") or {}
+        conversation = prompt.conversation(history) + prompt.round_messages(rounds, tool_io)
         try:
             messages, prompt_tokens = prompt.fit(
                 self.backend, run["instructions"], conversation, budget=budget,
@@ -64,7 +75,7 @@ class Turn:
             )
         except prompt.PromptTooLong as exc:
             self._prompt_too_long(exc)
-            return
+            return False
         max_tokens = max(1, n_ctx - prompt_tokens)
         if remaining is not None:
             max_tokens = min(max_tokens, remaining)
@@ -73,16 +84,40 @@ class Turn:
             top_p=run["top_p"], thread_id=run["thread_id"], tools=functions, tool_choice=choice,
             parallel_tool_calls=run["parallel_tool_calls"], **_format(run["response_format"]),
         )
+        sources = search_round.sources_of(run)
+        if sources and not _format(run["response_format"]):
+            self.citations = Citations(sources)
         try:
             result = self._generate(request)
         except Exception as exc:
             log.exception("run %s: generation failed", self.run_id)
             self._close_failed(f"The model failed: {exc}")
-            return
+            return False
+        builtin = [c for c in result.tool_calls if c["name"] in tools.BUILTINS
+                   and any(f is tools.BUILTINS[c["name"]] for f in functions)]
+        if builtin:
+            # Function calls made in the same breath are dropped: the model is asked again,
+            # with the search results, and may call them then.
+            self._builtin_round(builtin, result, history)
+            return True
         if result.tool_calls:
             self._require_action(result)
         else:
             self._close_reply(*self._reply(), result)
+        return False
+
+    def _builtin_round(self, calls: list[dict[str, str]], result: TurnResult,
+                       history: list[dict[str, Any]]) -> None:
+        usage = _usage(result)
+        total = _add_usage(self.run["params"].get("usage"), usage)
+        self.run["params"] = {**self.run["params"], "usage": total}
+        last_user = next((prompt.message_text(m) for m in reversed(history)
+                          if m["role"] == "user"), "")
+        # Sources may fill about half the context; the rest is the conversation and the reply.
+        max_chars = int(self.backend.n_ctx * tools.SOURCES_SHARE * 3)
+        # One query per search round: a small model asked for several repeats itself.
+        search_round.run_round(self.store, self.toolbox, self.publish, self.run, calls[:1], usage,
+                               last_user, max_chars)
 
     # --- pieces ------------------------------------------------------------------------------
 
@@ -121,20 +156,43 @@ class Turn:
         return step, message
 
     def _generate(self, request: TurnRequest) -> TurnResult:
-        text = self.partial = []
+        self.partial = []
         last_persist = time.monotonic()
 
         def on_text(piece: str) -> None:
             nonlocal last_persist
             _, message = self._reply()
-            text.append(piece)
-            self.publish("thread.message.delta", {"id": message["id"], "value": piece})
+            self._stream(message["id"], piece)
             if time.monotonic() - last_persist >= PERSIST_EVERY_S:
                 last_persist = time.monotonic()
                 with self.store.begin() as conn:
-                    crud.change(conn, Message, message["id"], {"content": _text_content("".join(text))})
+                    crud.change(conn, Message, message["id"], {"content": self._content()})
 
-        return self.backend.generate(request, on_text, self.should_stop)
+        result = self.backend.generate(request, on_text, self.should_stop)
+        if self.citations is not None and self.reply is not None:
+            for text, annotations in self.citations.finish():
+                self._publish_text(self.reply[1]["id"], text, annotations)
+        return result
+
+    def _stream(self, message_id: str, piece: str) -> None:
+        if self.citations is None:
+            self._publish_text(message_id, piece, [])
+            return
+        for text, annotations in self.citations.feed(piece):
+            self._publish_text(message_id, text, annotations)
+
+    def _publish_text(self, message_id: str, text: str, annotations: list[dict]) -> None:
+        self.partial.append(text)
+        data: dict[str, Any] = {"id": message_id, "value": text}
+        if annotations:
+            data["annotations"] = annotations
+        self.publish("thread.message.delta", data)
+
+    def _content(self, final: str | None = None) -> list[dict[str, Any]]:
+        """The reply's content as streamed so far (with citations), or `final` text."""
+        if self.citations is not None:
+            return self.citations.content()
+        return _text_content("".join(self.partial) if final is None else final)
 
     def _close_reply(self, step: dict, message: dict, result: TurnResult) -> None:
         usage = _usage(result)
@@ -152,7 +210,7 @@ class Turn:
             fields = {"last_error": {"code": "server_error", "message": error}}
         with self.store.begin() as conn:
             crud.change(conn, RunStep, step["id"], {"usage": usage})
-            crud.change(conn, Message, message["id"], {"content": _text_content(result.text)})
+            crud.change(conn, Message, message["id"], {"content": self._content(result.text)})
             # A cancel that arrived while the reply finished still wins.
             if _status(conn, self.run_id) == "cancelling":
                 ending, fields = "cancelled", {}
@@ -165,25 +223,18 @@ class Turn:
         """The message keeps the text streamed so far: a stream's final snapshot must hold it."""
         with self.store.begin() as conn:
             if self.reply is not None:
-                crud.change(conn, Message, self.reply[1]["id"],
-                            {"content": _text_content("".join(self.partial))})
+                crud.change(conn, Message, self.reply[1]["id"], {"content": self._content()})
             events = runs.finish(conn, self.run_id, "failed",
                                  last_error={"code": "server_error", "message": error})
         self.hub.publish_all(self.run_id, events)
 
     def _require_action(self, result: TurnResult) -> None:
         """A tool_calls step, then the run waits for the client's outputs (contract §3.3 (b))."""
-        run, now, usage = self.run, crud.now(), _usage(result)
+        run, usage = self.run, _usage(result)
         calls = [{"id": new_id("call"), "type": "function",
                   "function": {"name": c["name"], "arguments": c["arguments"], "output": None}}
                  for c in result.tool_calls]
-        step = {
-            "id": new_id("step"), "run_id": self.run_id, "thread_id": run["thread_id"],
-            "assistant_id": run["assistant_id"], "created_at": now, "type": "tool_calls",
-            "status": "in_progress", "step_details": {"type": "tool_calls", "tool_calls": []},
-            "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
-            "completed_at": None, "metadata": {}, "usage": usage,
-        }
+        step = new_step(run, usage)
         with self.store.begin() as conn:
             crud.add(conn, RunStep, step)
         self.publish("thread.run.step.created", step)
@@ -207,10 +258,10 @@ class Turn:
                 events = [("thread.run.requires_action", crud.get(conn, Run, runs.KIND, self.run_id))]
         for i, call in enumerate(calls):
             # Identity fields once, then the arguments: the SDKs concatenate repeated strings.
-            self.publish("thread.run.step.delta", _call_delta(step["id"], i, {
+            self.publish("thread.run.step.delta", call_delta(step["id"], i, {
                 "id": call["id"], "type": "function",
                 "function": {"name": call["function"]["name"], "arguments": "", "output": None}}))
-            self.publish("thread.run.step.delta", _call_delta(step["id"], i, {
+            self.publish("thread.run.step.delta", call_delta(step["id"], i, {
                 "type": "function", "function": {"arguments": call["function"]["arguments"]}}))
         self.hub.publish_all(self.run_id, events)
 
@@ -293,12 +344,6 @@ def _usage(result: TurnResult) -> dict[str, Any]:
     }
 
 
-def _call_delta(step_id: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
-    return {"id": step_id, "object": "thread.run.step.delta",
-            "delta": {"step_details": {"type": "tool_calls",
-                                       "tool_calls": [{"index": index, **call}]}}}
-
-
 def _tool_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     """This run's answered tool_calls steps, oldest first."""
     t = crud.table_of(RunStep)
@@ -308,11 +353,18 @@ def _tool_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
 
 
 def _tool_setup(run: dict[str, Any], rounds: int) -> tuple[list[dict[str, Any]], Any]:
-    """The function tools offered this turn and what the model must do with them."""
-    functions = [t["function"] for t in run["tools"] if t["type"] == "function"]
+    """The functions offered this turn (built-ins included) and what the model must do with them."""
+    used = {io["name"] for io in (run["params"].get("tool_io") or {}).values()}
+    builtins = tools.offered(run, used)
+    functions = [t["function"] for t in run["tools"] if t["type"] == "function"] + builtins
     choice = run["tool_choice"]
     if isinstance(choice, dict):
-        choice = {"name": choice["function"]["name"]} if choice["type"] == "function" else "auto"
+        if choice["type"] == "function":
+            choice = {"name": choice["function"]["name"]}
+        elif any(f["name"] == choice["type"] for f in builtins):
+            choice = {"name": choice["type"]}
+        else:
+            choice = "auto"
     if not functions or rounds >= MAX_TOOL_ROUNDS:
         return functions, "none"
     if rounds and choice != "none":

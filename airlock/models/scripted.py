@@ -73,7 +73,12 @@ class ScriptedBackend:
         declared = {t["name"] for t in request.tools}
         out = []
         for call in calls:
-            name, args = call["function"]["name"], call["function"].get("arguments", {})
+            if call["type"] == "function":
+                name, args = call["function"]["name"], call["function"].get("arguments", {})
+            else:
+                # Built-in tools are offered as functions of their own name; the reply's
+                # settings ({"query": ...} for file_search) are that function's arguments.
+                name, args = call["type"], call.get(call["type"]) or {}
             if name not in declared:
                 raise ScriptedFailure(f"scripted call to '{name}', which this run does not offer")
             out.append({"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)})

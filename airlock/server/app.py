@@ -10,7 +10,8 @@ from airlock.engine.store import Store
 from airlock.models.registry import Registry
 from airlock.engine.service import Engine
 from airlock.server import (
-    assistants, errors, files, health, messages, models, runs, scripted, threads,
+    assistants, errors, file_batches, files, health, messages, models, runs, scripted, threads,
+    vector_store_files, vector_stores,
 )
 from airlock.server.guard import Guard
 from airlock.settings import Settings
@@ -22,8 +23,7 @@ def create_app(cfg: Settings, registry: Registry) -> FastAPI:
                   sqlite_synchronous=cfg.sqlite_synchronous)
     store.migrate()
 
-    engine = Engine(store, registry, strict_models=cfg.strict_models,
-                    run_expires_after_s=cfg.run_expires_after_s)
+    engine = Engine(store, registry, cfg)
     if registry.get(registry.default).kind != "scripted":
         registry.backend(registry.default)  # load before /health says ready
 
@@ -43,7 +43,8 @@ def create_app(cfg: Settings, registry: Registry) -> FastAPI:
     app.state.engine = engine
     errors.install(app)
     app.include_router(runs.thread_and_run)
-    for module in (health, assistants, threads, messages, runs, files, models, scripted):
+    for module in (health, assistants, threads, messages, runs, files, models, scripted,
+                   vector_stores, vector_store_files, file_batches):
         app.include_router(module.router)
     app.add_middleware(Guard, settings=cfg)
     return app

@@ -14,7 +14,8 @@ from airlock.engine import files
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import File
 from airlock.errors import InvalidRequest
-from airlock.server.deps import settings, store
+from airlock.engine.service import Engine
+from airlock.server.deps import engine, settings, store
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.objects import render, render_all
@@ -120,8 +121,7 @@ async def file_content(
 
 @router.delete("/{file_id}")
 async def delete_file(
-    file_id: str, db: Store = Depends(store), cfg: Settings = Depends(settings)
+    file_id: str, eng: Engine = Depends(engine), cfg: Settings = Depends(settings)
 ) -> WireJSON:
-    path = await db.write(files.delete_file, cfg.files_dir, file_id)
-    path.unlink(missing_ok=True)
+    await eng.delete_file(cfg.files_dir, file_id)
     return deleted(file_id, "file")

@@ -14,7 +14,7 @@ from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, list_page
 from airlock.server.streams import run_events, sse_response
 from airlock.server.wire.common import dump, dump_fields
-from airlock.server.wire.objects import render, render_all
+from airlock.server.wire.objects import render, render_all, render_step
 from airlock.server.wire.requests import (
     MetadataUpdate, RunCreate, SubmitToolOutputs, ThreadAndRunCreate,
 )
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/threads/{thread_id}/runs")
 # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
 thread_and_run = APIRouter(prefix="/v1/threads/runs")
 KIND = runs.KIND
-# Accepted for SDK compatibility; step content inclusion lands with file_search.
+# include[] (or include) on run create and step reads: file_search result content in steps.
 Include = Query(None, alias="include[]")
 
 
@@ -38,10 +38,13 @@ async def create_run(
     eng: Engine = Depends(engine),
 ) -> Response:
     # Validation and the write happen first: errors are plain JSON, before any stream starts.
-    run, feed = await eng.create_run(thread_id, dump_fields(body), watch=bool(body.stream))
+    fields = dump_fields(body)
+    if include:
+        fields["include"] = include
+    run, feed = await eng.create_run(thread_id, fields, watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
-    return sse_response(run_events(feed, _opening(run)))
+    return sse_response(run_events(feed, _opening(run), include))
 
 
 @thread_and_run.post("")
@@ -60,7 +63,7 @@ async def submit_tool_outputs(
                                               watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
-    return sse_response(run_events(feed, []))
+    return sse_response(run_events(feed, [], run["params"].get("include")))
 
 
 @router.post("/{run_id}/cancel")
@@ -98,7 +101,7 @@ async def retrieve_step(
     thread_id: str, run_id: str, step_id: str, include: list[str] | None = Include,
     db: Store = Depends(store),
 ) -> WireJSON:
-    return WireJSON(render("step", await db.read(runs.get_step, thread_id, run_id, step_id)))
+    return WireJSON(render_step(await db.read(runs.get_step, thread_id, run_id, step_id), include))
 
 
 @router.get("/{run_id}/steps")
@@ -107,4 +110,4 @@ async def list_steps(
     page=Depends(page_params()), db: Store = Depends(store),
 ) -> WireJSON:
     rows, more = await db.read(runs.page_steps, thread_id, run_id, page)
-    return list_page(render_all("step", rows), more)
+    return list_page([render_step(r, include) for r in rows], more)

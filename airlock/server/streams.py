@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import StreamingResponse
 
 from airlock.engine.events import Watch
-from airlock.server.wire.objects import render
+from airlock.server.wire.objects import render, render_step
 
 # A stream ends after the first of these: the run stopped, or waits on the client.
 ENDING = frozenset({
@@ -40,14 +40,18 @@ def _kind(name: str) -> str:
 
 def _text_delta(data: dict[str, Any], first: bool) -> dict[str, Any]:
     text: dict[str, Any] = {"value": data["value"]}
-    if first:
+    if data.get("annotations"):
+        text["annotations"] = data["annotations"]  # each index once, as the SDKs require
+    elif first:
         text["annotations"] = []  # only once: the SDKs concatenate what repeats
     return {"id": data["id"], "object": "thread.message.delta",
             "delta": {"content": [{"index": 0, "type": "text", "text": text}]}}
 
 
-async def run_events(feed: Watch, opening: list[tuple[str, str, dict]]) -> AsyncIterator[bytes]:
-    """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created."""
+async def run_events(feed: Watch, opening: list[tuple[str, str, dict]],
+                     include: list[str] | None = None) -> AsyncIterator[bytes]:
+    """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created.
+    `include`: the include[] the run was created with (file_search result content)."""
     started: set[str] = set()
     try:
         for name, kind, row in opening:
@@ -61,7 +65,8 @@ async def run_events(feed: Watch, opening: list[tuple[str, str, dict]]) -> Async
             if name == "thread.run.step.delta":
                 yield event(name, data)  # already in wire shape: index and identity fields set
                 continue
-            yield event(name, render(_kind(name), data))
+            kind = _kind(name)
+            yield event(name, render_step(data, include) if kind == "step" else render(kind, data))
             if name in ENDING:
                 if name == "thread.run.failed":
                     error = data.get("last_error") or {}

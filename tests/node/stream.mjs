@@ -15,9 +15,11 @@ const stream = threadId === "new"
   : client.beta.threads.runs.stream(threadId, { assistant_id: assistantId });
 
 const calls = {};
+const created = [];
 stream
   .on("event", (e) => events.push(e.event))
   .on("textDelta", (delta) => { text += delta.value; })
+  .on("toolCallCreated", (call) => { created.push(call.type); })
   .on("toolCallDelta", (delta, snapshot) => {
     calls[snapshot.id] = { name: snapshot.function?.name, arguments: snapshot.function?.arguments };
   });
@@ -30,8 +32,12 @@ try {
     events,
     text,
     run: { id: run.id, status: run.status, thread_id: run.thread_id, usage: run.usage },
-    messages: messages.map((m) => ({ id: m.id, status: m.status, text: m.content[0]?.text?.value })),
+    messages: messages.map((m) => ({
+      id: m.id, status: m.status, text: m.content[0]?.text?.value,
+      annotations: m.content[0]?.text?.annotations,
+    })),
     calls,
+    created,
   }));
 } catch (err) {
   console.log(JSON.stringify({ ok: false, events, error: String(err && err.message || err) }));

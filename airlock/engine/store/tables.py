@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns"})
+INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id", "claim",
+                      "cancelled"})
 
 
 class Base(DeclarativeBase):
@@ -166,6 +167,63 @@ class File(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False)
 
     __table_args__ = (Index("ix_files_purpose_seq", "purpose", "seq"),)
+
+
+class VectorStore(Base):
+    """A store's file_counts, usage_bytes and status are derived from its files when read, so
+    they can never disagree with the files the SDK's poll helpers look at."""
+
+    __tablename__ = "vector_stores"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    expires_after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[int | None] = mapped_column(Integer)
+    last_active_at: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+
+
+class VectorStoreFile(Base):
+    """A File in a vector store. Its id is the File's id, so (vector_store_id, id) is the key."""
+
+    __tablename__ = "vector_store_files"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = mapped_column(String(64), nullable=False)
+    vector_store_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    usage_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    last_error: Mapped[Any] = mapped_column(JSON, nullable=True)
+    chunking_strategy: Mapped[Any] = mapped_column(JSON, nullable=False)
+    attributes: Mapped[Any] = mapped_column(JSON, nullable=True)
+    batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Which ingestion worker holds this file; null while it waits (and again after a restart).
+    claim: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        Index("ux_vector_store_files_store_file", "vector_store_id", "id", unique=True),
+        Index("ix_vector_store_files_store_seq", "vector_store_id", "seq"),
+        Index("ix_vector_store_files_batch", "batch_id"),
+        Index("ix_vector_store_files_file", "id"),
+        Index("ix_vector_store_files_queue", "status", "claim"),
+    )
+
+
+class VectorStoreFileBatch(Base):
+    """Counts and status come from the batch's files; only a cancel is stored."""
+
+    __tablename__ = "vector_store_file_batches"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    vector_store_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("vector_stores.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
 class ScriptedReply(Base):

@@ -30,6 +30,18 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "id", "created_at", "bytes", "filename", "purpose", "status", "status_details",
         "expires_at",
     )),
+    "vector_store": ("vector_store", (
+        "id", "created_at", "name", "usage_bytes", "file_counts", "status", "expires_after",
+        "expires_at", "last_active_at", "metadata",
+    )),
+    "vector_store_file": ("vector_store.file", (
+        "id", "created_at", "usage_bytes", "vector_store_id", "status", "last_error",
+        "chunking_strategy", "attributes",
+    )),
+    # Not "vector_store.file_batch", which the spec's prose uses and strict clients reject.
+    "file_batch": ("vector_store.files_batch", (
+        "id", "created_at", "vector_store_id", "status", "file_counts",
+    )),
 }
 
 
@@ -43,3 +55,27 @@ def render(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 
 def render_all(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [render(kind, r) for r in rows]
+
+
+# include[] value that shows file_search result content in run steps.
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def render_step(row: dict[str, Any], include: list[str] | None) -> dict[str, Any]:
+    """A run step; file_search results lose their content unless the client asked for it."""
+    out = render("step", row)
+    if include and RESULT_CONTENT in include:
+        return out
+    details = out["step_details"]
+    if details.get("type") == "tool_calls" and any(
+            c.get("type") == "file_search" for c in details.get("tool_calls", [])):
+        out["step_details"] = {**details, "tool_calls": [_without_content(c) for c in details["tool_calls"]]}
+    return out
+
+
+def _without_content(call: dict[str, Any]) -> dict[str, Any]:
+    if call.get("type") != "file_search" or "results" not in call.get("file_search", {}):
+        return call
+    fs = call["file_search"]
+    return {**call, "file_search": {**fs, "results": [
+        {k: v for k, v in r.items() if k != "content"} for r in fs["results"]]}}

@@ -1,0 +1,180 @@
+"""Citations in a streamed answer: markers become file_citation annotations with exact offsets.
+
+The model is shown sources labelled 【n:i†filename】 and asked to write those markers. Text
+passes through `Citations.feed` as it streams:
+- a marker naming a source becomes an annotation whose offsets slice exactly the marker;
+- a marker naming no source is dropped (held back until its closing 】, so it never streams);
+- a small model forgets markers, so every finished sentence without one is compared with the
+  sources, and the source that supports it best (most of the sentence's content words appear
+  in it) is cited after the sentence. Unsupported sentences stay uncited.
+Only text that will stay is emitted, so the streamed deltas always add up to the final text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
+# A marker longer than this was not a marker: the held text is let through.
+_MAX_MARKER = 200
+_WORD = re.compile(r"[^\W_]{3,}")
+_STOP = frozenset("""the and for are but not you all any can had her was one our out has him his
+how its may new now see two who did get let put say she too use that with have this will your from
+they been more when what were than them then into some such which their there these would about
+could other after also only over most just like""".split())
+# A sentence is cited when at least this share of its content words (and two of them) are in a source.
+SUPPORT = 0.5
+_END = ".!?\n"
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int  # which search of the run
+    i: int  # which result of that search
+    file_id: str
+    filename: str
+    text: str
+
+    @property
+    def marker(self) -> str:
+        return f"【{self.n}:{self.i}†{self.filename}】"
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP}
+
+
+class Citations:
+    def __init__(self, sources: list[Source]):
+        self.sources = {(s.n, s.i): s for s in sources}
+        self._words = {key: content_words(s.text) for key, s in self.sources.items()}
+        self.text = ""  # everything emitted so far
+        self.annotations: list[dict[str, Any]] = []
+        self._held = ""  # not yet emitted: a possible marker, or a sentence end
+        self._sentence_start = 0
+        self._sentence_cited = False
+        self._marker_ends_sentence = False
+
+    def feed(self, piece: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Takes decoded text; returns the (text, new annotations) deltas ready to stream."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        for ch in piece:
+            self._char(ch, out)
+        return _merge(out)
+
+    def finish(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        held, self._held = self._held, ""
+        if held.startswith("【"):
+            self._emit(held, out)  # an unclosed bracket at the very end is plain text
+        else:
+            self._emit(held, out)
+            self._close_sentence(out)
+        return _merge(out)
+
+    def content(self) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": {"value": self.text, "annotations": [
+            {k: v for k, v in a.items() if k != "index"} for a in self.annotations]}}]
+
+    # --- the state machine ---------------------------------------------------------------------
+
+    def _char(self, ch: str, out: list) -> None:
+        held = self._held
+        if held.startswith("【"):
+            self._held = held + ch
+            if ch == "】":
+                self._held = ""
+                self._marker(held + ch, out)
+            elif len(self._held) > _MAX_MARKER:
+                self._held = ""
+                self._emit(held + ch, out)
+            else:
+                return
+            if self._marker_ends_sentence:
+                self._marker_ends_sentence = False
+                self._close_sentence(out)
+            return
+        if held:  # a sentence end waiting to see what follows it
+            if ch.isspace() or ch == "【":
+                self._emit(held, out)
+                self._held = ""
+                if ch == "【":
+                    # A marker right after the full stop belongs to the sentence just ended,
+                    # which closes once the marker does.
+                    self._held = ch
+                    self._marker_ends_sentence = True
+                    return
+                self._close_sentence(out)
+                self._emit(ch, out)
+                return
+            if ch in _END:
+                self._held = held + ch
+                return
+            self._emit(held, out)  # "3.14", "e.g": not a sentence end
+            self._held = ""
+        if ch == "【":
+            self._held = ch
+        elif ch in _END:
+            if ch == "\n":
+                self._close_sentence(out)
+                self._emit(ch, out)
+            else:
+                self._held = ch
+        else:
+            self._emit(ch, out)
+
+    def _marker(self, marker: str, out: list) -> None:
+        m = MARKER.fullmatch(marker)
+        source = m and self.sources.get((int(m.group(1)), int(m.group(2))))
+        if source:
+            self._cite(marker, source, out)
+        # else: it points at nothing, so it is left out.
+
+    def _cite(self, marker: str, source: Source, out: list) -> None:
+        start = len(self.text)
+        annotation = {"index": len(self.annotations), "type": "file_citation", "text": marker,
+                      "start_index": start, "end_index": start + len(marker),
+                      "file_citation": {"file_id": source.file_id}}
+        self.annotations.append(annotation)
+        self.text += marker
+        out.append((marker, [annotation]))
+        self._sentence_cited = True
+
+    def _emit(self, text: str, out: list) -> None:
+        if text:
+            self.text += text
+            out.append((text, []))
+
+    def _close_sentence(self, out: list) -> None:
+        sentence = self.text[self._sentence_start:]
+        if not self._sentence_cited and self.sources:
+            source = self._best_support(sentence)
+            if source is not None:
+                self._cite(source.marker, source, out)
+        self._sentence_start = len(self.text)
+        self._sentence_cited = False
+
+    def _best_support(self, sentence: str) -> Source | None:
+        words = content_words(MARKER.sub("", sentence))
+        if len(words) < 2:
+            return None
+        best, best_share = None, 0.0
+        for key in sorted(self.sources):  # ties go to the earlier, higher-ranked result
+            hits = len(words & self._words[key])
+            share = hits / len(words)
+            if hits >= 2 and share >= SUPPORT and share > best_share:
+                best, best_share = self.sources[key], share
+        return best
+
+
+def _merge(out: list[tuple[str, list]]) -> list[tuple[str, list]]:
+    """Adjacent plain pieces become one delta; an annotation keeps its own."""
+    merged: list[tuple[str, list]] = []
+    for text, annotations in out:
+        if merged and not annotations and not merged[-1][1]:
+            merged[-1] = (merged[-1][0] + text, [])
+        else:
+            merged.append((text, annotations))
+    return merged

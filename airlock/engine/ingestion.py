@@ -1,0 +1,188 @@
+"""Background ingestion: parse, chunk, embed and index vector-store files, a few at a time.
+
+The queue is the store: a file waits as `in_progress` with no claim. Workers claim one with a
+conditional UPDATE, so several workers (or processes) never take the same file; a restart
+clears claims and the files are ingested again from the start (indexing a file replaces
+whatever a dead worker left of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from airlock.engine import vector_store_files
+from airlock.engine.search import Search
+from airlock.engine.store import Store, crud
+from airlock.engine.store.tables import File, VectorStoreFile
+
+log = logging.getLogger("airlock.file_search")
+IDLE_CHECK_S = 0.5
+# While embedding: how often the worker checks the file is still wanted, and logs progress.
+CHECK_EVERY_S = 0.5
+LOG_EVERY_S = 5.0
+
+
+class Ingestor:
+    def __init__(self, store: Store, files_dir: Path, search: Search, workers: int = 1):
+        self.store, self.files_dir, self.search = store, files_dir, search
+        self.workers = max(1, workers)
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        t = crud.table_of(VectorStoreFile)
+        with self.store.begin() as conn:
+            conn.execute(update(t).where(t.c.status == "in_progress").values(claim=None))
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._loop, name=f"airlock-ingest-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def wait_ready(self, store_ids: list[str], timeout: float) -> bool:
+        """Blocks until no file of these stores is still being ingested (runs search only
+        finished stores, as the real API does); False if `timeout` ran out first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.read_conn() as conn:
+                if not vector_store_files.pending(conn, store_ids):
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stopping.is_set():
+                return False
+            with self._done:
+                self._done.wait(min(left, IDLE_CHECK_S))
+
+    # --- the workers ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._claim()
+            except Exception:
+                log.exception("claiming a file to ingest failed")
+                job = None
+            if job is None:
+                self._wake.wait(IDLE_CHECK_S)
+                self._wake.clear()
+                continue
+            try:
+                self._ingest(*job)
+            finally:
+                with self._done:
+                    self._done.notify_all()
+
+    def _claim(self) -> tuple[str, str, str, dict[str, Any]] | None:
+        t = crud.table_of(VectorStoreFile)
+        token = uuid.uuid4().hex
+        with self.store.begin() as conn:
+            row = conn.execute(select(t.c.vector_store_id, t.c.id, t.c.chunking_strategy).where(
+                t.c.status == "in_progress", t.c.claim.is_(None)).order_by(t.c.seq).limit(1)).first()
+            if row is None:
+                return None
+            claimed = conn.execute(update(t).where(
+                t.c.vector_store_id == row.vector_store_id, t.c.id == row.id,
+                t.c.status == "in_progress", t.c.claim.is_(None)).values(claim=token)).rowcount
+        return (row.vector_store_id, row.id, token, row.chunking_strategy) if claimed else None
+
+    def _ingest(self, store_id: str, file_id: str, token: str, chunking: dict[str, Any]) -> None:
+        from airlock.tools.file_search import FileRejected, extract_text, split
+
+        started = time.monotonic()
+        with self.store.read_conn() as conn:
+            file = crud.find(conn, File, file_id)
+        if file is None:
+            self._finish(store_id, file_id, token, "failed", error=(
+                "invalid_file", f"The file {file_id} no longer exists."))
+            return
+        try:
+            text = extract_text(self.files_dir / file.path, file.filename)
+            static = chunking["static"]
+            chunks = split(text, self.search.tokenizer, static["max_chunk_size_tokens"],
+                           static["chunk_overlap_tokens"])
+            log.info("ingesting %s (%s) into %s: %d characters, %d chunks", file_id,
+                     file.filename, store_id, len(text), len(chunks))
+            if not chunks:
+                raise FileRejected("invalid_file", f"{file.filename} contains no text.")
+            self.search.index.add_file(store_id, file_id, chunks, on_progress=self._progress(
+                store_id, file_id, token, file.filename))
+        except _Abandoned:
+            log.info("stopped ingesting %s (%s): removed or cancelled", file_id, file.filename)
+            self.search.drop_file([store_id], file_id)
+            return
+        except FileRejected as exc:
+            log.info("vector store file %s (%s) failed: %s", file_id, file.filename, exc.message)
+            self._finish(store_id, file_id, token, "failed", error=(exc.code, exc.message))
+            return
+        except Exception as exc:
+            log.exception("ingesting %s into %s failed", file_id, store_id)
+            self._finish(store_id, file_id, token, "failed", error=(
+                "server_error", f"Indexing the file failed: {exc}"))
+            return
+        if self._finish(store_id, file_id, token, "completed", usage=len(text.encode())):
+            log.info("indexed %s (%s) into %s in %.1f s", file_id, file.filename, store_id,
+                     time.monotonic() - started)
+
+    def _progress(self, store_id: str, file_id: str, token: str, filename: str):
+        """Logs progress of big files, and stops the work when nobody wants the file anymore
+        (a cancelled batch must not keep the worker busy for minutes)."""
+        t = crud.table_of(VectorStoreFile)
+        mine = ((t.c.vector_store_id == store_id) & (t.c.id == file_id) & (t.c.claim == token)
+                & (t.c.status == "in_progress"))
+        last_check = last_log = time.monotonic()
+
+        def report(done: int, total: int) -> None:
+            nonlocal last_check, last_log
+            now = time.monotonic()
+            if now - last_check >= CHECK_EVERY_S:
+                last_check = now
+                with self.store.read_conn() as conn:
+                    if conn.execute(select(t.c.seq).where(mine)).first() is None:
+                        raise _Abandoned
+                if self._stopping.is_set():
+                    raise _Abandoned
+            if total > 50 and (now - last_log >= LOG_EVERY_S or done == total):
+                last_log = now
+                log.info("embedding %s: %d/%d chunks (%d%%)", filename, done, total,
+                         100 * done // total)
+        return report
+
+    def _finish(self, store_id: str, file_id: str, token: str, status: str, *,
+                usage: int = 0, error: tuple[str, str] | None = None) -> bool:
+        t = crud.table_of(VectorStoreFile)
+        mine = (t.c.vector_store_id == store_id) & (t.c.id == file_id) & (t.c.claim == token)
+        values: dict[str, Any] = {"status": status, "usage_bytes": usage}
+        if error:
+            values["last_error"] = {"code": error[0], "message": error[1]}
+        with self.store.begin() as conn:
+            landed = conn.execute(update(t).where(mine, t.c.status == "in_progress")
+                                  .values(**values)).rowcount
+            now = conn.execute(select(t.c.status).where(
+                t.c.vector_store_id == store_id, t.c.id == file_id)).scalar()
+        if not landed and now != "completed":
+            # Removed, cancelled or re-added while we worked: what we indexed must not stay.
+            self.search.drop_file([store_id], file_id)
+        if error and landed:
+            self.search.drop_file([store_id], file_id)
+        return bool(landed)
+
+
+class _Abandoned(Exception):
+    """The file was cancelled, removed or re-added while it was being embedded."""

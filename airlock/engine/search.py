@@ -1,0 +1,110 @@
+"""file_search as the engine uses it: the lazily loaded index, and searches over vector stores.
+
+Only files whose ingestion completed are searchable: a crash between a database commit and an
+index write can leave stray chunks in the index, and they are filtered out here rather than
+trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from airlock.engine import filters, vector_store_files, vector_stores
+from airlock.engine.store import Store, crud
+from airlock.engine.store.tables import File
+
+log = logging.getLogger("airlock.file_search")
+# Fetched beyond max_num_results so that dropping stray or filtered chunks still leaves enough.
+OVERFETCH = 2
+_STOP = frozenset("""a an and are as at be by can could did do does for from had has have how i
+in is it its me my of on or please should tell that the their them there these this to was
+were what when where which who whom why will with would you your about any find show""".split())
+
+
+@dataclass
+class Result:
+    store_id: str
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    attributes: dict[str, Any] | None
+
+
+class Search:
+    def __init__(self, store: Store, root: Path, embedding_model: str | None = None):
+        self.store, self.root, self.embedding_model = store, root, embedding_model
+        self._index = None
+        self._embedder = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self):
+        """The embedder and indexes load on first use: a server that never searches never pays."""
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    from airlock.tools.file_search import Embedder, SearchIndex
+
+                    log.info("loading the embedding model and search indexes from %s", self.root)
+                    self._embedder = Embedder(self.embedding_model)
+                    self._index = SearchIndex(self.root, self._embedder)
+        return self._index
+
+    @property
+    def tokenizer(self):
+        """Chunk sizes count the embedding model's word pieces."""
+        self.index
+        return self._embedder.tokenizer
+
+    def search(self, store_ids: list[str], query: str | list[str], *, k: int,
+               threshold: float = 0.0, flt: dict[str, Any] | None = None,
+               mode: str = "hybrid") -> list[Result]:
+        with self.store.read_conn() as conn:
+            rows = vector_store_files.completed(conn, store_ids)
+        allowed = {(r.vector_store_id, r.id): r.attributes for r in rows
+                   if flt is None or filters.matches(flt, r.attributes)}
+        if not allowed:
+            return []
+        file_ids = {file_id for _, file_id in allowed} if flt is not None else None
+        hits = self.index.search(store_ids, query, k=k * OVERFETCH, file_ids=file_ids, mode=mode)
+        hits = [h for h in hits if (h.store_id, h.file_id) in allowed and h.score >= threshold][:k]
+        with self.store.begin() as conn:
+            vector_stores.touch(conn, store_ids)
+            t = crud.table_of(File)
+            names = dict(conn.execute(select(t.c.id, t.c.filename).where(
+                t.c.id.in_({h.file_id for h in hits}))).all()) if hits else {}
+        return [Result(h.store_id, h.file_id, names.get(h.file_id, h.file_id), h.score, h.text,
+                       allowed[(h.store_id, h.file_id)]) for h in hits]
+
+    def _has_index(self) -> bool:
+        # Deleting from an index that was never written must not load the embedding model.
+        return self._index is not None or self.root.exists()
+
+    def drop_file(self, store_ids: list[str], file_id: str) -> None:
+        if not store_ids or not self._has_index():
+            return
+        for store_id in store_ids:
+            self.index.delete_file(store_id, file_id)
+
+    def drop_store(self, store_id: str) -> None:
+        if self._has_index():
+            self.index.delete_store(store_id)
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+
+def rewrite(query: str) -> str:
+    """A keyword form of a question (rewrite_query): its words minus function words."""
+    words = re.findall(r"\w+", query.lower())
+    kept = [w for w in words if w not in _STOP]
+    return " ".join(kept or words)

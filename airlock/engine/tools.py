@@ -1,0 +1,87 @@
+"""Built-in tools the engine runs itself (file_search; code_interpreter joins it), offered to the
+model as functions so the same grammar-constrained call machinery writes their arguments."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from airlock.engine.citations import Source
+from airlock.engine.store import crud
+from airlock.engine.store.tables import Assistant, Thread
+
+FILE_SEARCH = {
+    "name": "file_search",
+    "description": "Search the user's uploaded files for passages about a topic. Use it for any "
+                   "question about their documents.",
+    "parameters": {"type": "object", "properties": {
+        "query": {"type": "string", "description": "What to look for in the files."}},
+        "required": ["query"]},
+}
+BUILTINS = {"file_search": FILE_SEARCH}
+RANKER = "default_2024_08_21"
+DEFAULT_RESULTS = 20
+# Source text shown to the model takes at most this share of its context.
+SOURCES_SHARE = 0.5
+CITE_HINT = ("Answer from these sources. After a sentence that uses a source, write its "
+             "marker exactly, for example {marker}.")
+
+
+@dataclass
+class Toolbox:
+    search: Any  # engine.search.Search
+    ingestor: Any  # engine.ingestion.Ingestor
+    search_wait_s: float = 60.0
+
+
+def offered(run: dict[str, Any], used: set[str]) -> list[dict[str, Any]]:
+    """Built-ins this turn may call: each once per run (a small model would loop on them)."""
+    types = {t["type"] for t in run["tools"]}
+    return [BUILTINS[name] for name in BUILTINS if name in types and name not in used]
+
+
+def file_search_settings(run: dict[str, Any]) -> tuple[int, float]:
+    tool = next(t for t in run["tools"] if t["type"] == "file_search")
+    cfg = tool.get("file_search") or {}
+    ranking = cfg.get("ranking_options") or {}
+    return cfg.get("max_num_results") or DEFAULT_RESULTS, float(ranking.get("score_threshold", 0.0))
+
+
+def store_ids(conn: Connection, run: dict[str, Any]) -> list[str]:
+    """The assistant's vector stores and the thread's (or the run's override for the thread)."""
+    ids: list[str] = []
+    assistant = crud.find(conn, Assistant, run["assistant_id"])
+    thread = crud.find(conn, Thread, run["thread_id"])
+    for resources in (assistant and assistant.tool_resources,
+                      run.get("tool_resources") or (thread and thread.tool_resources)):
+        for store_id in ((resources or {}).get("file_search") or {}).get("vector_store_ids", []):
+            if store_id not in ids:
+                ids.append(store_id)
+    return ids
+
+
+def query_of(arguments: str, fallback: str) -> str:
+    """The model's query, or the user's last message when the model wrote none."""
+    try:
+        query = json.loads(arguments).get("query")
+    except (ValueError, AttributeError):
+        query = None
+    return query.strip() if isinstance(query, str) and query.strip() else fallback
+
+
+def sources_text(sources: list[Source], max_chars: int) -> str:
+    """Numbered sources for the model, best first, as many as fit."""
+    if not sources:
+        return "No passages in the files matched the search."
+    lines, used = [], 0
+    for source in sources:
+        room = max_chars - used
+        if room < 200:
+            break
+        text = " ".join(source.text.split())[: room - len(source.marker) - 2]
+        lines.append(f"{source.marker} {text}")
+        used += len(lines[-1]) + 1
+    return "\n".join(lines) + "\n\n" + CITE_HINT.format(marker=sources[0].marker)
