@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         p_.add_argument("--models-config", help="TOML file mapping model names to GGUF files")
     serve.add_argument("--strict-models", action="store_true", default=None,
                        help="reject unknown model names (400 model_not_found)")
+    serve.add_argument("--allow-unsandboxed-code", action="store_true", default=None,
+                       help="run code_interpreter kernels without the bubblewrap jail when it "
+                            "cannot be made (dangerous: model-written code runs as this user)")
     serve.add_argument("--embedding-model",
                        help="file_search embeddings: a sentence-transformers model dir "
                             "(default: the bundled all-MiniLM-L6-v2)")

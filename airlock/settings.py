@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(1, ge=1, le=16)
     # How long a run's file_search waits for its stores' files to finish ingesting.
     search_wait_s: float = 60.0
+    # code_interpreter: each thread's ipykernel runs jailed by bubblewrap within these limits.
+    # Without a working jail the tool refuses, unless the operator allows unsandboxed code.
+    allow_unsandboxed_code: bool = False
+    # The bubblewrap binary (default: `bwrap` on PATH, else /usr/bin/bwrap).
+    bwrap: str | None = None
+    code_timeout_s: float = Field(60.0, gt=0)
+    code_memory_mb: int = Field(2048, ge=256)
+    code_cpu_s: int = Field(300, ge=1)
+    code_file_size_mb: int = Field(256, ge=1)
+    code_processes: int = Field(64, ge=16)
+    code_output_chars: int = Field(20000, ge=1000)
+    code_pool_size: int = Field(1, ge=0)
+    code_max_kernels: int = Field(8, ge=1)
+    code_idle_timeout_s: float = Field(3600.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -56,3 +70,7 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.data_dir / "sandbox"

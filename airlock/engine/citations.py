@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
+SANDBOX_LINK = re.compile(r"sandbox:/mnt/data/[^\s)\]\[\"'<>`]+")
 # A marker longer than this was not a marker: the held text is let through.
 _MAX_MARKER = 200
 _WORD = re.compile(r"[^\W_]{3,}")
@@ -73,6 +74,22 @@ class Citations:
             self._emit(held, out)
             self._close_sentence(out)
         return _merge(out)
+
+    def link_files(self, paths: dict[str, str]) -> list[dict[str, Any]]:
+        """file_path annotations for sandbox:/mnt/data/... links in the finished text to files
+        the run's code made; returns the new ones (also kept with the citations)."""
+        new = []
+        for m in SANDBOX_LINK.finditer(self.text):
+            link = m.group(0).rstrip(".,;:!?")
+            file_id = paths.get(link.removeprefix("sandbox:"))
+            if file_id is None:
+                continue
+            annotation = {"index": len(self.annotations), "type": "file_path", "text": link,
+                          "start_index": m.start(), "end_index": m.start() + len(link),
+                          "file_path": {"file_id": file_id}}
+            self.annotations.append(annotation)
+            new.append(annotation)
+        return new
 
     def content(self) -> list[dict[str, Any]]:
         return [{"type": "text", "text": {"value": self.text, "annotations": [

@@ -8,24 +8,9 @@ from sqlalchemy import Connection, delete, select
 
 from airlock.engine.store import crud
 from airlock.engine.store.tables import ScriptedReply
-from airlock.errors import InvalidRequest
-
-# Which reply kinds the engine can act on; tool-call kinds join as their tools land.
-LIVE_TOOL_TYPES: set[str] = {"function", "file_search"}
-
-
-def check(replies: list[dict[str, Any]]) -> None:
-    for i, reply in enumerate(replies):
-        for call in reply.get("tool_calls") or []:
-            if call.get("type") not in LIVE_TOOL_TYPES:
-                raise InvalidRequest(
-                    f"Scripted '{call.get('type')}' tool calls are not supported yet.",
-                    param=f"replies[{i}].tool_calls",
-                )
 
 
 def push(conn: Connection, replies: list[dict[str, Any]], thread_id: str | None) -> int:
-    check(replies)
     for reply in replies:
         crud.add(conn, ScriptedReply, {"thread_id": thread_id, "reply": reply})
     return len(replies)

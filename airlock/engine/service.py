@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from airlock.engine import files, runs, scripted, vector_store_files, vector_stores
+from airlock.engine import files, runs, scripted, threads, vector_store_files, vector_stores
 from airlock.engine.ingestion import Ingestor
+from airlock.engine.sandbox import Sandbox
 from airlock.engine.search import Search
 from airlock.engine.tools import Toolbox
 from airlock.engine.events import Hub, Watch
@@ -32,18 +33,22 @@ class Engine:
         self.hub = Hub()
         self.search = Search(store, cfg.index_dir, cfg.embedding_model)
         self.ingestor = Ingestor(store, cfg.files_dir, self.search, cfg.ingest_workers)
-        tools = Toolbox(search=self.search, ingestor=self.ingestor, search_wait_s=cfg.search_wait_s)
+        self.sandbox = Sandbox(cfg)
+        tools = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,
+                        files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s)
         self.scheduler = Scheduler(store, registry, self.hub, tools)
         registry.set_scripted_factory(lambda: ScriptedBackend(self._next_scripted_reply))
 
     def start(self) -> None:
         self.scheduler.start()
         self.ingestor.start()
+        self.sandbox.start()
 
     def shutdown(self) -> None:
         self.scheduler.shutdown()
         self.ingestor.shutdown()
         self.search.close()
+        self.sandbox.shutdown()
 
     # --- vector stores: writes that queue ingestion or must clean the index ----------------------
 
@@ -66,6 +71,10 @@ class Engine:
         path, stores = await self.store.write(_delete_file, files_dir, file_id)
         path.unlink(missing_ok=True)
         await anyio.to_thread.run_sync(self.search.drop_file, stores, file_id)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self.store.write(threads.delete_thread, thread_id)
+        await anyio.to_thread.run_sync(self.sandbox.drop, thread_id)
 
     async def search_stores(self, store_ids: list[str], query: str | list[str], **kw: Any):
         # Embedding the query is CPU work: off the event loop.

@@ -21,7 +21,19 @@ FILE_SEARCH = {
         "query": {"type": "string", "description": "What to look for in the files."}},
         "required": ["query"]},
 }
-BUILTINS = {"file_search": FILE_SEARCH}
+CODE_INTERPRETER = {
+    "name": "code_interpreter",
+    "description": "Run Python code in a Jupyter kernel that keeps its state between calls. "
+                   "numpy, pandas and matplotlib are available; files live in /mnt/data. Use "
+                   "it for calculations, data analysis and charts; print() what you need.",
+    "parameters": {"type": "object", "properties": {
+        "code": {"type": "string", "description": "The Python code to run."}},
+        "required": ["code"]},
+}
+BUILTINS = {"file_search": FILE_SEARCH, "code_interpreter": CODE_INTERPRETER}
+# Calls of each built-in one run may make: one search; a few rounds of code (run, read the
+# output, fix, run again) before the model must answer.
+MAX_USES = {"file_search": 1, "code_interpreter": 3}
 RANKER = "default_2024_08_21"
 DEFAULT_RESULTS = 20
 # Source text shown to the model takes at most this share of its context.
@@ -34,13 +46,23 @@ CITE_HINT = ("Answer from these sources. After a sentence that uses a source, wr
 class Toolbox:
     search: Any  # engine.search.Search
     ingestor: Any  # engine.ingestion.Ingestor
+    sandbox: Any = None  # engine.sandbox.Sandbox
+    files_dir: Any = None  # where output files' bytes go
     search_wait_s: float = 60.0
 
 
-def offered(run: dict[str, Any], used: set[str]) -> list[dict[str, Any]]:
-    """Built-ins this turn may call: each once per run (a small model would loop on them)."""
+def offered(run: dict[str, Any], used: list[str], files: list[str] = ()) -> list[dict[str, Any]]:
+    """Built-ins this turn may call, each up to MAX_USES per run (a small model would loop).
+    `files`: the /mnt/data paths code_interpreter will find, told to the model."""
     types = {t["type"] for t in run["tools"]}
-    return [BUILTINS[name] for name in BUILTINS if name in types and name not in used]
+    out = []
+    for name, spec in BUILTINS.items():
+        if name in types and used.count(name) < MAX_USES[name]:
+            if name == "code_interpreter" and files:
+                spec = {**spec, "description": spec["description"]
+                        + " Files available: " + ", ".join(files) + "."}
+            out.append(spec)
+    return out
 
 
 def file_search_settings(run: dict[str, Any]) -> tuple[int, float]:

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 from sqlalchemy import Connection, select
 
-from airlock.engine import prompt, runs, search_round, tools
+from airlock.engine import code_round, prompt, runs, search_round, tools
 from airlock.engine.citations import Citations
 from airlock.engine.steps import call_delta, new_step
 from airlock.engine.events import Hub
@@ -41,13 +41,17 @@ class Turn:
         self.reply: tuple[dict, dict] | None = None
         # Set when the run searched files: the answer's text then streams through it.
         self.citations: Citations | None = None
+        # What this run's code made: image file ids, and /mnt/data paths -> file ids.
+        self.images: list[str] = []
+        self.produced: dict[str, str] = {}
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.hub.publish(self.run_id, name, data)
 
     def execute(self) -> None:
         self.publish("thread.run.in_progress", self.run)
-        # Built-in tool rounds (file_search) run here and the model goes on in the same claim.
+        # Built-in tool rounds (file_search, code_interpreter) run here and the model goes on
+        # in the same claim.
         while self._turn():
             self.reply = None
 
@@ -57,6 +61,8 @@ class Turn:
         with self.store.read_conn() as conn:
             history = _thread_messages(conn, run["thread_id"])
             rounds = _tool_rounds(conn, self.run_id)
+            code_files = ([code_round.MNT + name for _, name, _ in code_round.input_files(conn, run)]
+                          if any(t["type"] == "code_interpreter" for t in run["tools"]) else [])
         spent = (run["params"].get("usage") or {}).get("completion_tokens", 0)
         cap = run["max_completion_tokens"]
         remaining = None if cap is None else max(cap - spent, 0)
@@ -64,7 +70,7 @@ class Turn:
         budget = n_ctx - (remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4))
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"])
-        functions, choice = _tool_setup(run, len(rounds))
+        functions, choice = _tool_setup(run, len(rounds), code_files)
         tool_io = run["params"].get("tool_io") or {}
         conversation = prompt.conversation(history) + prompt.round_messages(rounds, tool_io)
         try:
@@ -85,7 +91,8 @@ class Turn:
             parallel_tool_calls=run["parallel_tool_calls"], **_format(run["response_format"]),
         )
         sources = search_round.sources_of(run)
-        if sources and not _format(run["response_format"]):
+        self.images, self.produced = code_round.produced_of(run)
+        if (sources or self.produced) and not _format(run["response_format"]):
             self.citations = Citations(sources)
         try:
             result = self._generate(request)
@@ -93,31 +100,40 @@ class Turn:
             log.exception("run %s: generation failed", self.run_id)
             self._close_failed(f"The model failed: {exc}")
             return False
+        offered = {f["name"] for f in functions}
         builtin = [c for c in result.tool_calls if c["name"] in tools.BUILTINS
-                   and any(f is tools.BUILTINS[c["name"]] for f in functions)]
+                   and c["name"] in offered]
         if builtin:
-            # Function calls made in the same breath are dropped: the model is asked again,
-            # with the search results, and may call them then.
-            self._builtin_round(builtin, result, history)
-            return True
+            # One built-in call per round; function calls made in the same breath are dropped:
+            # the model is asked again, with the tool's results, and may call them then.
+            return self._builtin_round(builtin[0], result, history)
         if result.tool_calls:
             self._require_action(result)
         else:
             self._close_reply(*self._reply(), result)
         return False
 
-    def _builtin_round(self, calls: list[dict[str, str]], result: TurnResult,
-                       history: list[dict[str, Any]]) -> None:
+    def _builtin_round(self, call: dict[str, str], result: TurnResult,
+                       history: list[dict[str, Any]]) -> bool:
+        """Runs the tool; True when the model goes on, False when the run ended."""
         usage = _usage(result)
         total = _add_usage(self.run["params"].get("usage"), usage)
         self.run["params"] = {**self.run["params"], "usage": total}
+        if call["name"] == "code_interpreter":
+            try:
+                code_round.run_round(self.store, self.toolbox.sandbox, self.toolbox.files_dir,
+                                     self.publish, self.run, call, usage)
+            except code_round.ToolFailed as exc:
+                self._close_failed(str(exc))
+                return False
+            return True
         last_user = next((prompt.message_text(m) for m in reversed(history)
                           if m["role"] == "user"), "")
         # Sources may fill about half the context; the rest is the conversation and the reply.
         max_chars = int(self.backend.n_ctx * tools.SOURCES_SHARE * 3)
-        # One query per search round: a small model asked for several repeats itself.
-        search_round.run_round(self.store, self.toolbox, self.publish, self.run, calls[:1], usage,
+        search_round.run_round(self.store, self.toolbox, self.publish, self.run, [call], usage,
                                last_user, max_chars)
+        return True
 
     # --- pieces ------------------------------------------------------------------------------
 
@@ -189,12 +205,29 @@ class Turn:
         self.publish("thread.message.delta", data)
 
     def _content(self, final: str | None = None) -> list[dict[str, Any]]:
-        """The reply's content as streamed so far (with citations), or `final` text."""
+        """The reply's content as streamed so far (with citations), or `final` text, then the
+        images this run's code made."""
         if self.citations is not None:
-            return self.citations.content()
-        return _text_content("".join(self.partial) if final is None else final)
+            text = self.citations.content()
+        else:
+            text = _text_content("".join(self.partial) if final is None else final)
+        return text + [{"type": "image_file", "image_file": {"file_id": f}} for f in self.images]
+
+    def _stream_outputs(self, message_id: str) -> None:
+        """After the text: file_path annotations for sandbox links to files the code made, and
+        the code's images as image_file parts (indexes after the text's)."""
+        if self.citations is not None and self.produced:
+            links = self.citations.link_files(self.produced)
+            if links:
+                self._publish_text(message_id, "", links)
+        if self.images and not self.partial:
+            self._publish_text(message_id, "", [])  # the text part is index 0, even if empty
+        for i, file_id in enumerate(self.images, start=1):
+            self.publish("thread.message.delta", {"id": message_id, "index": i, "part": {
+                "type": "image_file", "image_file": {"file_id": file_id}}})
 
     def _close_reply(self, step: dict, message: dict, result: TurnResult) -> None:
+        self._stream_outputs(message["id"])
         usage = _usage(result)
         ending, fields = "completed", {}
         error = _format_error(self.run["response_format"], result)
@@ -352,16 +385,17 @@ def _tool_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     return [crud.to_object(r) for r in rows]
 
 
-def _tool_setup(run: dict[str, Any], rounds: int) -> tuple[list[dict[str, Any]], Any]:
+def _tool_setup(run: dict[str, Any], rounds: int,
+                files: list[str] = ()) -> tuple[list[dict[str, Any]], Any]:
     """The functions offered this turn (built-ins included) and what the model must do with them."""
-    used = {io["name"] for io in (run["params"].get("tool_io") or {}).values()}
-    builtins = tools.offered(run, used)
+    used = [io["name"] for io in (run["params"].get("tool_io") or {}).values()]
+    builtins = tools.offered(run, used, files)
     functions = [t["function"] for t in run["tools"] if t["type"] == "function"] + builtins
     choice = run["tool_choice"]
     if isinstance(choice, dict):
         if choice["type"] == "function":
             choice = {"name": choice["function"]["name"]}
-        elif any(f["name"] == choice["type"] for f in builtins):
+        elif any(f["name"] == choice["type"] for f in builtins) and choice["type"] not in used:
             choice = {"name": choice["type"]}
         else:
             choice = "auto"

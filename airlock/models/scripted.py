@@ -78,7 +78,9 @@ class ScriptedBackend:
             else:
                 # Built-in tools are offered as functions of their own name; the reply's
                 # settings ({"query": ...} for file_search) are that function's arguments.
-                name, args = call["type"], call.get(call["type"]) or {}
+                name, args = call["type"], dict(call.get(call["type"]) or {})
+                if name == "code_interpreter" and "input" in args:
+                    args = {"code": args["input"]}  # the reply uses the step's field name
             if name not in declared:
                 raise ScriptedFailure(f"scripted call to '{name}', which this run does not offer")
             out.append({"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)})

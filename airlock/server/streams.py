@@ -59,6 +59,11 @@ async def run_events(feed: Watch, opening: list[tuple[str, str, dict]],
         while True:
             name, data = await feed.next()
             if name == "thread.message.delta":
+                if "part" in data:  # a non-text part (a code image), at its own index
+                    yield event(name, {"id": data["id"], "object": "thread.message.delta",
+                                       "delta": {"content": [{"index": data["index"],
+                                                              **data["part"]}]}})
+                    continue
                 yield event(name, _text_delta(data, data["id"] not in started))
                 started.add(data["id"])
                 continue

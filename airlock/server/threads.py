@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends
 from airlock.engine import threads
 from airlock.engine.store import Store, crud
 from airlock.engine.store.tables import Thread
-from airlock.server.deps import store
+from airlock.engine.service import Engine
+from airlock.server.deps import engine, store
 from airlock.server.responses import WireJSON, deleted
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render
@@ -34,6 +35,6 @@ async def update_thread(thread_id: str, body: ThreadUpdate, db: Store = Depends(
 
 
 @router.delete("/{thread_id}")
-async def delete_thread(thread_id: str, db: Store = Depends(store)) -> WireJSON:
-    await db.write(threads.delete_thread, thread_id)
+async def delete_thread(thread_id: str, eng: Engine = Depends(engine)) -> WireJSON:
+    await eng.delete_thread(thread_id)  # its code_interpreter kernel and files go too
     return deleted(thread_id, "thread.deleted")
