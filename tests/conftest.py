@@ -59,6 +59,8 @@ class AirlockServer:
         # The test process may see a different openai through PYTHONPATH; the server must not.
         env.pop("PYTHONPATH", None)
         env["PYTHONUNBUFFERED"] = "1"
+        # Servers that never run code need no pre-warmed kernel; code tests ask for one.
+        env["AIRLOCK_CODE_POOL_SIZE"] = "0"
         env.update(self.extra_env)
         return env
 

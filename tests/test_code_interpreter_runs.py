@@ -26,7 +26,8 @@ print(fib(20))"""
 @pytest.fixture(scope="module")
 def ci_server(start_server):
     # A short wall-clock limit keeps the infinite-loop test quick.
-    return start_server("code", "--model", "scripted", env={"AIRLOCK_CODE_TIMEOUT_S": "4"})
+    return start_server("code", "--model", "scripted",
+                        env={"AIRLOCK_CODE_TIMEOUT_S": "4", "AIRLOCK_CODE_POOL_SIZE": "1"})
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +330,29 @@ def test_operator_may_allow_unsandboxed_code_with_a_warning(start_server):
     run, call, _ = run_code(client, srv, assistant, "print(3 * 3)")
     assert run.status == "completed" and logs(call) == "9\n"
     assert "WITHOUT a sandbox" in srv.stderr_path.read_text()
+
+
+def test_kernels_stop_with_the_server(start_server):
+    import psutil
+
+    srv = start_server("code_shutdown", "--model", "scripted",
+                       env={"AIRLOCK_CODE_POOL_SIZE": "1"})
+    client = srv.client()
+    assistant = client.beta.assistants.create(model="scripted", tools=[{"type": "code_interpreter"}])
+    for _ in range(2):  # two threads: two kernels, plus the pre-warmed one
+        run, call, _ = run_code(client, srv, assistant, "print('up')")
+        assert logs(call) == "up\n"
+    kernels = psutil.Process(srv.proc.pid).children(recursive=True)
+    assert len(kernels) >= 2
+    srv.stop()
+    assert not [p for p in kernels if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_model_is_told_when_state_was_reset():
+    from airlock.engine.code_round import RESET_NOTE, for_model
+    from airlock.tools.code_interpreter import Execution
+
+    told = for_model(Execution(logs="NameError: name 'x' is not defined\n", state_reset=True),
+                      [], {})
+    assert told.startswith(RESET_NOTE) and "NameError" in told
+    assert RESET_NOTE not in for_model(Execution(logs="1\n"), [], {})

@@ -121,7 +121,7 @@ def run_round(store: Store, sandbox: Sandbox, files_dir: Path, publish: Publish,
     tool_io = dict(run["params"].get("tool_io") or {})
     tool_io[call_id] = {
         "name": "code_interpreter", "arguments": json.dumps({"code": code}),
-        "output": _for_model(ex, images, produced), "images": images, "files": produced,
+        "output": for_model(ex, images, produced), "images": images, "files": produced,
     }
     with store.begin() as conn:
         crud.change(conn, RunStep, step["id"], {
@@ -166,7 +166,7 @@ def _store_details(store: Store, step_id: str, details: dict[str, Any]) -> None:
         crud.change(conn, RunStep, step_id, {"step_details": details})
 
 
-def _for_model(ex: Any, images: list[str], produced: dict[str, str]) -> str:
+def for_model(ex: Any, images: list[str], produced: dict[str, str]) -> str:
     parts = []
     if ex.state_reset:
         parts.append(RESET_NOTE)
