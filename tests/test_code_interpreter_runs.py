@@ -299,7 +299,9 @@ except OSError as e:
     print('stopped after', kids > 0, type(e).__name__)"""
     run, call, thread = run_code(ci, ci_server, assistant, bomb)
     assert run.status == "completed"
-    assert logs(call) == "stopped after True BlockingIOError\n"
+    # The limit stops the forks; the pool's watchdog may also have killed the children
+    # (it then says so first), depending on which acts first.
+    assert logs(call).endswith("stopped after True BlockingIOError\n"), logs(call)
     _, after, _ = run_code(ci, ci_server, assistant, "print(2 + 2)", thread=thread)
     assert logs(after).endswith("4\n")
     healthy(ci_server)
