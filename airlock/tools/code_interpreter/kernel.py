@@ -40,6 +40,9 @@ _REAP = ("import os as _airlock_os\n"
          "del _airlock_os\n")
 
 
+REAP_WAIT_S = 10.0
+
+
 class KernelStartError(RuntimeError):
     pass
 
@@ -411,7 +414,9 @@ class Kernel:
         """Kill every process a cell left behind (a cell's processes do not outlive it).
 
         This is what un-jams a kernel after a fork bomb: the forks hold RLIMIT_NPROC's slots,
-        and so do their zombies until reaped, so this returns once they are gone (or after 2 s).
+        and so do their zombies until reaped, so this returns once they are gone (or after
+        REAP_WAIT_S: on a loaded machine, killing and reaping a bomb's few dozen processes
+        has taken longer than 2 s).
         Returns how many there were.
         """
         strays = self._kill_strays()
@@ -431,7 +436,7 @@ class Kernel:
                         and msg["content"].get("execution_state") == "idle"):
                     break
             self._drain()
-        end = time.monotonic() + 2.0  # init reaps the others
+        end = time.monotonic() + REAP_WAIT_S  # init reaps the others
         while any(os.path.exists(f"/proc/{p}") for p in strays) and time.monotonic() < end:
             time.sleep(0.01)
         return len(strays)

