@@ -189,9 +189,9 @@ class Citations:
 def _merge(out: list[tuple[str, list]]) -> list[tuple[str, list]]:
     """Adjacent plain pieces become one delta; an annotation keeps its own."""
     merged: list[tuple[str, list]] = []
-    for text, annotations in out:
-        if merged and not annotations and not merged[-1][1]:
+    for text, anns in out:
+        if merged and not anns and not merged[-1][1]:
             merged[-1] = (merged[-1][0] + text, [])
         else:
-            merged.append((text, annotations))
+            merged.append((text, anns))
     return merged

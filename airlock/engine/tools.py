@@ -1,5 +1,6 @@
-"""Built-in tools the engine runs itself (file_search; code_interpreter joins it), offered to the
-model as functions so the same grammar-constrained call machinery writes their arguments."""
+"""The tools a turn offers: the run's functions plus the built-ins the engine runs itself
+(file_search, code_interpreter), which are offered as functions so the same grammar-constrained
+call machinery writes their arguments."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from airlock.engine.citations import Source
 from airlock.engine.store import crud
-from airlock.engine.store.tables import Assistant, Thread
+from airlock.engine.store.tables import Assistant, RunStep, Thread
 
 FILE_SEARCH = {
     "name": "file_search",
@@ -34,6 +35,8 @@ BUILTINS = {"file_search": FILE_SEARCH, "code_interpreter": CODE_INTERPRETER}
 # Calls of each built-in one run may make: one search; a few rounds of code (run, read the
 # output, fix, run again) before the model must answer.
 MAX_USES = {"file_search": 1, "code_interpreter": 3}
+# Tool rounds one run may take before the model must answer.
+MAX_ROUNDS = 8
 RANKER = "default_2024_08_21"
 DEFAULT_RESULTS = 20
 # Source text shown to the model takes at most this share of its context.
@@ -107,3 +110,32 @@ def sources_text(sources: list[Source], max_chars: int) -> str:
         lines.append(f"{source.marker} {text}")
         used += len(lines[-1]) + 1
     return "\n".join(lines) + "\n\n" + CITE_HINT.format(marker=sources[0].marker)
+
+
+def answered_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+    """This run's answered tool_calls steps, oldest first."""
+    t = crud.table_of(RunStep)
+    rows = conn.execute(select(t).where(t.c.run_id == run_id, t.c.type == "tool_calls",
+                                        t.c.status == "completed").order_by(t.c.seq)).all()
+    return [crud.to_object(r) for r in rows]
+
+
+def setup(run: dict[str, Any], rounds: int,
+          files: list[str] = ()) -> tuple[list[dict[str, Any]], Any]:
+    """The functions offered this turn (built-ins included) and what the model must do with them."""
+    used = [io["name"] for io in (run["params"].get("tool_io") or {}).values()]
+    builtins = offered(run, used, files)
+    functions = [t["function"] for t in run["tools"] if t["type"] == "function"] + builtins
+    choice = run["tool_choice"]
+    if isinstance(choice, dict):
+        if choice["type"] == "function":
+            choice = {"name": choice["function"]["name"]}
+        elif any(f["name"] == choice["type"] for f in builtins) and choice["type"] not in used:
+            choice = {"name": choice["type"]}
+        else:
+            choice = "auto"
+    if not functions or rounds >= MAX_ROUNDS:
+        return functions, "none"
+    if rounds and choice != "none":
+        choice = "auto"  # forcing applies to the first turn; with outputs back it may answer
+    return functions, choice

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-import jsonschema
 from sqlalchemy import Connection, select
 
-from airlock.engine import code_round, prompt, runs, search_round, tools
+from airlock.engine import code_round, formats, prompt, runs, search_round, tools
 from airlock.engine.citations import Citations
 from airlock.engine.steps import call_delta, new_step
 from airlock.engine.events import Hub
@@ -26,8 +24,6 @@ DEFAULT_REPLY_ROOM = 1024
 # Partial replies reach the store this often, so polling clients see progress.
 PERSIST_EVERY_S = 0.5
 SHUTDOWN = "The server shut down while this run was active; create the run again."
-# Tool rounds one run may take before the model must answer.
-MAX_TOOL_ROUNDS = 8
 
 
 class Turn:
@@ -60,7 +56,7 @@ class Turn:
         run = self.run
         with self.store.read_conn() as conn:
             history = _thread_messages(conn, run["thread_id"])
-            rounds = _tool_rounds(conn, self.run_id)
+            rounds = tools.answered_rounds(conn, self.run_id)
             code_files = ([code_round.MNT + name for _, name, _ in code_round.input_files(conn, run)]
                           if any(t["type"] == "code_interpreter" for t in run["tools"]) else [])
         spent = (run["params"].get("usage") or {}).get("completion_tokens", 0)
@@ -70,7 +66,7 @@ class Turn:
         budget = n_ctx - (remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4))
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"])
-        functions, choice = _tool_setup(run, len(rounds), code_files)
+        functions, choice = tools.setup(run, len(rounds), code_files)
         tool_io = run["params"].get("tool_io") or {}
         conversation = prompt.conversation(history) + prompt.round_messages(rounds, tool_io)
         try:
@@ -88,11 +84,11 @@ class Turn:
         request = TurnRequest(
             messages=messages, max_tokens=max_tokens, temperature=run["temperature"],
             top_p=run["top_p"], thread_id=run["thread_id"], tools=functions, tool_choice=choice,
-            parallel_tool_calls=run["parallel_tool_calls"], **_format(run["response_format"]),
+            parallel_tool_calls=run["parallel_tool_calls"], **formats.request_format(run["response_format"]),
         )
         sources = search_round.sources_of(run)
         self.images, self.produced = code_round.produced_of(run)
-        if (sources or self.produced) and not _format(run["response_format"]):
+        if (sources or self.produced) and not formats.request_format(run["response_format"]):
             self.citations = Citations(sources)
         try:
             result = self._generate(request)
@@ -186,16 +182,16 @@ class Turn:
 
         result = self.backend.generate(request, on_text, self.should_stop)
         if self.citations is not None and self.reply is not None:
-            for text, annotations in self.citations.finish():
-                self._publish_text(self.reply[1]["id"], text, annotations)
+            for text, anns in self.citations.finish():
+                self._publish_text(self.reply[1]["id"], text, anns)
         return result
 
     def _stream(self, message_id: str, piece: str) -> None:
         if self.citations is None:
             self._publish_text(message_id, piece, [])
             return
-        for text, annotations in self.citations.feed(piece):
-            self._publish_text(message_id, text, annotations)
+        for text, anns in self.citations.feed(piece):
+            self._publish_text(message_id, text, anns)
 
     def _publish_text(self, message_id: str, text: str, annotations: list[dict]) -> None:
         self.partial.append(text)
@@ -230,7 +226,7 @@ class Turn:
         self._stream_outputs(message["id"])
         usage = _usage(result)
         ending, fields = "completed", {}
-        error = _format_error(self.run["response_format"], result)
+        error = formats.reply_error(self.run["response_format"], result)
         if result.finish_reason == "cancelled":
             # Stopped without a cancel request (those mark the run cancelling, below): shutdown.
             ending = "failed"
@@ -328,33 +324,6 @@ def _text_content(text: str) -> list[dict[str, Any]]:
     return [{"type": "text", "text": {"value": text, "annotations": []}}]
 
 
-def _format(response_format: Any) -> dict[str, Any]:
-    if isinstance(response_format, dict):
-        if response_format.get("type") == "json_object":
-            return {"json_object": True}
-        if response_format.get("type") == "json_schema":
-            schema = response_format["json_schema"].get("schema") or {"type": "object"}
-            return {"json_schema": schema}
-    return {}
-
-
-def _format_error(response_format: Any, result: TurnResult) -> str | None:
-    """For JSON formats, a finished reply must parse (and validate); anything else is a bug."""
-    wanted = _format(response_format)
-    if not wanted or result.finish_reason != "stop":
-        return None
-    try:
-        value = json.loads(result.text)
-    except ValueError:
-        return "The model's reply is not valid JSON."
-    if "json_schema" in wanted:
-        try:
-            jsonschema.validate(value, wanted["json_schema"])
-        except jsonschema.ValidationError as exc:
-            return f"The model's reply does not match the schema: {exc.message}"
-    return None
-
-
 def _add_usage(total: dict[str, Any] | None, turn: dict[str, Any]) -> dict[str, Any]:
     if not total:
         return dict(turn)
@@ -375,32 +344,3 @@ def _usage(result: TurnResult) -> dict[str, Any]:
         "total_tokens": result.prompt_tokens + result.completion_tokens,
         "prompt_token_details": {"cached_tokens": result.cached_tokens},
     }
-
-
-def _tool_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
-    """This run's answered tool_calls steps, oldest first."""
-    t = crud.table_of(RunStep)
-    rows = conn.execute(select(t).where(t.c.run_id == run_id, t.c.type == "tool_calls",
-                                        t.c.status == "completed").order_by(t.c.seq)).all()
-    return [crud.to_object(r) for r in rows]
-
-
-def _tool_setup(run: dict[str, Any], rounds: int,
-                files: list[str] = ()) -> tuple[list[dict[str, Any]], Any]:
-    """The functions offered this turn (built-ins included) and what the model must do with them."""
-    used = [io["name"] for io in (run["params"].get("tool_io") or {}).values()]
-    builtins = tools.offered(run, used, files)
-    functions = [t["function"] for t in run["tools"] if t["type"] == "function"] + builtins
-    choice = run["tool_choice"]
-    if isinstance(choice, dict):
-        if choice["type"] == "function":
-            choice = {"name": choice["function"]["name"]}
-        elif any(f["name"] == choice["type"] for f in builtins) and choice["type"] not in used:
-            choice = {"name": choice["type"]}
-        else:
-            choice = "auto"
-    if not functions or rounds >= MAX_TOOL_ROUNDS:
-        return functions, "none"
-    if rounds and choice != "none":
-        choice = "auto"  # forcing applies to the first turn; with outputs back it may answer
-    return functions, choice
