@@ -14,21 +14,19 @@ import io
 import json
 import logging
 import posixpath
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from airlock.engine import files
+from airlock.engine import files, tools
 from airlock.engine.ids import new_id
 from airlock.engine.sandbox import Sandbox
-from airlock.engine.steps import call_delta, new_step
+from airlock.engine.steps import Publish, call_delta, complete_builtin, open_tool_step
 from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import Assistant, File, Message, Run, RunStep, Thread
+from airlock.engine.store.tables import File, Message, RunStep
 
 log = logging.getLogger("airlock.code_interpreter")
-Publish = Callable[[str, dict[str, Any]], None]
 MNT = "/mnt/data/"
 # What the model reads back of the logs: a small model's context is short.
 LOGS_FOR_MODEL = 2000
@@ -43,12 +41,7 @@ class ToolFailed(Exception):
 def input_files(conn: Connection, run: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(file_id, name in /mnt/data, blob path) of the files code_interpreter gets: the
     assistant's, the thread's (or the run's override) and code_interpreter attachments."""
-    ids: list[str] = []
-    assistant = crud.find(conn, Assistant, run["assistant_id"])
-    thread = crud.find(conn, Thread, run["thread_id"])
-    for resources in (assistant and assistant.tool_resources,
-                      run.get("tool_resources") or (thread and thread.tool_resources)):
-        ids += ((resources or {}).get("code_interpreter") or {}).get("file_ids", [])
+    ids = [i for r in tools.resources(conn, run, "code_interpreter") for i in r.get("file_ids", [])]
     m = crud.table_of(Message)
     for (attachments,) in conn.execute(select(m.c.attachments).where(
             m.c.thread_id == run["thread_id"]).order_by(m.c.seq)).all():
@@ -75,13 +68,10 @@ def run_round(store: Store, sandbox: Sandbox, files_dir: Path, publish: Publish,
     """Runs the code and stores the step; updates run["params"]["tool_io"]."""
     thread_id = run["thread_id"]
     code = code_of(call["arguments"])
-    step = new_step(run, usage)
     call_id = new_id("call")
-    with store.begin() as conn:
-        crud.add(conn, RunStep, step)
+    step = open_tool_step(store, publish, run, usage)
+    with store.read_conn() as conn:
         inputs = input_files(conn, run)
-    publish("thread.run.step.created", step)
-    publish("thread.run.step.in_progress", step)
     publish("thread.run.step.delta", call_delta(step["id"], 0, {
         "id": call_id, "type": "code_interpreter",
         "code_interpreter": {"input": "", "outputs": []}}))
@@ -123,14 +113,7 @@ def run_round(store: Store, sandbox: Sandbox, files_dir: Path, publish: Publish,
         "name": "code_interpreter", "arguments": json.dumps({"code": code}),
         "output": for_model(ex, images, produced), "images": images, "files": produced,
     }
-    with store.begin() as conn:
-        crud.change(conn, RunStep, step["id"], {
-            "status": "completed", "completed_at": crud.now(), "step_details": details})
-        params = {**run["params"], "tool_io": tool_io}
-        crud.change(conn, Run, run["id"], {"params": params})
-        finished = crud.get(conn, RunStep, "run step", step["id"])
-    run["params"] = params
-    publish("thread.run.step.completed", finished)
+    complete_builtin(store, publish, run, step["id"], details["tool_calls"], tool_io)
 
 
 def code_of(arguments: str) -> str:

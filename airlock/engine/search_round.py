@@ -8,18 +8,15 @@ ranking options and results (their content is shown only when the client asked v
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from airlock.engine import tools
-from airlock.engine.steps import call_delta, new_step
+from airlock.engine.steps import Publish, call_delta, complete_builtin, open_tool_step
 from airlock.engine.citations import Source
 from airlock.engine.ids import new_id
-from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import Run, RunStep
+from airlock.engine.store import Store
 
 log = logging.getLogger("airlock.file_search")
-Publish = Callable[[str, dict[str, Any]], None]
 
 
 def run_round(store: Store, box: tools.Toolbox, publish: Publish, run: dict[str, Any],
@@ -28,12 +25,9 @@ def run_round(store: Store, box: tools.Toolbox, publish: Publish, run: dict[str,
     """Runs the searches and stores the step; returns the run's updated tool_io."""
     tool_io = dict(run["params"].get("tool_io") or {})
     n = sum(1 for io in tool_io.values() if io["name"] == "file_search")
-    step = new_step(run, usage)
-    with store.begin() as conn:
-        crud.add(conn, RunStep, step)
+    step = open_tool_step(store, publish, run, usage)
+    with store.read_conn() as conn:
         store_ids = tools.store_ids(conn, run)
-    publish("thread.run.step.created", step)
-    publish("thread.run.step.in_progress", step)
     k, threshold = tools.file_search_settings(run)
     done = []
     for index, call in enumerate(calls):
@@ -57,15 +51,7 @@ def run_round(store: Store, box: tools.Toolbox, publish: Publish, run: dict[str,
             "results": [{"file_id": r.file_id, "file_name": r.filename, "score": r.score,
                          "content": [{"type": "text", "text": r.text}]} for r in results]}})
         n += 1
-    with store.begin() as conn:
-        crud.change(conn, RunStep, step["id"], {
-            "status": "completed", "completed_at": crud.now(),
-            "step_details": {"type": "tool_calls", "tool_calls": done}})
-        params = {**run["params"], "tool_io": tool_io}
-        crud.change(conn, Run, run["id"], {"params": params})
-        finished = crud.get(conn, RunStep, "run step", step["id"])
-    run["params"] = params
-    publish("thread.run.step.completed", finished)
+    complete_builtin(store, publish, run, step["id"], done, tool_io)
     return tool_io
 
 

@@ -1,21 +1,53 @@
-"""Run steps as the engine opens them, and the wire shape of their tool-call deltas."""
+"""Run steps as the engine opens and closes them, and the wire shape of their tool-call deltas."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airlock.engine.ids import new_id
-from airlock.engine.store import crud
+from airlock.engine.store import Store, crud
+from airlock.engine.store.tables import Run, RunStep
+
+Publish = Callable[[str, dict[str, Any]], None]
+EMPTY_CALLS = {"type": "tool_calls", "tool_calls": []}
 
 
-def new_step(run: dict[str, Any], usage: dict[str, Any] | None) -> dict[str, Any]:
+def new_step(run: dict[str, Any], usage: dict[str, Any] | None,
+             details: dict[str, Any] = EMPTY_CALLS) -> dict[str, Any]:
+    """An in_progress step; tool-call steps open with no calls, as the SDKs' accumulators need."""
     return {
         "id": new_id("step"), "run_id": run["id"], "thread_id": run["thread_id"],
-        "assistant_id": run["assistant_id"], "created_at": crud.now(), "type": "tool_calls",
-        "status": "in_progress", "step_details": {"type": "tool_calls", "tool_calls": []},
+        "assistant_id": run["assistant_id"], "created_at": crud.now(), "type": details["type"],
+        "status": "in_progress", "step_details": details,
         "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
         "completed_at": None, "metadata": {}, "usage": usage,
     }
+
+
+def open_tool_step(store: Store, publish: Publish, run: dict[str, Any],
+                   usage: dict[str, Any] | None) -> dict[str, Any]:
+    step = new_step(run, usage)
+    with store.begin() as conn:
+        crud.add(conn, RunStep, step)
+    publish("thread.run.step.created", step)
+    publish("thread.run.step.in_progress", step)
+    return step
+
+
+def complete_builtin(store: Store, publish: Publish, run: dict[str, Any], step_id: str,
+                     calls: list[dict[str, Any]], tool_io: dict[str, Any]) -> None:
+    """Closes a built-in tool's step with its calls and keeps what the model reads back
+    (run params' tool_io) in the same transaction."""
+    params = {**run["params"], "tool_io": tool_io}
+    with store.begin() as conn:
+        crud.change(conn, RunStep, step_id, {
+            "status": "completed", "completed_at": crud.now(),
+            "step_details": {"type": "tool_calls", "tool_calls": calls}})
+        crud.change(conn, Run, run["id"], {"params": params})
+        finished = crud.get(conn, RunStep, "run step", step_id)
+    run["params"] = params
+    publish("thread.run.step.completed", finished)
 
 
 def call_delta(step_id: str, index: int, call: dict[str, Any]) -> dict[str, Any]:

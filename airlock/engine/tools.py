@@ -75,17 +75,20 @@ def file_search_settings(run: dict[str, Any]) -> tuple[int, float]:
     return cfg.get("max_num_results") or DEFAULT_RESULTS, float(ranking.get("score_threshold", 0.0))
 
 
-def store_ids(conn: Connection, run: dict[str, Any]) -> list[str]:
-    """The assistant's vector stores and the thread's (or the run's override for the thread)."""
-    ids: list[str] = []
+def resources(conn: Connection, run: dict[str, Any], tool: str) -> list[dict[str, Any]]:
+    """The `tool` part of the assistant's tool_resources, then of the thread's (which the
+    run's own tool_resources replace)."""
     assistant = crud.find(conn, Assistant, run["assistant_id"])
     thread = crud.find(conn, Thread, run["thread_id"])
-    for resources in (assistant and assistant.tool_resources,
-                      run.get("tool_resources") or (thread and thread.tool_resources)):
-        for store_id in ((resources or {}).get("file_search") or {}).get("vector_store_ids", []):
-            if store_id not in ids:
-                ids.append(store_id)
-    return ids
+    both = (assistant and assistant.tool_resources,
+            run.get("tool_resources") or (thread and thread.tool_resources))
+    return [(r or {}).get(tool) or {} for r in both]
+
+
+def store_ids(conn: Connection, run: dict[str, Any]) -> list[str]:
+    """The vector stores a run searches: the assistant's and the thread's."""
+    ids = [i for r in resources(conn, run, "file_search") for i in r.get("vector_store_ids", [])]
+    return list(dict.fromkeys(ids))
 
 
 def query_of(arguments: str, fallback: str) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from airlock.engine import code_round, formats, prompt, runs, search_round, tools
 from airlock.engine.citations import Citations
-from airlock.engine.steps import call_delta, new_step
+from airlock.engine.steps import call_delta, new_step, open_tool_step
 from airlock.engine.events import Hub
 from airlock.engine.ids import new_id
 from airlock.engine.store import Store, crud
@@ -142,15 +142,8 @@ class Turn:
     def _open_reply(self) -> tuple[dict, dict]:
         run, now = self.run, crud.now()
         message_id = new_id("message")
-        step = {
-            "id": new_id("step"), "run_id": self.run_id, "thread_id": run["thread_id"],
-            "assistant_id": run["assistant_id"], "created_at": now, "type": "message_creation",
-            "status": "in_progress",
-            "step_details": {"type": "message_creation",
-                             "message_creation": {"message_id": message_id}},
-            "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
-            "completed_at": None, "metadata": {}, "usage": None,
-        }
+        step = new_step(run, None, {"type": "message_creation",
+                                    "message_creation": {"message_id": message_id}})
         message = {
             "id": message_id, "thread_id": run["thread_id"], "created_at": now,
             "role": "assistant", "content": [], "status": "in_progress",
@@ -263,11 +256,7 @@ class Turn:
         calls = [{"id": new_id("call"), "type": "function",
                   "function": {"name": c["name"], "arguments": c["arguments"], "output": None}}
                  for c in result.tool_calls]
-        step = new_step(run, usage)
-        with self.store.begin() as conn:
-            crud.add(conn, RunStep, step)
-        self.publish("thread.run.step.created", step)
-        self.publish("thread.run.step.in_progress", step)
+        step = open_tool_step(self.store, self.publish, run, usage)
         total = _add_usage(run["params"].get("usage"), usage)
         with self.store.begin() as conn:
             crud.change(conn, RunStep, step["id"],
