@@ -59,9 +59,10 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     import uvicorn
 
     from airlock.server.app import create_app
+    from airlock.service import Services
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    app = create_app(cfg, registry)
+    app = create_app(Services(cfg, registry))
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)
     print(f'  client = OpenAI(base_url="{base}", api_key="{cfg.api_key or "x"}")', flush=True)

@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from airlock.engine import vector_store_files
 from airlock.engine.search import Search
-from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import File, VectorStoreFile
+from airlock.store import Store, crud
+from airlock.store import vector_stores as vs_queries
+from airlock.store.tables import File, VectorStoreFile
+from airlock.tools.file_search import FileRejected, extract_text, split
 
 log = logging.getLogger("airlock.file_search")
 IDLE_CHECK_S = 0.5
@@ -30,31 +31,22 @@ LOG_EVERY_S = 5.0
 
 
 class Ingestor:
-    def __init__(self, store: Store, files_dir: Path, search: Search, workers: int = 1):
+    """Workers run `loop` on threads made by `engine.background`."""
+
+    def __init__(self, store: Store, files_dir: Path, search: Search, stopping: threading.Event):
         self.store, self.files_dir, self.search = store, files_dir, search
-        self.workers = max(1, workers)
         self._wake = threading.Event()
         self._done = threading.Condition()
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._stopping = stopping
 
-    def start(self) -> None:
+    def recover(self) -> None:
+        """At start-up: claims of a dead process are cleared; those files are ingested again."""
         t = crud.table_of(VectorStoreFile)
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.status == "in_progress").values(claim=None))
-        for i in range(self.workers):
-            thread = threading.Thread(target=self._loop, name=f"airlock-ingest-{i}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
 
     def wake(self) -> None:
         self._wake.set()
-
-    def shutdown(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
 
     def wait_ready(self, store_ids: list[str], timeout: float) -> bool:
         """Blocks until no file of these stores is still being ingested (runs search only
@@ -62,7 +54,7 @@ class Ingestor:
         deadline = time.monotonic() + timeout
         while True:
             with self.store.read_conn() as conn:
-                if not vector_store_files.pending(conn, store_ids):
+                if not vs_queries.pending_files(conn, store_ids):
                     return True
             left = deadline - time.monotonic()
             if left <= 0 or self._stopping.is_set():
@@ -72,7 +64,7 @@ class Ingestor:
 
     # --- the workers ---------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 job = self._claim()
@@ -103,8 +95,6 @@ class Ingestor:
         return (row.vector_store_id, row.id, token, row.chunking_strategy) if claimed else None
 
     def _ingest(self, store_id: str, file_id: str, token: str, chunking: dict[str, Any]) -> None:
-        from airlock.tools.file_search import FileRejected, extract_text, split
-
         started = time.monotonic()
         with self.store.read_conn() as conn:
             file = crud.find(conn, File, file_id)

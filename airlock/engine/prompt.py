@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airlock.engine.run_state import ToolIO
 from airlock.models.backend import ModelBackend
+
+# Without max_completion_tokens, this much of the context stays free for the reply.
+DEFAULT_REPLY_ROOM = 1024
 
 
 class PromptTooLong(Exception):
@@ -34,8 +38,26 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"role": m["role"], "content": message_text(m)} for m in history]
 
 
+def budget(n_ctx: int, max_prompt_tokens: int | None, max_completion_tokens: int | None,
+           spent: int) -> tuple[int, int | None]:
+    """(prompt budget, completion tokens left) of a turn: the reply's room comes off the
+    context first. `spent`: completion tokens the run's earlier turns used."""
+    remaining = None if max_completion_tokens is None else max(max_completion_tokens - spent, 0)
+    room = remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4)
+    prompt_budget = n_ctx - room
+    if max_prompt_tokens is not None:
+        prompt_budget = min(prompt_budget, max_prompt_tokens)
+    return prompt_budget, remaining
+
+
+def reply_limit(n_ctx: int, prompt_tokens: int, remaining: int | None) -> int:
+    """max_tokens of the model call: what the context has left, within the run's cap."""
+    limit = max(1, n_ctx - prompt_tokens)
+    return limit if remaining is None else min(limit, remaining)
+
+
 def round_messages(steps: list[dict[str, Any]],
-                   tool_io: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   tool_io: dict[str, ToolIO] | None = None) -> list[dict[str, Any]]:
     """A run's answered tool_calls steps as an assistant turn of calls plus one result each.
 
     Built-in calls (file_search) show the model the arguments it wrote and the output the
@@ -51,12 +73,11 @@ def round_messages(steps: list[dict[str, Any]],
     return out
 
 
-def _call_io(call: dict[str, Any], tool_io: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _call_io(call: dict[str, Any], tool_io: dict[str, ToolIO]) -> dict[str, Any]:
     if call["type"] == "function":
         return {"id": call["id"], **call["function"]}
-    io = tool_io.get(call["id"], {})
-    return {"id": call["id"], "name": io.get("name", call["type"]),
-            "arguments": io.get("arguments", "{}"), "output": io.get("output", "")}
+    io = tool_io.get(call["id"]) or ToolIO(name=call["type"])
+    return {"id": call["id"], "name": io.name, "arguments": io.arguments, "output": io.output}
 
 
 def fit(

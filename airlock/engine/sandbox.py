@@ -8,10 +8,12 @@ the server with --allow-unsandboxed-code.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from airlock.settings import Settings
+from airlock.tools.code_interpreter import Execution, KernelPool, Limits, SandboxUnavailable
+
+__all__ = ["Execution", "Sandbox", "SandboxUnavailable"]
 
 log = logging.getLogger("airlock.code_interpreter")
 MB = 1024 * 1024
@@ -19,8 +21,6 @@ MB = 1024 * 1024
 
 class Sandbox:
     def __init__(self, cfg: Settings):
-        from airlock.tools.code_interpreter import KernelPool, Limits
-
         limits = Limits(
             memory_bytes=cfg.code_memory_mb * MB, cpu_seconds=cfg.code_cpu_s,
             file_size_bytes=cfg.code_file_size_mb * MB, processes=cfg.code_processes,
@@ -35,11 +35,9 @@ class Sandbox:
         # thread id -> {name in /mnt/data: file id} of input files already placed there.
         self.placed: dict[str, dict[str, str]] = {}
 
-    def start(self) -> None:
-        # The jail probe starts an interpreter (~0.5 s): off the start-up path.
-        threading.Thread(target=self._start, name="airlock-sandbox-start", daemon=True).start()
-
-    def _start(self) -> None:
+    def prepare(self) -> None:
+        """Probes the jail and pre-warms kernels, or records why code cannot run. The probe
+        starts an interpreter (~0.5 s), so `engine.background` runs this on its own thread."""
         why = self.pool.available()
         if why is None:
             self.pool.start()

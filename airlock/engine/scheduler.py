@@ -1,120 +1,98 @@
-"""Runs turns: one worker thread per model backend, claiming queued runs from the store.
+"""Runs turns: one worker per model backend, claiming queued runs from the store.
 
 A Llama object is not thread-safe, so each backend has exactly one worker; turns wait in the
 store's queue (FIFO by the time they were queued), never on the event loop. The store is the
-queue, so a restarted server, or later several processes, see the same work.
+queue, so a restarted server, or later several processes, see the same work. Threads are made
+by `engine.background`, which hands the scheduler its `spawn`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
 
-from airlock.engine import runs
+from airlock.engine import run_state
 from airlock.engine.events import Hub
-from airlock.engine.store import Store
-from airlock.engine.tools import Toolbox
+from airlock.engine.rounds.toolbox import Toolbox
+from airlock.engine.run_state import RunRecord
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry
+from airlock.store import Store
 
 log = logging.getLogger("airlock.engine")
 # How often an idle worker looks at the store without being woken (other processes' runs).
 IDLE_CHECK_S = 1.0
 
+Spawn = Callable[[str, Callable[[], None]], None]
+
 
 class Scheduler:
-    def __init__(self, store: Store, registry: Registry, hub: Hub, toolbox: Toolbox | None = None):
+    def __init__(self, store: Store, registry: Registry, hub: Hub, toolbox: Toolbox,
+                 stopping: threading.Event, spawn: Spawn):
         self.store, self.registry, self.hub, self.toolbox = store, registry, hub, toolbox
-        self._workers: dict[str, _Worker] = {}
+        self.stopping, self._spawn = stopping, spawn
+        self._wakes: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
-        self.stopping = threading.Event()
-        self._sweeper = threading.Thread(target=self._sweep, name="airlock-expiry", daemon=True)
 
-    def start(self) -> None:
+    def recover(self) -> None:
+        """At start-up: runs a dead process left mid-turn end failed; queued work is taken up."""
         with self.store.begin() as conn:
-            failed = runs.fail_interrupted(conn)
-            pending = runs.backends_with_work(conn)
+            failed = run_state.fail_interrupted(conn)
+            pending = run_state.backends_with_work(conn)
         if failed:
             log.warning("marked %d run(s) interrupted by a restart as failed", len(failed))
-        self._sweeper.start()
         for backend in pending:
             self.wake(backend)
 
     def wake(self, backend: str) -> None:
+        """Tells `backend`'s worker that a run is queued, starting the worker on first use."""
         with self._lock:
-            worker = self._workers.get(backend)
-            if worker is None:
-                worker = self._workers[backend] = _Worker(self, backend)
-                worker.start()
-        worker.wake.set()
+            wake = self._wakes.get(backend)
+            if wake is None:
+                wake = self._wakes[backend] = threading.Event()
+                self._spawn(f"airlock-model-{backend}", lambda: self._work(backend, wake))
+        wake.set()
 
-    def cancel_event(self, run_id: str) -> threading.Event:
+    def wake_all(self) -> None:
         with self._lock:
-            return self._cancels.setdefault(run_id, threading.Event())
+            for wake in self._wakes.values():
+                wake.set()
 
     def request_stop(self, run_id: str) -> None:
         """Asks the worker generating `run_id` to stop; it finishes the run as cancelled."""
-        self.cancel_event(run_id).set()
+        self._cancel_event(run_id).set()
 
-    def shutdown(self) -> None:
-        self.stopping.set()
-        for worker in list(self._workers.values()):
-            worker.wake.set()
-            worker.join(timeout=30)
+    def _cancel_event(self, run_id: str) -> threading.Event:
+        with self._lock:
+            return self._cancels.setdefault(run_id, threading.Event())
 
-    def _sweep(self) -> None:
-        while not self.stopping.wait(IDLE_CHECK_S):
+    def _work(self, backend: str, wake: threading.Event) -> None:
+        while not self.stopping.is_set():
             try:
                 with self.store.begin() as conn:
-                    expired = runs.expire_due(conn)
-                for run_id, events in expired:
-                    self.hub.publish_all(run_id, events)
-            except Exception:  # the sweeper must outlive a bad moment of the database
-                log.exception("expiry sweep failed")
-
-    def execute(self, backend_name: str, run: dict[str, Any]) -> None:
-        run_id = run["id"]
-        stop = self.cancel_event(run_id)
-        try:
-            backend = self.registry.backend(backend_name)
-            Turn(self.store, self.hub, backend, run,
-                 should_stop=lambda: stop.is_set() or self.stopping.is_set(),
-                 toolbox=self.toolbox).execute()
-        except Exception as exc:
-            log.exception("run %s failed", run_id)
-            self._fail(run_id, f"The model failed: {exc}")
-        finally:
-            with self._lock:
-                self._cancels.pop(run_id, None)
-
-    def _fail(self, run_id: str, message: str) -> None:
-        with self.store.begin() as conn:
-            if runs.load(conn, run_id)["status"] in runs.TERMINAL:
-                return
-            events = runs.finish(conn, run_id, "failed",
-                                 last_error={"code": "server_error", "message": message})
-        self.hub.publish_all(run_id, events)
-
-
-class _Worker(threading.Thread):
-    def __init__(self, scheduler: Scheduler, backend: str):
-        super().__init__(name=f"airlock-model-{backend}", daemon=True)
-        self.scheduler, self.backend = scheduler, backend
-        self.wake = threading.Event()
-
-    def run(self) -> None:
-        s = self.scheduler
-        while not s.stopping.is_set():
-            try:
-                with s.store.begin() as conn:
-                    run = runs.claim_next(conn, self.backend)
+                    run = run_state.claim_next(conn, backend)
             except Exception:
                 log.exception("claiming a run failed")
                 run = None
             if run is None:
-                self.wake.wait(IDLE_CHECK_S)
-                self.wake.clear()
+                wake.wait(IDLE_CHECK_S)
+                wake.clear()
                 continue
-            s.execute(self.backend, run)
+            self._execute(run)
+
+    def _execute(self, run: RunRecord) -> None:
+        stop = self._cancel_event(run.id)
+        try:
+            backend = self.registry.backend(run.backend)
+            Turn(self.store, self.hub, backend, run, toolbox=self.toolbox,
+                 should_stop=lambda: stop.is_set() or self.stopping.is_set()).execute()
+        except Exception as exc:
+            log.exception("run %s failed", run.id)
+            with self.store.begin() as conn:
+                events = run_state.fail(conn, run.id, f"The model failed: {exc}")
+            self.hub.publish_all(run.id, events)
+        finally:
+            with self._lock:
+                self._cancels.pop(run.id, None)

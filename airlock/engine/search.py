@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from airlock.engine import filters, vector_store_files, vector_stores
-from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import File
+from airlock.engine import filters
+from airlock.store import Store, crud
+from airlock.store import vector_stores as vs_queries
+from airlock.store.tables import File
+from airlock.tools.file_search import Embedder, FileRejected, SearchIndex, extract_text
 
 log = logging.getLogger("airlock.file_search")
 # Fetched beyond max_num_results so that dropping stray or filtered chunks still leaves enough.
@@ -41,34 +43,33 @@ class Result:
 class Search:
     def __init__(self, store: Store, root: Path, embedding_model: str | None = None):
         self.store, self.root, self.embedding_model = store, root, embedding_model
-        self._index = None
-        self._embedder = None
+        self._index: SearchIndex | None = None
+        self._embedder: Embedder | None = None
         self._lock = threading.Lock()
 
     @property
-    def index(self):
+    def index(self) -> SearchIndex:
         """The embedder and indexes load on first use: a server that never searches never pays."""
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    from airlock.tools.file_search import Embedder, SearchIndex
-
                     log.info("loading the embedding model and search indexes from %s", self.root)
                     self._embedder = Embedder(self.embedding_model)
                     self._index = SearchIndex(self.root, self._embedder)
         return self._index
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> Any:
         """Chunk sizes count the embedding model's word pieces."""
         self.index
+        assert self._embedder is not None
         return self._embedder.tokenizer
 
     def search(self, store_ids: list[str], query: str | list[str], *, k: int,
                threshold: float = 0.0, flt: dict[str, Any] | None = None,
                mode: str = "hybrid") -> list[Result]:
         with self.store.read_conn() as conn:
-            rows = vector_store_files.completed(conn, store_ids)
+            rows = vs_queries.completed_files(conn, store_ids)
         allowed = {(r.vector_store_id, r.id): r.attributes for r in rows
                    if flt is None or filters.matches(flt, r.attributes)}
         if not allowed:
@@ -77,7 +78,7 @@ class Search:
         hits = self.index.search(store_ids, query, k=k * OVERFETCH, file_ids=file_ids, mode=mode)
         hits = [h for h in hits if (h.store_id, h.file_id) in allowed and h.score >= threshold][:k]
         with self.store.begin() as conn:
-            vector_stores.touch(conn, store_ids)
+            vs_queries.touch(conn, store_ids)
             t = crud.table_of(File)
             names = dict(conn.execute(select(t.c.id, t.c.filename).where(
                 t.c.id.in_({h.file_id for h in hits}))).all()) if hits else {}
@@ -101,6 +102,14 @@ class Search:
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
+
+
+def document_text(path: Path, filename: str) -> str | None:
+    """A file's text as search sees it (parsed, not chunked), or None when it has none."""
+    try:
+        return extract_text(path, filename)
+    except FileRejected:
+        return None
 
 
 def rewrite(query: str) -> str:

@@ -22,7 +22,7 @@ class TurnRequest:
     # [{"role": "system"|"user"|"assistant"|"tool", "content": str}], in prompt order. A run's tool
     # rounds are an assistant message with "tool_calls": [{"id", "name", "arguments"}] and one
     # {"role": "tool", "tool_call_id", "name", "content"} per call; the backend renders them (and
-    # `tools`) through its template, or through models.tools' generic text.
+    # `tools`) through its template, or through models.function_prompt's generic text.
     messages: list[dict[str, Any]]
     max_tokens: int
     temperature: float = 1.0

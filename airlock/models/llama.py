@@ -34,8 +34,8 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
-from airlock.models.llama_tools import ToolTurn, call_openers
-from airlock.models.tools import native_messages, plain_messages
+from airlock.models.call_decoding import ToolTurn, call_openers
+from airlock.models.function_prompt import native_messages, plain_messages
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airlock.models.backend import TurnRequest, TurnResult
-from airlock.models.tools import plain_messages
+from airlock.models.function_prompt import plain_messages
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PIECE = re.compile(r"\s*\S+\s*|\s+")

@@ -1,50 +1,35 @@
-"""The FastAPI application: store, registry and engine on app.state, guard, routers, errors."""
+"""The FastAPI application: the services on app.state, the guard, the routers, the errors."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from airlock.engine.store import Store
-from airlock.models.registry import Registry
-from airlock.engine.service import Engine
 from airlock.server import (
-    assistants, errors, file_batches, files, health, messages, models, runs, scripted, threads,
-    vector_store_files, vector_stores,
+    assistants, errors, file_batches, files, health, messages, models, runs, scripted_replies,
+    steps, threads, vector_store_files, vector_stores,
 )
 from airlock.server.guard import Guard
-from airlock.settings import Settings
+from airlock.service import Services
 
 
-def create_app(cfg: Settings, registry: Registry) -> FastAPI:
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(cfg.resolved_database_url(), cfg.files_dir,
-                  sqlite_synchronous=cfg.sqlite_synchronous)
-    store.migrate()
-
-    engine = Engine(store, registry, cfg)
-    if registry.get(registry.default).kind != "scripted":
-        registry.backend(registry.default)  # load before /health says ready
-
+def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        engine.start()
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.start()
         yield
-        engine.shutdown()
-        registry.close()
-        store.close()
+        services.close()
 
     app = FastAPI(title="airlock", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
-    app.state.settings = cfg
-    app.state.store = store
-    app.state.registry = registry
-    app.state.engine = engine
+    app.state.services = services
     errors.install(app)
+    # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
     app.include_router(runs.thread_and_run)
-    for module in (health, assistants, threads, messages, runs, files, models, scripted,
-                   vector_stores, vector_store_files, file_batches):
+    for module in (health, assistants, threads, messages, runs, steps, files, models,
+                   scripted_replies, vector_stores, vector_store_files, file_batches):
         app.include_router(module.router)
-    app.add_middleware(Guard, settings=cfg)
+    app.add_middleware(Guard, settings=services.cfg)
     return app

@@ -1,4 +1,4 @@
-"""Request-scoped access to what the app holds: the store and the model registry.
+"""Request-scoped access to the services and settings the app holds.
 
 These are `async def` on purpose: FastAPI runs sync dependencies on a worker thread, and a
 thread hop per dependency costs more than the lookup itself.
@@ -8,23 +8,15 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from airlock.engine.service import Engine
-from airlock.engine.store import Store
-from airlock.models.registry import Registry
+from airlock.service import Services
 from airlock.settings import Settings
 
 
-async def store(request: Request) -> Store:
-    return request.app.state.store
-
-
-async def registry(request: Request) -> Registry:
-    return request.app.state.registry
+async def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
 
 
 async def settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def engine(request: Request) -> Engine:
-    return request.app.state.engine
+    cfg: Settings = request.app.state.services.cfg
+    return cfg

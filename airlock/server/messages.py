@@ -4,53 +4,46 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 
-from airlock.engine import messages
-from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import Message
-from airlock.server.deps import store
+from airlock.server.deps import services
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import MessageCreate, MetadataUpdate
+from airlock.service import PageParams, Services
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/messages")
-KIND = messages.KIND
 
 
 @router.post("")
-async def create_message(thread_id: str, body: MessageCreate, db: Store = Depends(store)) -> WireJSON:
-    row = await db.write(messages.create, thread_id, dump(body))
-    return WireJSON(render("message", row))
+async def create_message(thread_id: str, body: MessageCreate,
+                         svc: Services = Depends(services)) -> WireJSON:
+    return WireJSON(render("message", await svc.messages.create(thread_id, dump(body))))
 
 
 @router.get("/{message_id}")
-async def retrieve_message(thread_id: str, message_id: str, db: Store = Depends(store)) -> WireJSON:
-    row = await db.read(crud.get_in_thread, Message, KIND, message_id, thread_id)
-    return WireJSON(render("message", row))
+async def retrieve_message(thread_id: str, message_id: str,
+                           svc: Services = Depends(services)) -> WireJSON:
+    return WireJSON(render("message", await svc.messages.retrieve(thread_id, message_id)))
 
 
 @router.post("/{message_id}")
-async def update_message(
-    thread_id: str, message_id: str, body: MetadataUpdate, db: Store = Depends(store)
-) -> WireJSON:
-    row = await db.write(crud.update_in_thread, Message, KIND, message_id, thread_id, dump_fields(body))
+async def update_message(thread_id: str, message_id: str, body: MetadataUpdate,
+                         svc: Services = Depends(services)) -> WireJSON:
+    row = await svc.messages.update(thread_id, message_id, dump_fields(body))
     return WireJSON(render("message", row))
 
 
 @router.get("")
-async def list_messages(
-    thread_id: str,
-    run_id: str | None = Query(None),
-    page=Depends(page_params()),
-    db: Store = Depends(store),
-) -> WireJSON:
-    scope = {"run_id": run_id} if run_id else {}
-    rows, more = await db.read(crud.page_in_thread, Message, page, thread_id, **scope)
+async def list_messages(thread_id: str, run_id: str | None = Query(None),
+                        page: PageParams = Depends(page_params()),
+                        svc: Services = Depends(services)) -> WireJSON:
+    rows, more = await svc.messages.list(thread_id, page, run_id)
     return list_page(render_all("message", rows), more)
 
 
 @router.delete("/{message_id}")
-async def delete_message(thread_id: str, message_id: str, db: Store = Depends(store)) -> WireJSON:
-    await db.write(crud.delete_in_thread, Message, KIND, message_id, thread_id)
+async def delete_message(thread_id: str, message_id: str,
+                         svc: Services = Depends(services)) -> WireJSON:
+    await svc.messages.delete(thread_id, message_id)
     return deleted(message_id, "thread.message.deleted")

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 
-from airlock.errors import UnknownModel
-from airlock.models.registry import ModelEntry, ModelNotFound, Registry
-from airlock.server.deps import registry
+from airlock.server.deps import services
 from airlock.server.responses import WireJSON
+from airlock.service import Services
 
 router = APIRouter(prefix="/v1/models")
 
 
-def _model(entry: ModelEntry) -> dict:
+def _model(entry: Any) -> dict[str, Any]:
     return {"id": entry.name, "object": "model", "created": entry.created, "owned_by": "airlock"}
 
 
 @router.get("")
-def list_models(reg: Registry = Depends(registry)) -> WireJSON:
-    return WireJSON({"object": "list", "data": [_model(e) for e in reg.entries()]})
+async def list_models(svc: Services = Depends(services)) -> WireJSON:
+    return WireJSON({"object": "list", "data": [_model(e) for e in svc.models.list()]})
 
 
 @router.get("/{model:path}")
-def retrieve_model(model: str, reg: Registry = Depends(registry)) -> WireJSON:
-    try:
-        return WireJSON(_model(reg.get(model)))
-    except ModelNotFound:
-        raise UnknownModel(model) from None
+async def retrieve_model(model: str, svc: Services = Depends(services)) -> WireJSON:
+    return WireJSON(_model(svc.models.retrieve(model)))

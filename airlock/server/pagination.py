@@ -6,8 +6,8 @@ from typing import Callable
 
 from fastapi import Query
 
-from airlock.engine.store.crud import PageParams
 from airlock.errors import InvalidRequest
+from airlock.service import PageParams
 
 
 def page_params(default_limit: int = 20, max_limit: int = 100) -> Callable[..., PageParams]:

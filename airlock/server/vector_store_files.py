@@ -2,88 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from starlette.concurrency import run_in_threadpool
 
-from airlock.engine import files, vector_store_files
-from airlock.engine.service import Engine
-from airlock.engine.store import Store
-from airlock.server.deps import engine, settings, store
+from airlock.server.deps import services, settings
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.vector_stores import VectorStoreFileCreate, VectorStoreFileUpdate
+from airlock.service import PageParams, Services
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/vector_stores/{vector_store_id}/files")
 StatusFilter = Literal["in_progress", "completed", "failed", "cancelled"]
 
 
-def polled(row: dict, cfg: Settings) -> WireJSON:
+def polled(row: dict[str, Any], cfg: Settings) -> WireJSON:
     """The SDK's poll helpers wait this long between GETs (else a whole second)."""
     return WireJSON(row, headers={"openai-poll-after-ms": str(cfg.poll_after_ms)})
 
 
 @router.post("")
-async def create_vector_store_file(
-    vector_store_id: str, body: VectorStoreFileCreate, eng: Engine = Depends(engine)
-) -> WireJSON:
-    row = await eng.ingest(vector_store_files.create, vector_store_id, dump_fields(body))
+async def create_vector_store_file(vector_store_id: str, body: VectorStoreFileCreate,
+                                   svc: Services = Depends(services)) -> WireJSON:
+    row = await svc.vector_store_files.create(vector_store_id, dump_fields(body))
     return WireJSON(render("vector_store_file", row))
 
 
 @router.get("/{file_id}")
-async def retrieve_vector_store_file(
-    vector_store_id: str, file_id: str, db: Store = Depends(store),
-    cfg: Settings = Depends(settings),
-) -> WireJSON:
-    row = await db.read(vector_store_files.get, vector_store_id, file_id)
+async def retrieve_vector_store_file(vector_store_id: str, file_id: str,
+                                     svc: Services = Depends(services),
+                                     cfg: Settings = Depends(settings)) -> WireJSON:
+    row = await svc.vector_store_files.retrieve(vector_store_id, file_id)
     return polled(render("vector_store_file", row), cfg)
 
 
 @router.post("/{file_id}")
-async def update_vector_store_file(
-    vector_store_id: str, file_id: str, body: VectorStoreFileUpdate, db: Store = Depends(store)
-) -> WireJSON:
-    row = await db.write(vector_store_files.set_attributes, vector_store_id, file_id,
-                         body.attributes)
+async def update_vector_store_file(vector_store_id: str, file_id: str,
+                                   body: VectorStoreFileUpdate,
+                                   svc: Services = Depends(services)) -> WireJSON:
+    row = await svc.vector_store_files.update(vector_store_id, file_id, body.attributes)
     return WireJSON(render("vector_store_file", row))
 
 
 @router.get("")
-async def list_vector_store_files(
-    vector_store_id: str, filter: StatusFilter | None = Query(None),
-    page=Depends(page_params()), db: Store = Depends(store),
-) -> WireJSON:
-    rows, more = await db.read(vector_store_files.page, vector_store_id, page, filter)
+async def list_vector_store_files(vector_store_id: str,
+                                  filter: StatusFilter | None = Query(None),
+                                  page: PageParams = Depends(page_params()),
+                                  svc: Services = Depends(services)) -> WireJSON:
+    rows, more = await svc.vector_store_files.list(vector_store_id, page, filter)
     return list_page(render_all("vector_store_file", rows), more)
 
 
 @router.delete("/{file_id}")
-async def delete_vector_store_file(
-    vector_store_id: str, file_id: str, eng: Engine = Depends(engine)
-) -> WireJSON:
-    await eng.delete_vector_store_file(vector_store_id, file_id)
+async def delete_vector_store_file(vector_store_id: str, file_id: str,
+                                   svc: Services = Depends(services)) -> WireJSON:
+    await svc.vector_store_files.delete(vector_store_id, file_id)
     return deleted(file_id, "vector_store.file.deleted")
 
 
 @router.get("/{file_id}/content")
-async def vector_store_file_content(
-    vector_store_id: str, file_id: str, db: Store = Depends(store),
-    cfg: Settings = Depends(settings),
-) -> WireJSON:
+async def vector_store_file_content(vector_store_id: str, file_id: str,
+                                    svc: Services = Depends(services)) -> WireJSON:
     """The text the store holds for the file: the parsed document, as search sees it."""
-    from airlock.tools.file_search import FileRejected, extract_text
-
-    await db.read(vector_store_files.get, vector_store_id, file_id)
-    row, path = await db.read(files.blob_path, cfg.files_dir, file_id)
-    try:
-        text = await run_in_threadpool(extract_text, path, row["filename"])
-    except FileRejected:
-        text = None
+    text = await svc.vector_store_files.content(vector_store_id, file_id)
     return WireJSON({"object": "vector_store.file_content.page",
                      "data": [] if text is None else [{"type": "text", "text": text}],
                      "has_more": False, "next_page": None})

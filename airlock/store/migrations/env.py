@@ -1,6 +1,6 @@
 from alembic import context
 
-from airlock.engine.store.tables import Base
+from airlock.store.tables import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

@@ -24,7 +24,7 @@ import numpy as np
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.json_grammar import json_schema_gbnf, quantize_budget
-from airlock.models.tools import CALL_CLOSE, CALL_OPEN
+from airlock.models.function_prompt import CALL_CLOSE, CALL_OPEN
 
 MAX_CALLS = 4
 # Chosen on the evaluation's cases with SmolLM2-135M: greedy (opener ranked first) called on

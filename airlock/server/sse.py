@@ -1,4 +1,5 @@
-"""Server-Sent Events for runs: the contract's §3 event order, rendered from stored snapshots.
+"""Server-Sent Events for runs, in the event order of docs/wire/streaming.md, rendered from
+stored snapshots.
 
 Every event but `thread.message.delta` carries an object as the store holds it (the engine
 publishes right after each write), so a stream shows what a GET returns. A client that goes away
@@ -13,14 +14,9 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-from airlock.engine.events import Watch
 from airlock.server.wire.objects import render, render_step
+from airlock.service import STREAM_ENDS, Feed
 
-# A stream ends after the first of these: the run stopped, or waits on the client.
-ENDING = frozenset({
-    "thread.run.completed", "thread.run.incomplete", "thread.run.failed",
-    "thread.run.cancelled", "thread.run.expired", "thread.run.requires_action",
-})
 _DONE = b"event: done\ndata: [DONE]\n\n"
 
 
@@ -48,7 +44,7 @@ def _text_delta(data: dict[str, Any], first: bool) -> dict[str, Any]:
             "delta": {"content": [{"index": 0, "type": "text", "text": text}]}}
 
 
-async def run_events(feed: Watch, opening: list[tuple[str, str, dict]],
+async def run_events(feed: Feed, opening: list[tuple[str, str, dict[str, Any]]],
                      include: list[str] | None = None) -> AsyncIterator[bytes]:
     """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created.
     `include`: the include[] the run was created with (file_search result content)."""
@@ -72,7 +68,7 @@ async def run_events(feed: Watch, opening: list[tuple[str, str, dict]],
                 continue
             kind = _kind(name)
             yield event(name, render_step(data, include) if kind == "step" else render(kind, data))
-            if name in ENDING:
+            if name in STREAM_ENDS:
                 if name == "thread.run.failed":
                     error = data.get("last_error") or {}
                     yield event("error", {"error": {

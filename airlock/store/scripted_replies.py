@@ -1,4 +1,5 @@
-"""The scripted model's reply queue, kept in the store so every worker process sees one queue."""
+"""The scripted model's reply queue, kept in the store so every worker (and process) sees one
+queue: replies per thread or global, consumed in order."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from airlock.engine.store import crud
-from airlock.engine.store.tables import ScriptedReply
+from airlock.store import crud
+from airlock.store.tables import ScriptedReply
 
 
 def push(conn: Connection, replies: list[dict[str, Any]], thread_id: str | None) -> int:
@@ -23,11 +24,12 @@ def pop(conn: Connection, thread_id: str | None) -> dict[str, Any] | None:
         row = conn.execute(select(t).where(where).order_by(t.c.seq).limit(1)).first()
         if row is not None:
             conn.execute(delete(t).where(t.c.seq == row.seq))
-            return row.reply
+            reply: dict[str, Any] = row.reply
+            return reply
     return None
 
 
 def clear(conn: Connection, thread_id: str | None) -> int:
     t = crud.table_of(ScriptedReply)
     q = delete(t) if thread_id is None else delete(t).where(t.c.thread_id == thread_id)
-    return conn.execute(q).rowcount
+    return int(conn.execute(q).rowcount)

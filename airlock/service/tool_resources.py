@@ -1,4 +1,5 @@
-"""Checks that ids a request points at exist, so nothing is stored with a dangling reference."""
+"""tool_resources as assistants, threads and runs store them: referenced ids checked, and
+`file_search.vector_stores` made into new vector stores, so only ids are kept."""
 
 from __future__ import annotations
 
@@ -6,19 +7,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from airlock.engine import vector_stores
-from airlock.engine.store import crud
-from airlock.engine.store.tables import File
 from airlock.errors import InvalidRequest
+from airlock.service import vector_stores
+from airlock.service.references import require_file, require_vector_store
 
 
-def require_file(conn: Connection, file_id: str, param: str) -> None:
-    if crud.find(conn, File, file_id) is None:
-        raise InvalidRequest(f"No file found with id '{file_id}'.", param=param)
-
-
-def tool_resources(conn: Connection, resources: dict[str, Any] | None, param: str) -> dict[str, Any]:
-    """The stored form of a validated tool_resources value, after checking its file ids."""
+def resolve(conn: Connection, resources: dict[str, Any] | None, param: str) -> dict[str, Any]:
+    """The stored form of a validated tool_resources value; `param` names it in errors."""
     if not resources:
         return {}
     out: dict[str, Any] = {}
@@ -32,7 +27,7 @@ def tool_resources(conn: Connection, resources: dict[str, Any] | None, param: st
     if fs is not None:
         ids = list(fs.get("vector_store_ids", []))
         for i, store_id in enumerate(ids):
-            vector_stores.require(conn, store_id, f"{param}.file_search.vector_store_ids[{i}]")
+            require_vector_store(conn, store_id, f"{param}.file_search.vector_store_ids[{i}]")
         new = fs.get("vector_stores") or []
         if ids and new:
             raise InvalidRequest("Give either 'vector_store_ids' or 'vector_stores', not both: "
@@ -40,7 +35,7 @@ def tool_resources(conn: Connection, resources: dict[str, Any] | None, param: st
                                  param=f"{param}.file_search.vector_stores")
         for i, spec in enumerate(new):
             # Made inline, the store is like any other; the object shows only its id.
-            ids.append(vector_stores.create(conn, {
+            ids.append(vector_stores.insert(conn, {
                 "file_ids": spec.get("file_ids") or [], "metadata": spec.get("metadata"),
                 "chunking_strategy": spec.get("chunking_strategy")},
                 f"{param}.file_search.vector_stores[{i}].")["id"])

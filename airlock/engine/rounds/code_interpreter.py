@@ -1,7 +1,7 @@
 """One code_interpreter round of a run: a tool_calls step, the code run in the thread's jailed
 kernel, its outputs as step outputs and Files, and what the model reads back.
 
-Events follow the contract's ordering (c): the step opens with an empty tool_calls list; deltas
+Events follow the stream ordering for built-in tools (docs/wire/streaming.md): the step opens with an empty tool_calls list; deltas
 carry the call's identity with empty input and outputs, then the input, then each output by
 index; the completed step holds input and outputs. Images become Files (purpose
 assistants_output) and `image` outputs; files the code created or changed in /mnt/data become
@@ -15,16 +15,18 @@ import json
 import logging
 import posixpath
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, select
 
-from airlock.engine import files, tools
-from airlock.engine.ids import new_id
-from airlock.engine.sandbox import Sandbox
-from airlock.engine.steps import Publish, call_delta, complete_builtin, open_tool_step
-from airlock.engine.store import Store, crud
-from airlock.engine.store.tables import File, Message, RunStep
+from airlock.engine.rounds.steps import (
+    Publish, call_delta, complete_builtin, open_tool_step, set_calls,
+)
+from airlock.engine.rounds.toolbox import Toolbox, resources
+from airlock.engine.run_state import RunRecord, ToolIO, Usage
+from airlock.engine.sandbox import Execution, Sandbox, SandboxUnavailable
+from airlock.store import Store, blobs, crud, files
+from airlock.store.ids import new_id
+from airlock.store.tables import File, Message
 
 log = logging.getLogger("airlock.code_interpreter")
 MNT = "/mnt/data/"
@@ -38,19 +40,20 @@ class ToolFailed(Exception):
     """The tool could not run at all (no sandbox): the run fails with this message."""
 
 
-def input_files(conn: Connection, run: dict[str, Any]) -> list[tuple[str, str, str]]:
+def input_files(conn: Connection, run: RunRecord) -> list[tuple[str, str, str]]:
     """(file_id, name in /mnt/data, blob path) of the files code_interpreter gets: the
     assistant's, the thread's (or the run's override) and code_interpreter attachments."""
-    ids = [i for r in tools.resources(conn, run, "code_interpreter") for i in r.get("file_ids", [])]
+    ids = [i for r in resources(conn, run, "code_interpreter") for i in r.get("file_ids", [])]
     m = crud.table_of(Message)
     for (attachments,) in conn.execute(select(m.c.attachments).where(
-            m.c.thread_id == run["thread_id"]).order_by(m.c.seq)).all():
+            m.c.thread_id == run.thread_id).order_by(m.c.seq)).all():
         ids += [a["file_id"] for a in attachments or []
                 if any(t["type"] == "code_interpreter" for t in a["tools"])]
     f = crud.table_of(File)
     rows = {r.id: r for r in conn.execute(select(f.c.id, f.c.filename, f.c.path).where(
-        f.c.id.in_(set(ids)))).all()} if ids else {}
-    out, taken = [], set()
+        f.c.id.in_(set(ids)), files.live())).all()} if ids else {}
+    out: list[tuple[str, str, str]] = []
+    taken: set[str] = set()
     for file_id in dict.fromkeys(ids):
         row = rows.get(file_id)
         if row is None:
@@ -63,11 +66,17 @@ def input_files(conn: Connection, run: dict[str, Any]) -> list[tuple[str, str, s
     return out
 
 
-def run_round(store: Store, sandbox: Sandbox, files_dir: Path, publish: Publish,
-              run: dict[str, Any], call: dict[str, str], usage: dict[str, Any]) -> None:
-    """Runs the code and stores the step; updates run["params"]["tool_io"]."""
-    thread_id = run["thread_id"]
-    code = code_of(call["arguments"])
+def input_paths(conn: Connection, run: RunRecord) -> list[str]:
+    """Where the run's input files appear in the sandbox, told to the model."""
+    return [MNT + name for _, name, _ in input_files(conn, run)]
+
+
+def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
+              arguments: str, usage: Usage) -> None:
+    """Runs the code and stores the step; the outputs join the run's tool_io."""
+    sandbox = box.sandbox
+    thread_id = run.thread_id
+    code = code_of(arguments)
     call_id = new_id("call")
     step = open_tool_step(store, publish, run, usage)
     with store.read_conn() as conn:
@@ -77,43 +86,39 @@ def run_round(store: Store, sandbox: Sandbox, files_dir: Path, publish: Publish,
         "code_interpreter": {"input": "", "outputs": []}}))
     publish("thread.run.step.delta", call_delta(step["id"], 0, {
         "type": "code_interpreter", "code_interpreter": {"input": code}}))
-    details = {"type": "tool_calls", "tool_calls": [{
-        "id": call_id, "type": "code_interpreter",
-        "code_interpreter": {"input": code, "outputs": []}}]}
+    call = {"id": call_id, "type": "code_interpreter",
+            "code_interpreter": {"input": code, "outputs": []}}
     if sandbox.refusal:
-        _store_details(store, step["id"], details)
+        set_calls(store, step["id"], [call])
         raise ToolFailed(sandbox.refusal)
-    from airlock.tools.code_interpreter import SandboxUnavailable
-
     try:
-        _place(sandbox, files_dir, thread_id, inputs)
+        _place(sandbox, box.files_dir, thread_id, inputs)
         ex = sandbox.pool.execute(thread_id, code)
     except SandboxUnavailable as exc:
-        _store_details(store, step["id"], details)
+        set_calls(store, step["id"], [call])
         raise ToolFailed(str(exc)) from exc
-    outputs: list[dict[str, Any]] = []
+    outputs: list[dict[str, object]] = []
     if ex.logs:
         outputs.append({"type": "logs", "logs": ex.logs})
-    images, produced = [], {}
+    images: list[str] = []
+    produced: dict[str, str] = {}
     with store.begin() as conn:
         for i, png in enumerate(ex.images):
-            file_id = _output_file(conn, files_dir, png, f"{call_id}-{i}.png")
+            file_id = _output_file(conn, box.files_dir, png, f"{call_id}-{i}.png")
             images.append(file_id)
             outputs.append({"type": "image", "image": {"file_id": file_id}})
         for name in ex.files:
             data = sandbox.pool.read_file(thread_id, name)
-            produced[MNT + name] = _output_file(conn, files_dir, data, posixpath.basename(name))
+            produced[MNT + name] = _output_file(conn, box.files_dir, data, posixpath.basename(name))
     for index, output in enumerate(outputs):
         publish("thread.run.step.delta", call_delta(step["id"], 0, {
             "type": "code_interpreter",
             "code_interpreter": {"outputs": [{"index": index, **output}]}}))
-    details["tool_calls"][0]["code_interpreter"]["outputs"] = outputs
-    tool_io = dict(run["params"].get("tool_io") or {})
-    tool_io[call_id] = {
-        "name": "code_interpreter", "arguments": json.dumps({"code": code}),
-        "output": for_model(ex, images, produced), "images": images, "files": produced,
-    }
-    complete_builtin(store, publish, run, step["id"], details["tool_calls"], tool_io)
+    call["code_interpreter"] = {"input": code, "outputs": outputs}
+    run.params.tool_io[call_id] = ToolIO(
+        name="code_interpreter", arguments=json.dumps({"code": code}),
+        output=for_model(ex, images, produced), images=images, files=produced)
+    complete_builtin(store, publish, run, step["id"], [call])
 
 
 def code_of(arguments: str) -> str:
@@ -139,17 +144,13 @@ def _place(sandbox: Sandbox, files_dir: Path, thread_id: str,
 
 
 def _output_file(conn: Connection, files_dir: Path, data: bytes, filename: str) -> str:
-    path, size = files.write_blob(files_dir, io.BytesIO(data))
-    return files.create(conn, path=path, size=size, filename=filename,
-                        purpose="assistants_output", expires_after_seconds=None)["id"]
+    path, size = blobs.write_blob(files_dir, io.BytesIO(data))
+    file_id: str = files.insert(conn, path=path, size=size, filename=filename,
+                                purpose="assistants_output", expires_after_seconds=None)["id"]
+    return file_id
 
 
-def _store_details(store: Store, step_id: str, details: dict[str, Any]) -> None:
-    with store.begin() as conn:
-        crud.change(conn, RunStep, step_id, {"step_details": details})
-
-
-def for_model(ex: Any, images: list[str], produced: dict[str, str]) -> str:
+def for_model(ex: Execution, images: list[str], produced: dict[str, str]) -> str:
     parts = []
     if ex.state_reset:
         parts.append(RESET_NOTE)
@@ -165,11 +166,11 @@ def for_model(ex: Any, images: list[str], produced: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
-def produced_of(run: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+def produced_of(run: RunRecord) -> tuple[list[str], dict[str, str]]:
     """Images and files this run's code made, for the answer's content and file_path links."""
     images: list[str] = []
     produced: dict[str, str] = {}
-    for io_ in (run["params"].get("tool_io") or {}).values():
-        images += io_.get("images") or []
-        produced.update(io_.get("files") or {})
+    for io_ in run.params.tool_io.values():
+        images += io_.images
+        produced.update(io_.files)
     return images, produced

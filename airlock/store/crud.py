@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from airlock.engine.store.tables import INTERNAL, Base, Thread
+from airlock.store.tables import INTERNAL, Base, Thread
 from airlock.errors import InvalidRequest, NotFound
 
 

@@ -1,0 +1,84 @@
+"""Every background thread of a server, started and stopped in one place.
+
+| thread                     | what it does                                              |
+|----------------------------|-----------------------------------------------------------|
+| airlock-model-<backend>    | one per model backend, on first use: claims queued runs    |
+|                            | and executes their turns (engine.scheduler, engine.turn)   |
+| airlock-ingest-<i>         | AIRLOCK_INGEST_WORKERS of them: parse, chunk, embed and    |
+|                            | index vector-store files (engine.ingestion)                |
+| airlock-sweeper            | expires waiting runs, deletes expired files                |
+| airlock-sandbox-start      | once at start-up: probes the jail, pre-warms kernels       |
+
+The code_interpreter kernel pool keeps threads of its own inside airlock.tools; it is started
+and stopped from here too. Every thread is a daemon and watches `stopping`; `stop` joins them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from airlock.engine.events import Hub
+from airlock.engine.ingestion import Ingestor
+from airlock.engine.rounds.toolbox import Toolbox
+from airlock.engine.sandbox import Sandbox
+from airlock.engine.scheduler import Scheduler
+from airlock.engine.search import Search
+from airlock.engine.sweeper import Sweeper
+from airlock.models.registry import Registry
+from airlock.models.scripted import ScriptedBackend
+from airlock.settings import Settings
+from airlock.store import Store, scripted_replies
+
+log = logging.getLogger("airlock.engine")
+JOIN_TIMEOUT_S = 30.0
+
+
+class Background:
+    def __init__(self, store: Store, registry: Registry, cfg: Settings):
+        self.store, self.registry, self.cfg = store, registry, cfg
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.hub = Hub()
+        self.search = Search(store, cfg.index_dir, cfg.embedding_model)
+        self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping)
+        self.sandbox = Sandbox(cfg)
+        toolbox = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,
+                          files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s)
+        self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn)
+        self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping)
+        registry.set_scripted_factory(lambda: ScriptedBackend(self._next_scripted_reply))
+
+    def spawn(self, name: str, target: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def start(self) -> None:
+        self.ingestor.recover()
+        self.spawn("airlock-sandbox-start", self.sandbox.prepare)
+        self.spawn("airlock-sweeper", self.sweeper.loop)
+        for i in range(self.cfg.ingest_workers):
+            self.spawn(f"airlock-ingest-{i}", self.ingestor.loop)
+        self.scheduler.recover()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.scheduler.wake_all()
+        self.ingestor.wake()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=JOIN_TIMEOUT_S)
+            if thread.is_alive():
+                log.warning("thread %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT_S)
+        self.search.close()
+        self.sandbox.shutdown()
+
+    def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
+        with self.store.begin() as conn:
+            return scripted_replies.pop(conn, thread_id)

@@ -1,3 +1,0 @@
-from airlock.engine.store.db import Store
-
-__all__ = ["Store"]

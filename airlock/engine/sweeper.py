@@ -1,0 +1,50 @@
+"""Time-based endings: runs left waiting past expires_at expire, expired files are deleted.
+
+Readers already treat an expired file as gone (`store.files.live`); deleting its row and bytes
+happens here, off the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from airlock.engine import run_state
+from airlock.engine.events import Hub
+from airlock.store import Store, files
+
+log = logging.getLogger("airlock.engine")
+RUNS_EVERY_S = 1.0
+FILES_EVERY_S = 30.0
+
+
+class Sweeper:
+    def __init__(self, store: Store, hub: Hub, files_dir: Path, stopping: threading.Event):
+        self.store, self.hub, self.files_dir, self.stopping = store, hub, files_dir, stopping
+
+    def loop(self) -> None:
+        next_files = 0.0
+        while not self.stopping.is_set():
+            # The sweeper must outlive a bad moment of the database.
+            try:
+                self.expire_runs()
+                if time.monotonic() >= next_files:
+                    self.purge_files()
+                    next_files = time.monotonic() + FILES_EVERY_S
+            except Exception:
+                log.exception("sweep failed")
+            self.stopping.wait(RUNS_EVERY_S)
+
+    def expire_runs(self) -> None:
+        with self.store.begin() as conn:
+            expired = run_state.expire_due(conn)
+        for run_id, events in expired:
+            self.hub.publish_all(run_id, events)
+
+    def purge_files(self) -> None:
+        with self.store.begin() as conn:
+            paths = files.purge_expired(conn, self.files_dir)
+        for path in paths:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,78 @@
+"""Assistants: stored with the real API's defaults, references checked on create and update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from airlock.service import tool_resources
+from airlock.service.context import Context
+from airlock.service.models import resolve_model
+from airlock.store import crud
+from airlock.store.crud import PageParams
+from airlock.store.ids import new_id
+from airlock.store.tables import Assistant
+
+KIND = "assistant"
+# The real API reports its defaults rather than nulls; an update to null restores them.
+DEFAULTS: dict[str, Any] = {"metadata": {}, "tools": [], "temperature": 1.0, "top_p": 1.0,
+                            "response_format": "auto"}
+
+
+def _create(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+    values = {
+        "id": new_id("assistant"),
+        "created_at": crud.now(),
+        "name": None,
+        "description": None,
+        "instructions": None,
+        "reasoning_effort": None,
+        **DEFAULTS,
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+    values["tool_resources"] = tool_resources.resolve(conn, fields.get("tool_resources"),
+                                                      "tool_resources")
+    return crud.add(conn, Assistant, values)
+
+
+def _update(conn: Connection, assistant_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    crud.get(conn, Assistant, KIND, assistant_id)
+    changes = dict(fields)
+    if "tool_resources" in changes:
+        changes["tool_resources"] = tool_resources.resolve(conn, changes["tool_resources"],
+                                                           "tool_resources")
+    for key, default in DEFAULTS.items():
+        if key in changes and changes[key] is None:
+            changes[key] = default
+    if changes.get("model", "") is None:
+        del changes["model"]
+    crud.change(conn, Assistant, assistant_id, changes)
+    return crud.get(conn, Assistant, KIND, assistant_id)
+
+
+class Assistants:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        resolve_model(self.ctx, fields["model"])  # --strict-models: unknown names refused here
+        row = await self.ctx.store.write(_create, fields)
+        self.ctx.background.ingestor.wake()  # inline vector stores queue files
+        return row
+
+    async def retrieve(self, assistant_id: str) -> dict[str, Any]:
+        return await self.ctx.store.read(crud.get, Assistant, KIND, assistant_id)
+
+    async def update(self, assistant_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        if fields.get("model"):
+            resolve_model(self.ctx, fields["model"])
+        row = await self.ctx.store.write(_update, assistant_id, fields)
+        self.ctx.background.ingestor.wake()
+        return row
+
+    async def list(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+        return await self.ctx.store.read(crud.page, Assistant, params)
+
+    async def delete(self, assistant_id: str) -> None:
+        await self.ctx.store.write(crud.delete_checked, Assistant, KIND, assistant_id)

@@ -1,0 +1,210 @@
+"""Runs: created queued (waking the model worker), fed tool outputs, cancelled; their steps.
+
+With `watch`, the run's event feed is subscribed before the run is written, since a worker
+thread may claim the run the moment it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+
+from airlock.engine import run_state
+from airlock.engine.events import Watch
+from airlock.errors import InvalidRequest
+from airlock.service import messages, threads, tool_resources
+from airlock.service.context import Context
+from airlock.service.models import resolve_model
+from airlock.store import crud
+from airlock.store.crud import PageParams
+from airlock.store.ids import new_id
+from airlock.store.tables import Assistant, Run, RunStep, Thread
+
+KIND = run_state.KIND
+STEP_KIND = run_state.STEP_KIND
+# A run's stream ends after the first of these events: the run stopped, or waits on the client.
+STREAM_ENDS = frozenset(f"thread.run.{status}" for status in
+                        (*run_state.TERMINAL, run_state.RunStatus.REQUIRES_ACTION))
+
+
+def _check_tool_choice(fields: dict[str, Any], assistant: dict[str, Any]) -> None:
+    choice = fields.get("tool_choice")
+    tools = fields["tools"] if fields.get("tools") is not None else assistant["tools"]
+    if isinstance(choice, dict):
+        if choice["type"] == "function":
+            name = (choice.get("function") or {}).get("name")
+            names = [t["function"]["name"] for t in tools if t["type"] == "function"]
+            if name not in names:
+                raise InvalidRequest(f"Invalid 'tool_choice': no function named '{name}' among "
+                                     f"this run's tools {names}.", param="tool_choice")
+        elif not any(t["type"] == choice["type"] for t in tools):
+            raise InvalidRequest(f"Invalid 'tool_choice': the run has no {choice['type']} tool.",
+                                 param="tool_choice")
+    elif choice == "required" and not tools:
+        raise InvalidRequest("Invalid 'tool_choice': 'required' needs at least one tool.",
+                             param="tool_choice")
+
+
+def _columns(thread_id: str, assistant: dict[str, Any], fields: dict[str, Any],
+             expires_after: int, run_id: str) -> dict[str, Any]:
+    """A new run's columns: the request's values, else the assistant's, else the defaults."""
+    def pick(key: str, default: Any) -> Any:
+        value = fields.get(key)
+        if value is None:
+            value = assistant.get(key)
+        return default if value is None else value
+
+    instructions = fields.get("instructions")
+    if instructions is None:
+        instructions = assistant["instructions"] or ""
+    if fields.get("additional_instructions"):
+        instructions = "\n\n".join(p for p in (instructions, fields["additional_instructions"]) if p)
+    truncation = fields.get("truncation_strategy") or {"type": "auto"}
+    created = crud.now()
+    params = run_state.RunParams(include=fields.get("include") or [])
+    return {
+        "id": run_id, "thread_id": thread_id, "assistant_id": assistant["id"],
+        "created_at": created, "required_action": None, "last_error": None,
+        "expires_at": created + expires_after, "started_at": None, "cancelled_at": None,
+        "failed_at": None, "completed_at": None, "incomplete_details": None,
+        "model": fields.get("model") or assistant["model"],
+        "instructions": instructions,
+        "tools": pick("tools", []),
+        "tool_resources": fields.get("tool_resources"),
+        "metadata": fields.get("metadata") or {},
+        "usage": None,
+        "temperature": pick("temperature", 1.0),
+        "top_p": pick("top_p", 1.0),
+        "max_prompt_tokens": fields.get("max_prompt_tokens"),
+        "max_completion_tokens": fields.get("max_completion_tokens"),
+        "truncation_strategy": {"type": truncation["type"],
+                                "last_messages": truncation.get("last_messages")},
+        "tool_choice": fields.get("tool_choice") or "auto",
+        "parallel_tool_calls": fields.get("parallel_tool_calls", True) is not False,
+        "response_format": pick("response_format", "auto"),
+        "params": params.to_json(),
+    }
+
+
+class Runs:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    # --- writes that wake a worker ---------------------------------------------------------------
+
+    async def create(self, thread_id: str, fields: dict[str, Any], *, watch: bool = False
+                     ) -> tuple[dict[str, Any], Watch | None]:
+        """A queued run, and with `watch` its event feed."""
+        async with self._watched(watch) as (run_id, feed):
+            run = await self.ctx.store.write(self._create, thread_id, fields, run_id)
+        self._queued(run)
+        return run, feed
+
+    async def create_thread_and_run(self, fields: dict[str, Any], *, watch: bool = False
+                                    ) -> tuple[dict[str, Any], dict[str, Any], Watch | None]:
+        async with self._watched(watch) as (run_id, feed):
+            thread, run = await self.ctx.store.write(self._create_with_thread, fields, run_id)
+        self._queued(run)
+        return thread, run, feed
+
+    async def submit_tool_outputs(self, thread_id: str, run_id: str,
+                                  outputs: list[dict[str, str]], *, watch: bool = False
+                                  ) -> tuple[dict[str, Any], Watch | None]:
+        async with self._watched(watch, run_id) as (_, feed):
+            run, events = await self.ctx.store.write(run_state.submit_outputs, thread_id,
+                                                     run_id, outputs)
+        self.ctx.background.hub.publish_all(run_id, events)
+        self._queued(run)
+        return run, feed
+
+    async def cancel(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        run, was = await self.ctx.store.write(run_state.request_cancel, thread_id, run_id)
+        hub = self.ctx.background.hub
+        hub.publish(run_id, "thread.run.cancelling", run)
+        if was == run_state.RunStatus.IN_PROGRESS:
+            self.ctx.background.scheduler.request_stop(run_id)  # stops within a token
+        elif was != run_state.RunStatus.CANCELLING:
+            hub.publish_all(run_id, await self.ctx.store.write(run_state.cancel_waiting, run_id))
+        return run
+
+    def include_of(self, run: dict[str, Any]) -> list[str]:
+        """The include[] a run was created with (file_search result content in its steps)."""
+        return run_state.RunParams.model_validate(run.get("params") or {}).include
+
+    # --- reads and metadata ----------------------------------------------------------------------
+
+    async def retrieve(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        return await self.ctx.store.read(crud.get_in_thread, Run, KIND, run_id, thread_id)
+
+    async def update(self, thread_id: str, run_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return await self.ctx.store.write(crud.update_in_thread, Run, KIND, run_id, thread_id,
+                                          fields)
+
+    async def list(self, thread_id: str, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+        return await self.ctx.store.read(crud.page_in_thread, Run, params, thread_id)
+
+    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
+        return await self.ctx.store.read(_get_step, thread_id, run_id, step_id)
+
+    async def list_steps(self, thread_id: str, run_id: str, params: PageParams
+                         ) -> tuple[list[dict[str, Any]], bool]:
+        return await self.ctx.store.read(_page_steps, thread_id, run_id, params)
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    def _create(self, conn: Connection, thread_id: str, fields: dict[str, Any],
+                run_id: str) -> dict[str, Any]:
+        """A queued run on an existing thread; additional_messages join the thread first."""
+        crud.require(conn, Thread, "thread", thread_id)
+        assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+        backend = resolve_model(self.ctx, fields.get("model") or assistant["model"])
+        _check_tool_choice(fields, assistant)
+        active = run_state.active_run_id(conn, thread_id)
+        if active is not None:
+            raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
+        if fields.get("tool_resources"):
+            fields = {**fields, "tool_resources": tool_resources.resolve(
+                conn, fields["tool_resources"], "tool_resources")}
+        thread = crud.get(conn, Thread, "thread", thread_id)
+        messages.add_to_thread(conn, thread, [
+            messages.build(conn, thread_id, extra, f"additional_messages[{i}].")
+            for i, extra in enumerate(fields.get("additional_messages") or [])])
+        columns = _columns(thread_id, assistant, fields, self.ctx.cfg.run_expires_after_s, run_id)
+        return {**run_state.create(conn, {**columns, "backend": backend}), "backend": backend}
+
+    def _create_with_thread(self, conn: Connection, fields: dict[str, Any], run_id: str
+                            ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """POST /threads/runs: a new thread and its first run, in one transaction."""
+        crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+        thread = threads.insert(conn, fields.get("thread") or {})
+        return thread, self._create(conn, thread["id"], fields, run_id)
+
+    def _queued(self, run: dict[str, Any]) -> None:
+        self.ctx.background.scheduler.wake(run["backend"])
+        self.ctx.background.ingestor.wake()  # attachments may have queued files
+
+    @asynccontextmanager
+    async def _watched(self, watch: bool, run_id: str | None = None
+                       ) -> AsyncIterator[tuple[str, Watch | None]]:
+        run_id = run_id or new_id("run")
+        feed = Watch(self.ctx.background.hub, run_id) if watch else None
+        try:
+            yield run_id, feed
+        except BaseException:
+            if feed:
+                feed.close()
+            raise
+
+
+def _get_step(conn: Connection, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
+    crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
+    return crud.get(conn, RunStep, STEP_KIND, step_id, run_id=run_id)
+
+
+def _page_steps(conn: Connection, thread_id: str, run_id: str, params: PageParams
+                ) -> tuple[list[dict[str, Any]], bool]:
+    crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
+    return crud.page(conn, RunStep, params, run_id=run_id)

@@ -1,0 +1,77 @@
+"""Threads: created with their first messages in one transaction; deleting one removes
+everything in it and stops its code_interpreter kernel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete
+
+from airlock.service import messages, tool_resources
+from airlock.service.context import Context, off_loop
+from airlock.store import crud
+from airlock.store.ids import new_id
+from airlock.store.tables import Message, Run, RunStep, Thread
+
+KIND = "thread"
+
+
+def insert(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+    thread = {
+        "id": new_id("thread"),
+        "created_at": crud.now(),
+        "tool_resources": tool_resources.resolve(conn, fields.get("tool_resources"),
+                                                 "tool_resources"),
+        "metadata": fields.get("metadata") or {},
+    }
+    # Build every message before writing anything: one bad message rejects the whole request.
+    rows = [messages.build(conn, thread["id"], m, f"messages[{i}].")
+            for i, m in enumerate(fields.get("messages") or [])]
+    crud.add(conn, Thread, thread)
+    messages.add_to_thread(conn, thread, rows)
+    return thread
+
+
+def _update(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    crud.get(conn, Thread, KIND, thread_id)
+    changes = dict(fields)
+    if "tool_resources" in changes:
+        changes["tool_resources"] = tool_resources.resolve(conn, changes["tool_resources"],
+                                                           "tool_resources")
+    if "metadata" in changes:
+        changes["metadata"] = changes["metadata"] or {}
+    crud.change(conn, Thread, thread_id, changes)
+    return crud.get(conn, Thread, KIND, thread_id)
+
+
+def _delete(conn: Connection, thread_id: str) -> None:
+    crud.get(conn, Thread, KIND, thread_id)
+    # Explicit deletes rather than trusting ON DELETE CASCADE: a database opened without
+    # foreign-key enforcement must not keep orphans.
+    for model in (RunStep, Message, Run):
+        t = crud.table_of(model)
+        conn.execute(delete(t).where(t.c.thread_id == thread_id))
+    crud.remove(conn, Thread, thread_id)
+
+
+class Threads:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        row = await self.ctx.store.write(insert, fields)
+        self.ctx.background.ingestor.wake()  # attachments and inline stores queue files
+        return row
+
+    async def retrieve(self, thread_id: str) -> dict[str, Any]:
+        return await self.ctx.store.read(crud.get, Thread, KIND, thread_id)
+
+    async def update(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        row = await self.ctx.store.write(_update, thread_id, fields)
+        self.ctx.background.ingestor.wake()
+        return row
+
+    async def delete(self, thread_id: str) -> None:
+        await self.ctx.store.write(_delete, thread_id)
+        # Its code_interpreter kernel stops and its /mnt/data goes.
+        await off_loop(self.ctx.background.sandbox.drop, thread_id)

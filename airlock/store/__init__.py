@@ -1,0 +1,3 @@
+from airlock.store.db import Store
+
+__all__ = ["Store"]
