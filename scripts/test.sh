@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs airlock with its test tools, then runs the suite: once with the newest openai 3.x,
-# and a second quick pass with openai 2.54.0 (the last 2.x).
+# Installs airlock with its test tools, checks the code's habits (lint, types, import layers),
+# then runs the suite: the in-process unit tests, the end-to-end tests with the newest openai
+# 3.x, and a second quick pass with openai 2.54.0 (the last 2.x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install.sh --test
+echo "== ruff, mypy, import-linter"
+.venv/bin/ruff check airlock tests scripts
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 echo "== pytest with openai $(.venv/bin/python -c 'import openai; print(openai.__version__)')"
 .venv/bin/python -m pytest -q "$@"
 echo "== pytest with openai 2.54.0 (SDK compatibility pass)"
-PYTHONPATH="$PWD/.cache/openai-2.54.0" .venv/bin/python -m pytest -q -m "not slow" "$@"
+PYTHONPATH="$PWD/.cache/openai-2.54.0" .venv/bin/python -m pytest -q -m "not slow" --ignore=tests/unit "$@"

@@ -64,7 +64,7 @@ class AirlockServer:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "AirlockServer":
+    def start(self) -> AirlockServer:
         assert self.proc is None, "server already running"
         self.starts += 1
         self.port = free_port()
@@ -85,7 +85,8 @@ class AirlockServer:
         stderr = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
         stdout = self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
         print(f"--- airlock stdout ---\n{stdout}\n--- airlock stderr ---\n{stderr}", file=sys.stderr)
-        pytest.fail(f"airlock server did not start: {why}\nstdout:\n{stdout}\nstderr:\n{stderr}", pytrace=False)
+        pytest.fail(f"airlock server did not start: {why}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+                    pytrace=False)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_DEADLINE_S
@@ -125,7 +126,7 @@ class AirlockServer:
         self.proc.wait(timeout=30)
         self.proc = None
 
-    def restart(self) -> "AirlockServer":
+    def restart(self) -> AirlockServer:
         self.stop()
         return self.start()
 

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from airlock.tools.file_search import (
-    SUPPORTED_EXTENSIONS, Embedder, FileRejected, SearchIndex, extract_text, split,
+    SUPPORTED_EXTENSIONS,
+    Embedder,
+    FileRejected,
+    SearchIndex,
+    extract_text,
+    split,
 )
 from airlock.tools.file_search.index import collection_name
 

@@ -28,6 +28,8 @@ could other after also only over most just like""".split())
 # A sentence is cited when at least this share of its content words (and two of them) are in a source.
 SUPPORT = 0.5
 _END = ".!?\n"
+# What streams: a piece of text and the annotations that start in it.
+Delta = tuple[str, list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,15 @@ class Citations:
         self._sentence_cited = False
         self._marker_ends_sentence = False
 
-    def feed(self, piece: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    def feed(self, piece: str) -> list[Delta]:
         """Takes decoded text; returns the (text, new annotations) deltas ready to stream."""
-        out: list[tuple[str, list[dict[str, Any]]]] = []
+        out: list[Delta] = []
         for ch in piece:
             self._char(ch, out)
         return _merge(out)
 
-    def finish(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        out: list[tuple[str, list[dict[str, Any]]]] = []
+    def finish(self) -> list[Delta]:
+        out: list[Delta] = []
         held, self._held = self._held, ""
         if held.startswith("【"):
             self._emit(held, out)  # an unclosed bracket at the very end is plain text
@@ -97,7 +99,7 @@ class Citations:
 
     # --- the state machine ---------------------------------------------------------------------
 
-    def _char(self, ch: str, out: list) -> None:
+    def _char(self, ch: str, out: list[Delta]) -> None:
         held = self._held
         if held.startswith("【"):
             self._held = held + ch
@@ -142,14 +144,14 @@ class Citations:
         else:
             self._emit(ch, out)
 
-    def _marker(self, marker: str, out: list) -> None:
+    def _marker(self, marker: str, out: list[Delta]) -> None:
         m = MARKER.fullmatch(marker)
         source = m and self.sources.get((int(m.group(1)), int(m.group(2))))
         if source:
             self._cite(marker, source, out)
         # else: it points at nothing, so it is left out.
 
-    def _cite(self, marker: str, source: Source, out: list) -> None:
+    def _cite(self, marker: str, source: Source, out: list[Delta]) -> None:
         start = len(self.text)
         annotation = {"index": len(self.annotations), "type": "file_citation", "text": marker,
                       "start_index": start, "end_index": start + len(marker),
@@ -159,12 +161,12 @@ class Citations:
         out.append((marker, [annotation]))
         self._sentence_cited = True
 
-    def _emit(self, text: str, out: list) -> None:
+    def _emit(self, text: str, out: list[Delta]) -> None:
         if text:
             self.text += text
             out.append((text, []))
 
-    def _close_sentence(self, out: list) -> None:
+    def _close_sentence(self, out: list[Delta]) -> None:
         sentence = self.text[self._sentence_start:]
         if not self._sentence_cited and self.sources:
             source = self._best_support(sentence)
@@ -186,9 +188,9 @@ class Citations:
         return best
 
 
-def _merge(out: list[tuple[str, list]]) -> list[tuple[str, list]]:
+def _merge(out: list[Delta]) -> list[Delta]:
     """Adjacent plain pieces become one delta; an annotation keeps its own."""
-    merged: list[tuple[str, list]] = []
+    merged: list[Delta] = []
     for text, anns in out:
         if merged and not anns and not merged[-1][1]:
             merged[-1] = (merged[-1][0] + text, [])

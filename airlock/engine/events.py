@@ -13,22 +13,23 @@ from collections import defaultdict
 from typing import Any
 
 Event = tuple[str, dict[str, Any]]
+Feed = asyncio.Queue[Event]
 ALL = "*"
 
 
 class Hub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subs: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]]] = defaultdict(list)
+        self._subs: dict[str, list[tuple[asyncio.AbstractEventLoop, Feed]]] = defaultdict(list)
 
-    def subscribe(self, run_id: str) -> asyncio.Queue:
+    def subscribe(self, run_id: str) -> Feed:
         """Events of one run, or of every run with `run_id="*"`; items are (name, data)."""
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: Feed = asyncio.Queue()
         with self._lock:
             self._subs[run_id].append((asyncio.get_running_loop(), queue))
         return queue
 
-    def unsubscribe(self, run_id: str, queue: asyncio.Queue) -> None:
+    def unsubscribe(self, run_id: str, queue: Feed) -> None:
         with self._lock:
             subs = [s for s in self._subs.get(run_id, []) if s[1] is not queue]
             if subs:

@@ -28,10 +28,9 @@ def matches(flt: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
         return not (present and any(_same(value, w) for w in _listed(want)))
     if not present or isinstance(value, bool) or isinstance(want, bool):
         return False
-    if isinstance(value, (int, float)) and isinstance(want, (int, float)):
-        return _ORDER[kind](value, want)
-    if isinstance(value, str) and isinstance(want, str):
-        return _ORDER[kind](value, want)
+    if isinstance(value, (int, float)) and isinstance(want, (int, float)) or (
+            isinstance(value, str) and isinstance(want, str)):
+        return bool(_ORDER[kind](value, want))
     return False
 
 
@@ -39,7 +38,7 @@ def _same(a: Any, b: Any) -> bool:
     # True == 1 in Python; an attribute of true must not equal the number 1.
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return a == b
+    return bool(a == b)
 
 
 def _listed(want: Any) -> list[Any]:

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ class Ingestor:
             log.info("indexed %s (%s) into %s in %.1f s", file_id, file.filename, store_id,
                      time.monotonic() - started)
 
-    def _progress(self, store_id: str, file_id: str, token: str, filename: str):
+    def _progress(self, store_id: str, file_id: str, token: str, filename: str
+                  ) -> Callable[[int, int], None]:
         """Logs progress of big files, and stops the work when nobody wants the file anymore
         (a cancelled batch must not keep the worker busy for minutes)."""
         t = crud.table_of(VectorStoreFile)

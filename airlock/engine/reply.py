@@ -38,7 +38,8 @@ class Reply:
     @property
     def message_id(self) -> str:
         assert self.message is not None
-        return self.message["id"]
+        message_id: str = self.message["id"]
+        return message_id
 
     def on_text(self, piece: str) -> None:
         """The model backend's callback for each decoded piece."""

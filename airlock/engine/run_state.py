@@ -176,11 +176,16 @@ class RunRecord:
         return any(t["type"] == kind for t in self.tools)
 
 
-def load(conn: Connection, run_id: str) -> RunRecord:
+def _row(conn: Connection, run_id: str) -> dict[str, Any]:
+    """The stored run, internal columns (backend, params) included."""
     row = crud.find(conn, Run, run_id)
     if row is None:
         raise LookupError(run_id)
-    return RunRecord.from_row(dict(row._mapping))
+    return dict(row._mapping)
+
+
+def load(conn: Connection, run_id: str) -> RunRecord:
+    return RunRecord.from_row(_row(conn, run_id))
 
 
 def status_of(conn: Connection, run_id: str) -> RunStatus:
@@ -297,7 +302,7 @@ def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[
         "step_details": {"type": "tool_calls", "tool_calls": calls}})
     if not _move(conn, run_id, S.QUEUED, required_action=None):
         raise InvalidRequest("The run stopped waiting for tool outputs.", param="run_id")
-    queued = dict(crud.find(conn, Run, run_id)._mapping)
+    queued = _row(conn, run_id)
     return queued, [("thread.run.step.completed", crud.get(conn, RunStep, STEP_KIND, step_id)),
                     ("thread.run.queued", queued)]
 

@@ -61,7 +61,7 @@ class Search:
     @property
     def tokenizer(self) -> Any:
         """Chunk sizes count the embedding model's word pieces."""
-        self.index
+        _ = self.index  # loads the embedder
         assert self._embedder is not None
         return self._embedder.tokenizer
 

@@ -186,9 +186,10 @@ class Turn:
         """A tool_calls step, then the run waits for the client's outputs (stream ordering for
         function calls, docs/wire/streaming.md)."""
         run, usage = self.run, _usage(result)
-        calls = [{"id": new_id("call"), "type": "function",
-                  "function": {"name": c["name"], "arguments": c["arguments"], "output": None}}
-                 for c in result.tool_calls]
+        calls: list[dict[str, Any]] = [
+            {"id": new_id("call"), "type": "function",
+             "function": {"name": c["name"], "arguments": c["arguments"], "output": None}}
+            for c in result.tool_calls]
         step = open_tool_step(self.store, self.publish, run, usage)
         run.params.usage = _plus(run.params.usage, usage)
         required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [

@@ -23,8 +23,8 @@ import llama_cpp
 import numpy as np
 from llama_cpp.llama_grammar import LlamaGrammar
 
-from airlock.models.json_grammar import json_schema_gbnf, quantize_budget
 from airlock.models.function_prompt import CALL_CLOSE, CALL_OPEN
+from airlock.models.json_grammar import json_schema_gbnf, quantize_budget
 
 MAX_CALLS = 4
 # Chosen on the evaluation's cases with SmolLM2-135M: greedy (opener ranked first) called on
@@ -68,7 +68,7 @@ class ToolTurn:
         """Logits after `tokens`, evaluating only what the context does not hold yet."""
         llm = self.llm
         same = 0
-        for held, wanted in zip(llm.input_ids[: llm.n_tokens], tokens):
+        for held, wanted in zip(llm.input_ids[: llm.n_tokens], tokens, strict=False):
             if held != wanted:
                 break
             same += 1
@@ -79,7 +79,8 @@ class ToolTurn:
         return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
     def calls(self, forced: str | None, parallel: bool) -> list[dict[str, str]]:
-        text, out = "", []
+        text = ""
+        out: list[dict[str, str]] = []
         while True:
             budget = min(ARGS_BUDGET, self.max_tokens - self.generated - CALL_OVERHEAD)
             if budget < MIN_ARGS_BUDGET:

@@ -230,7 +230,7 @@ def _int_range_alternatives(lo: int, hi: int | None) -> list[str]:
     for a, b in _split_range(lo, hi):
         parts: list[str] = []
         literal, any_digits = "", 0
-        for da, db in zip(str(a), str(b)):
+        for da, db in zip(str(a), str(b), strict=False):
             if da == db:
                 if any_digits:
                     parts.append("[0-9]" if any_digits == 1 else f"[0-9]{{{any_digits}}}")
@@ -323,7 +323,7 @@ class _SchemaConverter(llama_grammar.SchemaConverter):
         if name == "char":
             rule = B(_CHAR_RULE, [])
         elif name == "string":
-            rule = B(r'"\"" char{0,%d} "\"" space' % self._cap, ["char"])
+            rule = B(rf'"\"" char{{0,{self._cap}}} "\"" space', ["char"])
         return super()._add_primitive(name, rule)
 
     def _format_literal(self, literal: str) -> str:
@@ -370,15 +370,18 @@ def _integer_bounds(schema: dict[str, Any]) -> tuple[int | None, int | None]:
         v = schema.get(key)
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
-    lo = hi = None
+    lo: int | None = None
+    hi: int | None = None
     if (v := num("minimum")) is not None:
         lo = math.floor(v) + 1 if schema.get("exclusiveMinimum") is True and v == int(v) \
             else math.ceil(v)
     if (v := num("exclusiveMinimum")) is not None:
-        lo = max(lo if lo is not None else -math.inf, math.floor(v) + 1)
+        above = math.floor(v) + 1
+        lo = above if lo is None else max(lo, above)
     if (v := num("maximum")) is not None:
         hi = math.ceil(v) - 1 if schema.get("exclusiveMaximum") is True and v == int(v) \
             else math.floor(v)
     if (v := num("exclusiveMaximum")) is not None:
-        hi = min(hi if hi is not None else math.inf, math.ceil(v) - 1)
+        below = math.ceil(v) - 1
+        hi = below if hi is None else min(hi, below)
     return lo, hi

@@ -24,18 +24,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import llama_cpp
 import numpy as np
 from llama_cpp.llama import LlamaState
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
+from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
-from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
 from airlock.models.call_decoding import ToolTurn, call_openers
 from airlock.models.function_prompt import native_messages, plain_messages
+from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB
@@ -171,9 +172,12 @@ class LlamaBackend:
         offered = bool(tools) and tool_choice != "none"
         if offered and self.native_tools:
             try:
-                return self._formatter(
-                    messages=native_messages(messages),
-                    tools=[{"type": "function", "function": t} for t in tools]).prompt
+                # Plain dicts in the OpenAI shapes that llama_cpp's TypedDicts describe: cast,
+                # as mypy cannot match dict[str, Any] to a TypedDict.
+                native = cast(list[ChatCompletionRequestMessage], native_messages(messages))
+                offered_tools = cast(list[ChatCompletionTool],
+                                     [{"type": "function", "function": t} for t in tools])
+                return self._formatter(messages=native, tools=offered_tools).prompt
             except Exception:  # a template that cannot take these turns: the generic way
                 pass
         msgs = [dict(m, content=m.get("content") or "")
@@ -190,7 +194,8 @@ class LlamaBackend:
                 return self._render(_merge_roles(_fold_system(merged)))
 
     def _render(self, messages: list[dict[str, str]]) -> str:
-        return self._formatter(messages=messages).prompt
+        # role/content dicts: llama_cpp's message TypedDicts, which mypy cannot match to dict[str, str]
+        return self._formatter(messages=cast(list[ChatCompletionRequestMessage], messages)).prompt
 
     def _prompt_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
                        tool_choice: Any = "none") -> list[int]:
@@ -367,12 +372,14 @@ class LlamaBackend:
         same_thread = thread_id is not None and thread_id == self._kv_thread
         if live_n - live >= MIN_SNAPSHOT_TOKENS and not same_thread:
             self._snapshot()
-        best_key, best_state, best = None, None, 0
+        best_key: tuple[int, ...] | None = None
+        best_state: LlamaState | None = None
+        best = 0
         for key, state in self._cache.cache_state.items():
             n = _common_prefix(state.input_ids, want)
             if n > best:
                 best_key, best_state, best = key, state, n
-        if best_state is not None and best >= live + MIN_RESTORE_GAIN:
+        if best_key is not None and best_state is not None and best >= live + MIN_RESTORE_GAIN:
             self._cache.cache_state.move_to_end(best_key)
             self._restore(best_state)
 
@@ -423,7 +430,7 @@ class LlamaBackend:
         if request.json_schema is not None:
             schema = request.json_schema
             budget = quantize_budget(max_tokens)
-            key = ("schema", json.dumps(schema, sort_keys=True), budget)
+            key: tuple[str | int, ...] = ("schema", json.dumps(schema, sort_keys=True), budget)
             build = lambda: json_schema_gbnf(schema, budget)  # noqa: E731
         elif request.json_object:
             budget = quantize_budget(max_tokens)

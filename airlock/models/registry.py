@@ -188,7 +188,7 @@ class Registry:
     # -- building -----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, model: str | None = None, config_path: Path | str | None = None) -> "Registry":
+    def load(cls, model: str | None = None, config_path: Path | str | None = None) -> Registry:
         """The embedded default, `scripted`, and the config file's models; `model` (a name or a
         path to a .gguf file, served under its file stem) overrides the default."""
         entries: dict[str, ModelEntry] = {}

@@ -8,8 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from airlock.server import (
-    assistants, errors, file_batches, files, health, messages, models, runs, scripted_replies,
-    steps, threads, vector_store_files, vector_stores,
+    assistants,
+    errors,
+    file_batches,
+    files,
+    health,
+    messages,
+    models,
+    runs,
+    scripted_replies,
+    steps,
+    threads,
+    vector_store_files,
+    vector_stores,
 )
 from airlock.server.guard import Guard
 from airlock.service import Services

@@ -35,7 +35,7 @@ async def update_assistant(assistant_id: str, body: AssistantUpdate,
 @router.get("")
 async def list_assistants(page: PageParams = Depends(page_params()),
                           svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.assistants.list(page)
+    rows, more = await svc.assistants.page(page)
     return list_page(render_all("assistant", rows), more)
 
 

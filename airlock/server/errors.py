@@ -1,4 +1,4 @@
-"""Every failure leaves as the OpenAI error envelope with the status the contract names."""
+"""Every failure leaves as the OpenAI error envelope with its status (docs/wire/errors.md)."""
 
 from __future__ import annotations
 
@@ -68,9 +68,8 @@ def validation_envelope(exc: RequestValidationError) -> WireJSON:
     if kind == "extra_forbidden":
         return envelope(400, f"Unrecognized request argument supplied: {param}", param=param,
                         code="unknown_parameter")
-    msg = err.get("msg", "invalid value")
-    msg = msg.removeprefix("Value error, ")
-    code = "invalid_type" if kind.endswith("_type") else "invalid_value"
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    code = "invalid_type" if str(kind).endswith("_type") else "invalid_value"
     return envelope(400, f"Invalid '{param}': {msg}.", param=param, code=code)
 
 

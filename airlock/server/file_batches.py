@@ -43,5 +43,5 @@ async def list_file_batch_files(vector_store_id: str, batch_id: str,
                                 filter: StatusFilter | None = Query(None),
                                 page: PageParams = Depends(page_params()),
                                 svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.file_batches.list_files(vector_store_id, batch_id, page, filter)
+    rows, more = await svc.file_batches.page_files(vector_store_id, batch_id, page, filter)
     return list_page(render_all("vector_store_file", rows), more)

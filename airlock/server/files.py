@@ -46,7 +46,7 @@ async def list_files(purpose: str | None = Query(None),
                      page: PageParams = Depends(page_params(default_limit=10_000,
                                                             max_limit=10_000)),
                      svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.files.list(page, purpose)
+    rows, more = await svc.files.page(page, purpose)
     return list_page(render_all("file", rows), more)
 
 

@@ -43,6 +43,7 @@ class Guard:
         await self._limited(scope, receive, send, limit)
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        assert self.api_key is not None
         value = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = value.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(

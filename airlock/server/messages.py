@@ -38,7 +38,7 @@ async def update_message(thread_id: str, message_id: str, body: MetadataUpdate,
 async def list_messages(thread_id: str, run_id: str | None = Query(None),
                         page: PageParams = Depends(page_params()),
                         svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.messages.list(thread_id, page, run_id)
+    rows, more = await svc.messages.page(thread_id, page, run_id)
     return list_page(render_all("message", rows), more)
 
 

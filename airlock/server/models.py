@@ -19,7 +19,7 @@ def _model(entry: Any) -> dict[str, Any]:
 
 @router.get("")
 async def list_models(svc: Services = Depends(services)) -> WireJSON:
-    return WireJSON({"object": "list", "data": [_model(e) for e in svc.models.list()]})
+    return WireJSON({"object": "list", "data": [_model(e) for e in svc.models.all()]})
 
 
 @router.get("/{model:path}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Query
 
@@ -10,7 +10,8 @@ from airlock.errors import InvalidRequest
 from airlock.service import PageParams
 
 
-def page_params(default_limit: int = 20, max_limit: int = 100) -> Callable[..., PageParams]:
+def page_params(default_limit: int = 20, max_limit: int = 100
+                ) -> Callable[..., Awaitable[PageParams]]:
     async def dependency(
         limit: int = Query(default_limit),
         order: str = Query("desc"),

@@ -15,7 +15,10 @@ from airlock.server.sse import run_events, sse_response
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import (
-    MetadataUpdate, RunCreate, SubmitToolOutputs, ThreadAndRunCreate,
+    MetadataUpdate,
+    RunCreate,
+    SubmitToolOutputs,
+    ThreadAndRunCreate,
 )
 from airlock.service import PageParams, Services
 from airlock.settings import Settings
@@ -85,5 +88,5 @@ async def update_run(thread_id: str, run_id: str, body: MetadataUpdate,
 @router.get("")
 async def list_runs(thread_id: str, page: PageParams = Depends(page_params()),
                     svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.runs.list(thread_id, page)
+    rows, more = await svc.runs.page(thread_id, page)
     return list_page(render_all("run", rows), more)

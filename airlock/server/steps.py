@@ -25,5 +25,5 @@ async def retrieve_step(thread_id: str, run_id: str, step_id: str,
 async def list_steps(thread_id: str, run_id: str, include: list[str] | None = Include,
                      page: PageParams = Depends(page_params()),
                      svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.runs.list_steps(thread_id, run_id, page)
+    rows, more = await svc.runs.page_steps(thread_id, run_id, page)
     return list_page([render_step(r, include) for r in rows], more)

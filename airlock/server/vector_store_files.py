@@ -52,7 +52,7 @@ async def list_vector_store_files(vector_store_id: str,
                                   filter: StatusFilter | None = Query(None),
                                   page: PageParams = Depends(page_params()),
                                   svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.vector_store_files.list(vector_store_id, page, filter)
+    rows, more = await svc.vector_store_files.page(vector_store_id, page, filter)
     return list_page(render_all("vector_store_file", rows), more)
 
 

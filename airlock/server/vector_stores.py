@@ -37,7 +37,7 @@ async def update_vector_store(vector_store_id: str, body: VectorStoreUpdate,
 @router.get("")
 async def list_vector_stores(page: PageParams = Depends(page_params()),
                              svc: Services = Depends(services)) -> WireJSON:
-    rows, more = await svc.vector_stores.list(page)
+    rows, more = await svc.vector_stores.page(page)
     return list_page(render_all("vector_store", rows), more)
 
 

@@ -71,7 +71,7 @@ class Assistants:
         self.ctx.background.ingestor.wake()
         return row
 
-    async def list(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(crud.page, Assistant, params)
 
     async def delete(self, assistant_id: str) -> None:

@@ -95,6 +95,6 @@ class FileBatches:
     async def cancel(self, store_id: str, batch_id: str) -> dict[str, Any]:
         return await self.ctx.store.write(_cancel, store_id, batch_id)
 
-    async def list_files(self, store_id: str, batch_id: str, params: PageParams,
+    async def page_files(self, store_id: str, batch_id: str, params: PageParams,
                          status: str | None) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(_page_files, store_id, batch_id, params, status)

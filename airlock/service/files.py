@@ -78,7 +78,7 @@ class Files:
     async def retrieve(self, file_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(files.get, file_id)
 
-    async def list(self, params: PageParams, purpose: str | None
+    async def page(self, params: PageParams, purpose: str | None
                    ) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(_page, params, purpose)
 

@@ -107,7 +107,7 @@ class Messages:
         return await self.ctx.store.write(crud.update_in_thread, Message, KIND, message_id,
                                           thread_id, fields)
 
-    async def list(self, thread_id: str, params: PageParams, run_id: str | None
+    async def page(self, thread_id: str, params: PageParams, run_id: str | None
                    ) -> tuple[list[dict[str, Any]], bool]:
         scope = {"run_id": run_id} if run_id else {}
         return await self.ctx.store.read(crud.page_in_thread, Message, params, thread_id, **scope)

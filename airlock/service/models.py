@@ -23,7 +23,7 @@ class Models:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def list(self) -> list[ModelEntry]:
+    def all(self) -> list[ModelEntry]:
         return self.ctx.registry.entries()
 
     def retrieve(self, model: str) -> ModelEntry:

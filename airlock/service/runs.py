@@ -143,13 +143,13 @@ class Runs:
         return await self.ctx.store.write(crud.update_in_thread, Run, KIND, run_id, thread_id,
                                           fields)
 
-    async def list(self, thread_id: str, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+    async def page(self, thread_id: str, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(crud.page_in_thread, Run, params, thread_id)
 
     async def retrieve_step(self, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(_get_step, thread_id, run_id, step_id)
 
-    async def list_steps(self, thread_id: str, run_id: str, params: PageParams
+    async def page_steps(self, thread_id: str, run_id: str, params: PageParams
                          ) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(_page_steps, thread_id, run_id, params)
 

@@ -17,7 +17,7 @@ KIND = "thread"
 
 
 def insert(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
-    thread = {
+    thread: dict[str, Any] = {
         "id": new_id("thread"),
         "created_at": crud.now(),
         "tool_resources": tool_resources.resolve(conn, fields.get("tool_resources"),

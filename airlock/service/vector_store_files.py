@@ -114,7 +114,7 @@ class VectorStoreFiles:
                      attributes: dict[str, Any] | None) -> dict[str, Any]:
         return await self.ctx.store.write(_set_attributes, store_id, file_id, attributes)
 
-    async def list(self, store_id: str, params: PageParams, status: str | None
+    async def page(self, store_id: str, params: PageParams, status: str | None
                    ) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(page, store_id, params, status)
 

@@ -134,7 +134,7 @@ class VectorStores:
     async def update(self, store_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         return await self.ctx.store.write(_update, store_id, fields)
 
-    async def list(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(_page, params)
 
     async def delete(self, store_id: str) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
-from airlock.store.tables import INTERNAL, Base, Thread
 from airlock.errors import InvalidRequest, NotFound
+from airlock.store.tables import INTERNAL, Base, Thread
 
 
 def now() -> int:
@@ -85,7 +85,7 @@ def page(
         if params.after is None:
             newest_first = not desc  # walk away from the cursor, then restore the order
     order = t.c.seq.desc() if newest_first else t.c.seq.asc()
-    rows = conn.execute(select(t).where(*where).order_by(order).limit(params.limit + 1)).all()
+    rows = list(conn.execute(select(t).where(*where).order_by(order).limit(params.limit + 1)))
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
     if newest_first != desc:

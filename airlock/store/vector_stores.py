@@ -29,7 +29,7 @@ def completed_files(conn: Connection, store_ids: list[str]) -> list[Row[Any]]:
     """(vector_store_id, id, attributes) of every searchable file in these stores."""
     t = crud.table_of(VectorStoreFile)
     return list(conn.execute(select(t.c.vector_store_id, t.c.id, t.c.attributes).where(
-        t.c.vector_store_id.in_(store_ids), t.c.status == "completed")).all())
+        t.c.vector_store_id.in_(store_ids), t.c.status == "completed")))
 
 
 def pending_files(conn: Connection, store_ids: list[str]) -> int:

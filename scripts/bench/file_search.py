@@ -67,8 +67,7 @@ from _report import summary, write_section  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from airlock.tools.file_search import (  # noqa: E402
-    Embedder, SearchIndex, default_model_path, extract_text, split)
+from airlock.tools.file_search import Embedder, SearchIndex, default_model_path, extract_text, split  # noqa: E402
 
 ROOT = HERE.parents[1]
 CACHE = ROOT / ".cache" / "bench-file-search"
@@ -121,7 +120,7 @@ class Precomputed:
         unknown = [t for t in texts if t not in self._table]
         if unknown:
             self.misses += len(unknown)
-            for t, v in zip(unknown, self._embedder.embed(unknown)):
+            for t, v in zip(unknown, self._embedder.embed(unknown), strict=False):
                 self._table[t] = v
         return np.stack([self._table[t] for t in texts]).astype(np.float32)
 
@@ -348,7 +347,7 @@ def measure_queries(index: SearchIndex, raw, questions: list[str], repeats: int,
                 t0 = time.perf_counter()
                 index.search([STORE], q, k=k, mode=step)
                 times[step].append(time.perf_counter() - t0)
-    raw_total = [a + b for a, b in zip(times["encode"], times["chroma"])]
+    raw_total = [a + b for a, b in zip(times["encode"], times["chroma"], strict=False)]
     out = {}
     for name, values in [("hybrid", times["hybrid"]), ("vector", times["vector"]),
                          ("raw", raw_total), ("chroma", times["chroma"]),
@@ -397,7 +396,7 @@ def main() -> None:
     raw = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
     questions = [q["question"] for q in json.loads(QUESTIONS.read_text())]
     indexes = {n: SearchIndex(scale_root / str(n), embedder) for n in args.scales}
-    for n, index in indexes.items():  # warm-up: load each HNSW index and the FTS pages once
+    for index in indexes.values():  # warm-up: load each HNSW index and the FTS pages once
         measure_queries(index, raw, questions, 1, args.k, "warm")
 
     results: list[dict[str, float]] = []

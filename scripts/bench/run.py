@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -200,7 +200,8 @@ class Bench:
         raw = self.raw_run([{"role": "system", "content": "You are a storyteller."},
                             {"role": "user", "content": STORY}])
         ours = (len(arrived) - 1) / (arrived[-1] - arrived[0])
-        return ours, (raw["tokens"] - 1) / raw["decode"], [a - d for a, d in zip(arrived, decoded)]
+        lags = [a - d for a, d in zip(arrived, decoded, strict=False)]
+        return ours, (raw["tokens"] - 1) / raw["decode"], lags
 
     async def close(self):
         await self.client.aclose()

@@ -1,11 +1,12 @@
 """One code_interpreter round of a run: a tool_calls step, the code run in the thread's jailed
 kernel, its outputs as step outputs and Files, and what the model reads back.
 
-Events follow the stream ordering for built-in tools (docs/wire/streaming.md): the step opens with an empty tool_calls list; deltas
-carry the call's identity with empty input and outputs, then the input, then each output by
-index; the completed step holds input and outputs. Images become Files (purpose
-assistants_output) and `image` outputs; files the code created or changed in /mnt/data become
-Files too, and the model is told to link them as sandbox:/mnt/data/<name>.
+Events follow the stream ordering for built-in tools (docs/wire/streaming.md): the step opens
+with an empty tool_calls list; deltas carry the call's identity with empty input and outputs,
+then the input, then each output by index; the completed step holds input and outputs. Images
+become Files (purpose assistants_output) and `image` outputs; files the code created or
+changed in /mnt/data become Files too, and the model is told to link them as
+sandbox:/mnt/data/<name>.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from airlock.engine.rounds.steps import (
-    Publish, call_delta, complete_builtin, open_tool_step, set_calls,
+    Publish,
+    call_delta,
+    complete_builtin,
+    open_tool_step,
+    set_calls,
 )
 from airlock.engine.rounds.toolbox import Toolbox, resources
 from airlock.engine.run_state import RunRecord, ToolIO, Usage
@@ -127,9 +132,8 @@ def code_of(arguments: str) -> str:
         value = json.loads(arguments)
     except ValueError:
         return arguments
-    if isinstance(value, dict) and isinstance(value.get("code"), str):
-        return value["code"]
-    return arguments
+    code = value.get("code") if isinstance(value, dict) else None
+    return code if isinstance(code, str) else arguments
 
 
 def _place(sandbox: Sandbox, files_dir: Path, thread_id: str,

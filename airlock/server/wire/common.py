@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -61,7 +61,7 @@ class FunctionTool(Strict):
 
 
 Tool = Annotated[
-    Union[CodeInterpreterTool, FileSearchTool, FunctionTool], Field(discriminator="type")
+    CodeInterpreterTool | FileSearchTool | FunctionTool, Field(discriminator="type")
 ]
 Tools = Annotated[list[Tool], Field(max_length=128)]
 
@@ -116,11 +116,8 @@ class JsonSchemaResponseFormat(Strict):
     json_schema: JsonSchemaFormat
 
 
-ResponseFormat = Union[
-    Literal["auto"],
-    Annotated[
-        Union[TextFormat, JsonObjectFormat, JsonSchemaResponseFormat], Field(discriminator="type")
-    ],
+ResponseFormat = Literal["auto"] | Annotated[
+    TextFormat | JsonObjectFormat | JsonSchemaResponseFormat, Field(discriminator="type")
 ]
 
 Temperature = Annotated[float | None, Field(ge=0.0, le=2.0)]

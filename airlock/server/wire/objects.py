@@ -1,4 +1,4 @@
-"""Response objects: which stored fields each wire object shows, in the contract's shape (§5)."""
+"""Response objects: which stored fields each wire object shows (docs/wire/objects.md)."""
 
 from __future__ import annotations
 

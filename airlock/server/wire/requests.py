@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -66,7 +66,7 @@ class ImageUrlPart(Strict):
 
 
 ContentPart = Annotated[
-    Union[TextPart, ImageFilePart, ImageUrlPart], Field(discriminator="type")
+    TextPart | ImageFilePart | ImageUrlPart, Field(discriminator="type")
 ]
 
 
@@ -81,7 +81,7 @@ class Attachment(Strict):
 
 class MessageCreate(Strict):
     role: Literal["user", "assistant"]
-    content: Union[str, Annotated[list[ContentPart], Field(min_length=1)]]
+    content: str | Annotated[list[ContentPart], Field(min_length=1)]
     attachments: list[Attachment] | None = None
     metadata: Metadata = None
 
@@ -121,7 +121,7 @@ class NamedToolChoice(Strict):
     function: NamedFunction | None = None
 
 
-ToolChoice = Union[Literal["none", "auto", "required"], NamedToolChoice]
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 class RunOptions(Strict):

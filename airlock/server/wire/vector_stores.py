@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -22,7 +22,7 @@ def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-Attributes = Annotated[dict[str, Union[str, bool, float]] | None, AfterValidator(_check_attributes)]
+Attributes = Annotated[dict[str, str | bool | float] | None, AfterValidator(_check_attributes)]
 
 
 class ExpiresAfter(Strict):
@@ -68,18 +68,20 @@ class FileBatchCreate(Strict):
     chunking_strategy: ChunkingStrategy | None = None
 
 
-Scalar = Union[str, bool, float]
+Scalar = str | bool | float
+NonEmpty = Annotated[str, Field(min_length=1)]
+Query = NonEmpty | Annotated[list[NonEmpty], Field(min_length=1)]
 
 
 class ComparisonFilter(Strict):
     type: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
     key: str
-    value: Union[Scalar, list[Union[str, float]]]
+    value: Scalar | list[str | float]
 
 
 class CompoundFilter(Strict):
     type: Literal["and", "or"]
-    filters: Annotated[list[Union[ComparisonFilter, "CompoundFilter"]], Field(min_length=1)]
+    filters: Annotated[list[ComparisonFilter | CompoundFilter], Field(min_length=1)]
 
 
 class SearchRanking(Strict):
@@ -88,9 +90,8 @@ class SearchRanking(Strict):
 
 
 class VectorStoreSearch(Strict):
-    query: Union[Annotated[str, Field(min_length=1)],
-                 Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]]
-    filters: Union[ComparisonFilter, CompoundFilter] | None = None
+    query: Query
+    filters: ComparisonFilter | CompoundFilter | None = None
     max_num_results: int = Field(10, ge=1, le=50)
     ranking_options: SearchRanking | None = None
     rewrite_query: bool = False

@@ -40,9 +40,8 @@ if cfg.get("probe"):
     print("airlock-probe-ok", os.getuid(), flush=True)
     sys.exit(0)
 
-from traitlets.config import Config  # noqa: E402
-
 from ipykernel.kernelapp import IPKernelApp  # noqa: E402
+from traitlets.config import Config  # noqa: E402
 
 config = Config()
 config.HistoryManager.enabled = False  # no sqlite file per kernel

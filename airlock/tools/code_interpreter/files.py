@@ -142,7 +142,7 @@ def _unlink_beneath(top: Path, name: str) -> None:
     except FileNotFoundError:
         pass
     except IsADirectoryError:
-        raise ValueError(f"a directory is in the way: {name!r}")
+        raise ValueError(f"a directory is in the way: {name!r}") from None
     finally:
         os.close(fd)
 

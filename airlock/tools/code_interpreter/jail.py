@@ -70,9 +70,11 @@ WARM_STARTUP = [
 FIX_INSTALL = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`, Fedora: "
                "`dnf install bubblewrap`, Arch: `pacman -S bubblewrap`)")
 FIX_USERNS = ("bubblewrap could not create its namespaces. When airlock does not run as root, "
-              "unprivileged user namespaces must be allowed: `sysctl -w user.max_user_namespaces=15000`, "
+              "unprivileged user namespaces must be allowed: "
+              "`sysctl -w user.max_user_namespaces=15000`, "
               "on Debian before 11 `sysctl -w kernel.unprivileged_userns_clone=1`, on Ubuntu 23.10+ "
-              "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (or an AppArmor profile for bwrap); "
+              "`sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` "
+              "(or an AppArmor profile for bwrap); "
               "inside Docker, run the container with `--security-opt seccomp=unconfined "
               "--security-opt apparmor=unconfined` or `--privileged`")
 
@@ -130,6 +132,9 @@ class Jail:
         tail = [self.python, "-c", BOOT_STUB, "-f", "{connection_file}"]
         if not self.sandboxed:
             return tail
+        if self.bwrap is None:
+            raise RuntimeError("bubblewrap (bwrap) is not installed, and every kernel runs inside it. "
+                               f"{FIX_INSTALL}.")
         if args_fd is not None:
             return [self.bwrap, "--args", str(args_fd), "--", *tail]
         return [self.bwrap, *self.bwrap_options(workdir, runtime), "--", *tail]
@@ -232,6 +237,8 @@ class Jail:
             if m.size:
                 argv += ["--size", str(m.size)]
             if m.op in ("ro-bind", "bind", "symlink"):
+                if m.src is None:
+                    raise ValueError(f"the {m.op} mount of {m.dest} has no source")
                 argv += [f"--{m.op}", m.src, m.dest]
             else:
                 argv += [f"--{m.op}", m.dest]

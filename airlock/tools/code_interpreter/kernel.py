@@ -12,6 +12,7 @@ does that job). Not thread-safe: the pool lets one thread at a time use a kernel
 from __future__ import annotations
 
 import base64
+import io
 import os
 import queue
 import resource
@@ -19,13 +20,17 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from queue import Empty
+from typing import Any, TypeVar
 
 import zmq
+from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import KernelManager
+from jupyter_client.provisioning import LocalProvisioner
 
 from . import procs
 from .jail import Jail
@@ -42,6 +47,8 @@ _REAP = ("import os as _airlock_os\n"
 
 REAP_WAIT_S = 10.0
 
+_T = TypeVar("_T")
+
 
 class KernelStartError(RuntimeError):
     pass
@@ -55,8 +62,8 @@ class _Spawner:
     (a ThreadPoolExecutor's, asyncio.to_thread's) would be killed when that thread goes.
     """
 
-    def __init__(self):
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -69,13 +76,13 @@ class _Spawner:
                 except BaseException as e:  # noqa: BLE001 - handed to the caller
                     fut.set_exception(e)
 
-    def run(self, fn):
+    def run(self, fn: Callable[[], _T]) -> _T:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="airlock-ci-spawner",
                                                 daemon=True)
                 self._thread.start()
-        fut: Future = Future()
+        fut: Future[_T] = Future()
         self._jobs.put((fn, fut))
         return fut.result()
 
@@ -86,7 +93,7 @@ _spawner = _Spawner()
 class _Manager(KernelManager):
     """A KernelManager whose kernel spec is made in code rather than read from a kernel.json."""
 
-    def __init__(self, spec: KernelSpec, **kw):
+    def __init__(self, spec: KernelSpec, **kw: Any) -> None:
         super().__init__(**kw)
         self._airlock_spec = spec
 
@@ -118,10 +125,10 @@ class Kernel:
         self.warm = warm
         self.id = runtime.name
         self.km: _Manager | None = None
-        self.kc = None
+        self.kc: BlockingKernelClient | None = None
         self.pid: int | None = None  # the kernel process, host pid namespace
         self.init_pid: int | None = None  # bwrap's init in the jail (pid 1 there)
-        self._log = None
+        self._log: io.BufferedWriter | None = None
         self.started_at = 0.0
         self.gone = True  # after finish_stop: every process of the kernel has been reaped
 
@@ -158,8 +165,8 @@ class Kernel:
         finally:
             if args_fd is not None:
                 os.close(args_fd)
-        self.kc = km.client(context=self.context)
-        self.kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        kc = self.kc = km.client(context=self.context)
+        kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         try:
             self._wait_ready(self.started_at + timeout_s)
         except KernelStartError as e:
@@ -167,32 +174,50 @@ class Kernel:
         self.pid = self._find_kernel_pid()
         self.init_pid = procs.parent(self.pid) if self.jail.sandboxed and self.pid else None
 
+    def _client(self) -> BlockingKernelClient:
+        if self.kc is None:
+            raise RuntimeError("the kernel has not been started")
+        return self.kc
+
+    def _provisioner(self) -> LocalProvisioner | None:
+        """The started kernel's provisioner. The kernel spec names none, so it is jupyter_client's
+        default, a LocalProvisioner: `process` and `pid` are its, not the base class's."""
+        prov = self.km.provisioner if self.km is not None else None
+        if prov is None:
+            return None
+        if not isinstance(prov, LocalProvisioner):
+            raise TypeError(f"unexpected kernel provisioner: {type(prov).__name__}")
+        return prov
+
     def _wait_ready(self, deadline: float) -> None:
+        kc = self._client()
         while True:
-            self.kc.kernel_info()
+            kc.kernel_info()
             while True:
                 try:
-                    msg = self.kc.get_shell_msg(timeout=0.25)
+                    msg = kc.get_shell_msg(timeout=0.25)
                 except Empty:
                     if not self.alive():
-                        raise KernelStartError(f"the kernel exited ({_exit_reason(self.returncode())})")
+                        why = _exit_reason(self.returncode())
+                        raise KernelStartError(f"the kernel exited ({why})") from None
                     if time.monotonic() > deadline:
-                        raise KernelStartError("the kernel did not answer in time")
+                        raise KernelStartError("the kernel did not answer in time") from None
                     continue
                 if msg["msg_type"] == "kernel_info_reply":
                     break
             # the reply came on shell; iopub (a SUB socket) may still be joining: the request's
             # busy/idle status arriving there says it is connected
             try:
-                self.kc.get_iopub_msg(timeout=1.0)
+                kc.get_iopub_msg(timeout=1.0)
             except Empty:
                 continue
             self._drain()
             return
 
     def _find_kernel_pid(self) -> int | None:
-        bwrap = self.km.provisioner.pid
-        if not self.jail.sandboxed:
+        prov = self._provisioner()
+        bwrap = prov.pid if prov is not None else None
+        if not self.jail.sandboxed or bwrap is None:
             return bwrap
         # bwrap -> bwrap (init, pid 1 of the jail) -> kernel (pid 2 of the jail)
         for pid in procs.descendants(bwrap):
@@ -201,18 +226,21 @@ class Kernel:
         return None
 
     def returncode(self) -> int | None:
-        proc = self.km.provisioner.process if self.km and self.km.provisioner else None
+        prov = self._provisioner()
+        proc = prov.process if prov is not None else None
         return proc.poll() if proc else None
 
     def alive(self) -> bool:
-        proc = self.km.provisioner.process if self.km and self.km.provisioner else None
+        prov = self._provisioner()
+        proc = prov.process if prov is not None else None
         return proc is not None and proc.poll() is None
 
     def process_tree(self) -> list[int]:
         """Host pids of bwrap, its init and the kernel with its children."""
-        if not (self.km and self.km.provisioner and self.km.provisioner.pid):
+        prov = self._provisioner()
+        top = prov.pid if prov is not None else None
+        if not top:
             return []
-        top = self.km.provisioner.pid
         return [top] + procs.descendants(top)
 
     def rss_bytes(self) -> int:
@@ -220,7 +248,7 @@ class Kernel:
 
     def request_stop(self) -> None:
         """Ask the kernel to shut down (returns at once; finish_stop waits)."""
-        if self.alive():
+        if self.km is not None and self.alive():
             try:
                 self.km.request_shutdown()
             except Exception:  # noqa: BLE001 - a dead control socket: finish_stop kills
@@ -239,9 +267,10 @@ class Kernel:
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.02)
         tree = self.process_tree()
-        proc = self.km.provisioner.process if self.km.provisioner else None
+        prov = self._provisioner()
+        proc = prov.process if prov is not None else None
         procs.kill(tree[1:] if self.jail.sandboxed else tree)
-        if proc is not None:
+        if prov is not None and proc is not None:
             try:
                 proc.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
@@ -250,14 +279,15 @@ class Kernel:
                     proc.wait(timeout=5.0)
                 except subprocess.TimeoutExpired:
                     pass
-            self.km.provisioner.process = None
+            prov.process = None
         # gone = reaped, not just dead: until then they count against the uid's RLIMIT_NPROC
         end = time.monotonic() + 1.0
         while time.monotonic() < end and any(os.path.exists(f"/proc/{p}") for p in tree):
             time.sleep(0.005)
         self.gone = not any(os.path.exists(f"/proc/{p}") for p in tree)
         try:
-            self.kc.stop_channels()
+            if self.kc is not None:
+                self.kc.stop_channels()
         except Exception:  # noqa: BLE001
             pass
         try:
@@ -298,7 +328,8 @@ class Kernel:
             pass
 
     def _drain(self) -> None:
-        for get in (self.kc.get_iopub_msg, self.kc.get_shell_msg):
+        kc = self._client()
+        for get in (kc.get_iopub_msg, kc.get_shell_msg):
             while True:
                 try:
                     get(timeout=0)
@@ -316,10 +347,11 @@ class Kernel:
         log = CappedText(output_chars)
         ex = Execution()
         dropped_images = 0
+        kc = self._client()
         self._drain()
         t0 = time.monotonic()
-        msg_id = self.kc.execute(code, silent=False, store_history=True, allow_stdin=False,
-                                 stop_on_error=False)
+        msg_id = kc.execute(code, silent=False, store_history=True, allow_stdin=False,
+                            stop_on_error=False)
         deadline, interrupted_at, lost = t0 + timeout_s, None, False
         next_check = t0 + 0.5
         while True:
@@ -336,7 +368,8 @@ class Kernel:
                 # RLIMIT_NPROC, and the kernel cannot finish its cell until they are gone
                 self._kill_strays()
                 try:
-                    self.km.interrupt_kernel()
+                    if self.km is not None:
+                        self.km.interrupt_kernel()
                 except Exception:  # noqa: BLE001 - dead already: seen below
                     pass
             elif interrupted_at is not None and now >= interrupted_at + grace_s:
@@ -347,7 +380,7 @@ class Kernel:
                 break
             until = deadline if interrupted_at is None else interrupted_at + grace_s
             try:
-                msg = self.kc.get_iopub_msg(timeout=max(0.0, min(until - now, 0.5)))
+                msg = kc.get_iopub_msg(timeout=max(0.0, min(until - now, 0.5)))
             except Empty:
                 if not self.alive():
                     lost = True
@@ -396,6 +429,8 @@ class Kernel:
         return [p for p in procs.descendants(top, kids) if p != self.pid]
 
     def _at_process_limit(self, limit: int) -> bool:
+        if self.pid is None:
+            return False  # no strays without a kernel pid
         kids = procs.children_map()
         strays = self._strays(kids)
         return bool(strays) and procs.task_count([self.pid] + strays) >= limit - 2
@@ -424,11 +459,12 @@ class Kernel:
             return 0
         if any(procs.parent(p) == self.pid for p in strays):
             # the kernel's own children are its zombies now: it has to wait() for them
-            msg_id = self.kc.execute(_REAP, silent=True, store_history=False, allow_stdin=False)
+            kc = self._client()
+            msg_id = kc.execute(_REAP, silent=True, store_history=False, allow_stdin=False)
             end = time.monotonic() + 5.0
             while time.monotonic() < end:
                 try:
-                    msg = self.kc.get_iopub_msg(timeout=max(0.0, end - time.monotonic()))
+                    msg = kc.get_iopub_msg(timeout=max(0.0, end - time.monotonic()))
                 except Empty:
                     break
                 if (msg.get("parent_header", {}).get("msg_id") == msg_id

@@ -61,7 +61,10 @@ class Embedder:
         self.window: int = int(seq)
         get_dim = getattr(self._model, "get_embedding_dimension", None) \
             or self._model.get_sentence_embedding_dimension
-        self.dim: int = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise ValueError(f"model {source} does not report its embedding dimension")
+        self.dim: int = int(dim)
         # One forward pass at a time: torch already uses every core, and the tokenizer
         # object is not documented as safe for concurrent calls.
         self._lock = threading.Lock()

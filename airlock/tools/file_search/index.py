@@ -23,15 +23,19 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from .chunking import split
 from .embedder import Embedder
 from .keywords import ChunkKey, KeywordIndex
+
+if TYPE_CHECKING:
+    from chromadb.api.client import Client
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K = 60
@@ -100,9 +104,11 @@ class SearchIndex:
         self._embedder = embedder
         self._not_found = NotFoundError
         self._keywords = KeywordIndex(self.root / "keywords.sqlite3")
-        self._client = chromadb.PersistentClient(
+        # PersistentClient is declared to return the ClientAPI interface, which lacks close();
+        # the object it returns is a chromadb.api.client.Client, which has it.
+        self._client = cast("Client", chromadb.PersistentClient(
             path=str(self.root / "chroma"),
-            settings=Settings(anonymized_telemetry=False, allow_reset=False))
+            settings=Settings(anonymized_telemetry=False, allow_reset=False)))
         self._collections: dict[str, Any] = {}
         self._collections_lock = threading.Lock()
         # Serializes the swap of a file's entries (not the embedding before it), so two
@@ -228,7 +234,7 @@ class SearchIndex:
                     self._forget(store_id)
                     break
                 found = {}
-                for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
+                for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=False):
                     # Results come nearest first, so a chunk's first window is its best.
                     found.setdefault((store_id, str(meta["file_id"]), int(meta["chunk_index"])), dist)
                 if len(found) >= n or len(res["ids"][0]) < fetch:

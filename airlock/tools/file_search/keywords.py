@@ -13,9 +13,9 @@ import json
 import re
 import sqlite3
 import threading
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Collection, Iterator
 
 ChunkKey = tuple[str, str, int]  # (store_id, file_id, chunk_index)
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docx.oxml.table import CT_Tc
 
 _TEXT_EXTENSIONS = frozenset({
     ".txt", ".md", ".py", ".js", ".ts", ".java", ".c", ".cpp", ".cs", ".go", ".rb",
@@ -123,7 +127,8 @@ def _docx_blocks(container) -> list[str]:
     for block in container.iter_inner_content():
         if isinstance(block, Table):
             for row in block.rows:
-                cells, seen = [], []
+                cells: list[str] = []
+                seen: list[CT_Tc] = []
                 for cell in row.cells:
                     # A merged cell is returned once per grid column it spans.
                     if any(cell._tc is tc for tc in seen):
