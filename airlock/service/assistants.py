@@ -38,10 +38,7 @@ def _create(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
 
 def _update(conn: Connection, assistant_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     crud.get(conn, Assistant, KIND, assistant_id)
-    changes = dict(fields)
-    if "tool_resources" in changes:
-        changes["tool_resources"] = tool_resources.resolve(conn, changes["tool_resources"],
-                                                           "tool_resources")
+    changes = tool_resources.resolved_fields(conn, fields)
     for key, default in DEFAULTS.items():
         if key in changes and changes[key] is None:
             changes[key] = default
@@ -57,9 +54,7 @@ class Assistants:
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         resolve_model(self.ctx, fields["model"])  # --strict-models: unknown names refused here
-        row = await self.ctx.store.write(_create, fields)
-        self.ctx.background.ingestor.wake()  # inline vector stores queue files
-        return row
+        return await self.ctx.write_queueing_files(_create, fields)
 
     async def retrieve(self, assistant_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(crud.get, Assistant, KIND, assistant_id)
@@ -67,9 +62,7 @@ class Assistants:
     async def update(self, assistant_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         if fields.get("model"):
             resolve_model(self.ctx, fields["model"])
-        row = await self.ctx.store.write(_update, assistant_id, fields)
-        self.ctx.background.ingestor.wake()
-        return row
+        return await self.ctx.write_queueing_files(_update, assistant_id, fields)
 
     async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], bool]:
         return await self.ctx.store.read(crud.page, Assistant, params)

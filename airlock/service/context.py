@@ -24,6 +24,13 @@ class Context:
     registry: Registry
     background: Background
 
+    async def write_queueing_files(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write that may queue files for ingestion (vector stores made or filled, message
+        attachments for file_search): the ingestion workers hear of it at once."""
+        result = await self.store.write(fn, *args)
+        self.background.ingestor.wake()
+        return result
+
 
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
     """Blocking work (an index write, a kernel stop, disk I/O) on a worker thread."""

@@ -85,9 +85,7 @@ class FileBatches:
         self.ctx = ctx
 
     async def create(self, store_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        row = await self.ctx.store.write(_create, store_id, fields)
-        self.ctx.background.ingestor.wake()
-        return row
+        return await self.ctx.write_queueing_files(_create, store_id, fields)
 
     async def retrieve(self, store_id: str, batch_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(_get, store_id, batch_id)

@@ -95,9 +95,7 @@ class Messages:
         self.ctx = ctx
 
     async def create(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        row = await self.ctx.store.write(_create, thread_id, fields)
-        self.ctx.background.ingestor.wake()  # its attachments may have joined a vector store
-        return row
+        return await self.ctx.write_queueing_files(_create, thread_id, fields)
 
     async def retrieve(self, thread_id: str, message_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(crud.get_in_thread, Message, KIND, message_id, thread_id)

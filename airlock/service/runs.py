@@ -165,9 +165,7 @@ class Runs:
         active = run_state.active_run_id(conn, thread_id)
         if active is not None:
             raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
-        if fields.get("tool_resources"):
-            fields = {**fields, "tool_resources": tool_resources.resolve(
-                conn, fields["tool_resources"], "tool_resources")}
+        fields = tool_resources.resolved_fields(conn, fields)
         thread = crud.get(conn, Thread, "thread", thread_id)
         messages.add_to_thread(conn, thread, [
             messages.build(conn, thread_id, extra, f"additional_messages[{i}].")

@@ -34,10 +34,7 @@ def insert(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
 
 def _update(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     crud.get(conn, Thread, KIND, thread_id)
-    changes = dict(fields)
-    if "tool_resources" in changes:
-        changes["tool_resources"] = tool_resources.resolve(conn, changes["tool_resources"],
-                                                           "tool_resources")
+    changes = tool_resources.resolved_fields(conn, fields)
     if "metadata" in changes:
         changes["metadata"] = changes["metadata"] or {}
     crud.change(conn, Thread, thread_id, changes)
@@ -59,17 +56,13 @@ class Threads:
         self.ctx = ctx
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        row = await self.ctx.store.write(insert, fields)
-        self.ctx.background.ingestor.wake()  # attachments and inline stores queue files
-        return row
+        return await self.ctx.write_queueing_files(insert, fields)
 
     async def retrieve(self, thread_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(crud.get, Thread, KIND, thread_id)
 
     async def update(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        row = await self.ctx.store.write(_update, thread_id, fields)
-        self.ctx.background.ingestor.wake()
-        return row
+        return await self.ctx.write_queueing_files(_update, thread_id, fields)
 
     async def delete(self, thread_id: str) -> None:
         await self.ctx.store.write(_delete, thread_id)

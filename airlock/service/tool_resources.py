@@ -12,6 +12,13 @@ from airlock.service import vector_stores
 from airlock.service.references import require_file, require_vector_store
 
 
+def resolved_fields(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a request's fields with its tool_resources, when sent, in stored form."""
+    if "tool_resources" not in fields:
+        return dict(fields)
+    return {**fields, "tool_resources": resolve(conn, fields["tool_resources"], "tool_resources")}
+
+
 def resolve(conn: Connection, resources: dict[str, Any] | None, param: str) -> dict[str, Any]:
     """The stored form of a validated tool_resources value; `param` names it in errors."""
     if not resources:

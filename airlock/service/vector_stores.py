@@ -124,9 +124,7 @@ class VectorStores:
         self.ctx = ctx
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
-        row = await self.ctx.store.write(insert, fields)
-        self.ctx.background.ingestor.wake()
-        return row
+        return await self.ctx.write_queueing_files(insert, fields)
 
     async def retrieve(self, store_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(get, store_id)
