@@ -3,7 +3,8 @@
 The model is shown sources labelled 【n:i†filename】 and asked to write those markers. Text
 passes through `Citations.feed` as it streams:
 - a marker naming a source becomes an annotation whose offsets slice exactly the marker;
-- a marker naming no source is dropped (held back until its closing 】, so it never streams);
+- a marker naming no source, or garbled, is dropped (held back until its closing 】, so it
+  never streams); other bracketed text stays;
 - a small model forgets markers, so every finished sentence without one is compared with the
   sources, and the source that supports it best (most of the sentence's content words appear
   in it) is cited after the sentence. Unsupported sentences stay uncited.
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
+# A small model's garbled attempts at a marker ("【0-0†a.txt】", "【0:0】"), left out like
+# markers naming no source; other bracketed text ("【Note】") is the answer's own.
+_MARKER_LIKE = re.compile(r"【[^】]*†[^】]*】|【\d*:\d*】")
 SANDBOX_LINK = re.compile(r"sandbox:/mnt/data/[^\s)\]\[\"'<>`]+")
 # A marker longer than this was not a marker: the held text is let through.
 _MAX_MARKER = 200
@@ -28,6 +32,8 @@ could other after also only over most just like""".split())
 # A sentence is cited when at least this share of its content words (and two of them) are in a source.
 SUPPORT = 0.5
 _END = ".!?\n"
+# A word with dots inside ("e.g", "i.e", "U.S"): the dot after it does not end a sentence.
+_ABBREVIATION = re.compile(r"(?:^|[\s(])[^\W\d_](?:\.[^\W\d_])+$")
 # What streams: a piece of text and the annotations that start in it.
 Delta = tuple[str, list[dict[str, Any]]]
 
@@ -115,6 +121,9 @@ class Citations:
                 self._marker_ends_sentence = False
                 self._close_sentence(out)
             return
+        if held == "." and _ABBREVIATION.search(self.text):
+            self._emit(held, out)  # "e.g. beds": not a sentence end
+            self._held = held = ""
         if held:  # a sentence end waiting to see what follows it
             if ch.isspace() or ch == "【":
                 self._emit(held, out)
@@ -146,7 +155,11 @@ class Citations:
 
     def _marker(self, marker: str, out: list[Delta]) -> None:
         m = MARKER.fullmatch(marker)
-        source = m and self.sources.get((int(m.group(1)), int(m.group(2))))
+        if m is None:
+            if not _MARKER_LIKE.fullmatch(marker):
+                self._emit(marker, out)  # bracketed words, not a marker: they stay
+            return  # a garbled marker is left out
+        source = self.sources.get((int(m.group(1)), int(m.group(2))))
         if source:
             self._cite(marker, source, out)
         # else: it points at nothing, so it is left out.

@@ -41,9 +41,10 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
 def budget(n_ctx: int, max_prompt_tokens: int | None, max_completion_tokens: int | None,
            spent: int) -> tuple[int, int | None]:
     """(prompt budget, completion tokens left) of a turn: the reply's room comes off the
-    context first. `spent`: completion tokens the run's earlier turns used."""
+    context first, at most half of it (a cap beyond the context must not leave the prompt no
+    room). `spent`: completion tokens the run's earlier turns used."""
     remaining = None if max_completion_tokens is None else max(max_completion_tokens - spent, 0)
-    room = remaining if remaining is not None else min(DEFAULT_REPLY_ROOM, n_ctx // 4)
+    room = min(DEFAULT_REPLY_ROOM, n_ctx // 4) if remaining is None else min(remaining, n_ctx // 2)
     prompt_budget = n_ctx - room
     if max_prompt_tokens is not None:
         prompt_budget = min(prompt_budget, max_prompt_tokens)
@@ -51,9 +52,10 @@ def budget(n_ctx: int, max_prompt_tokens: int | None, max_completion_tokens: int
 
 
 def reply_limit(n_ctx: int, prompt_tokens: int, remaining: int | None) -> int:
-    """max_tokens of the model call: what the context has left, within the run's cap."""
-    limit = max(1, n_ctx - prompt_tokens)
-    return limit if remaining is None else min(limit, remaining)
+    """max_tokens of the model call: what the context has left, within the run's cap; at least
+    one (a backend may read 0 as "no limit")."""
+    limit = n_ctx - prompt_tokens if remaining is None else min(n_ctx - prompt_tokens, remaining)
+    return max(1, limit)
 
 
 def round_messages(steps: list[dict[str, Any]],
@@ -92,22 +94,26 @@ def fit(
 ) -> tuple[list[dict[str, Any]], int]:
     """Drops the oldest messages until the prompt fits `budget` tokens; the newest always stays.
 
+    Tool-round messages (an assistant's calls, their results) belong to the message before
+    them: they are kept or dropped with it, and `last_messages` counts thread messages only.
     Returns the prompt messages and their token count, or raises PromptTooLong.
     """
     system = [{"role": "system", "content": instructions}] if instructions else []
-    if last_messages is not None:
-        history = history[-last_messages:]
+    starts = _message_starts(history)
+    if last_messages is not None and last_messages < len(starts):
+        history = history[starts[-last_messages]:]
+        starts = _message_starts(history)
 
-    def size(drop: int) -> int:
-        return backend.count_tokens(system + history[drop:], tools, tool_choice)
+    def size(k: int) -> int:  # the prompt without the k oldest messages
+        return backend.count_tokens(system + history[starts[k]:], tools, tool_choice)
 
     full = size(0)
-    if full <= budget or not history:
+    if full <= budget or len(starts) == 1:
         if full > budget:
             raise PromptTooLong(full, budget)
         return system + history, full
     # Token counts fall as more old messages go: binary-search the fewest drops that fit.
-    lo, hi = 1, len(history) - 1
+    lo, hi = 1, len(starts) - 1
     if size(hi) > budget:
         raise PromptTooLong(size(hi), budget)
     while lo < hi:
@@ -116,4 +122,10 @@ def fit(
             hi = mid
         else:
             lo = mid + 1
-    return system + history[lo:], size(lo)
+    return system + history[starts[lo]:], size(lo)
+
+
+def _message_starts(history: list[dict[str, Any]]) -> list[int]:
+    """Where each thread message (with the tool-round messages after it) begins."""
+    return [0] + [i for i, m in enumerate(history)
+                  if i and m["role"] != "tool" and not m.get("tool_calls")]

@@ -18,6 +18,8 @@ from llama_cpp import llama_grammar
 _CHAR_RULE = r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
 STRING_CAPS = (256, 128, 64, 32, 16, 8)
 MAX_ARRAY_ITEMS = 64
+# Extra members an object with additionalProperties may hold.
+MAX_EXTRA_MEMBERS = 12
 FREE_KEY_CHARS = 32
 FREE_MAX_DEPTH = 4
 
@@ -96,7 +98,7 @@ def json_schema_gbnf(schema: dict[str, Any], max_tokens: int) -> str:
             per_item = item_fixed + item_open * cap + 1
             lo = int(node.get("minItems", 0))
             fit = int(left // (len(arrays) * per_item))
-            node["maxItems"] = max(lo, 1, min(MAX_ARRAY_ITEMS, fit))
+            node["maxItems"] = max(lo, 1, min(MAX_ARRAY_ITEMS, fit, node.get("maxItems", fit)))
     converter = _SchemaConverter(string_cap=cap, free_budget=max(16, int(share // max(n_open, 1))))
     try:
         resolved = converter.resolve_refs(bounded, "input")
@@ -192,7 +194,8 @@ def _estimate(node: dict[str, Any], root: dict[str, Any], seen: tuple[str, ...])
             fixed += f * max(1, int(node.get("minItems", 1)))
             slots += s
             arrays += a
-            if "maxItems" not in node:
+            # A schema's own maxItems may be far more than a budget (or llama.cpp) can hold.
+            if int(node.get("maxItems", MAX_ARRAY_ITEMS + 1)) > MAX_ARRAY_ITEMS:
                 arrays.append((node, f, s))
         prefix_items = node.get("prefixItems")
         for sub in prefix_items if isinstance(prefix_items, list) else []:
@@ -335,12 +338,73 @@ class _SchemaConverter(llama_grammar.SchemaConverter):
         # Raw UTF-8 rather than \u escapes: shorter, and streamed as the characters themselves.
         return self._format_literal(json.dumps(value, ensure_ascii=False))
 
-    def format_grammar(self) -> str:
-        # additionalProperties: at most a dozen extra members, not any number.
-        for name, rule in self._rules.items():
-            if name.endswith("additional-kvs") and rule.endswith(" )*"):
-                self._rules[name] = rule[:-1] + "{0,11}"
-        return super().format_grammar()
+    def _build_object_rule(self, properties: list[tuple[str, Any]], required: set[str],
+                           name: str, additional_properties: Any) -> str:
+        """An object's members: the required properties in order, then each optional one at
+        most once, in order, then up to MAX_EXTRA_MEMBERS extra members when
+        additionalProperties allows them. Replaces the vendored version, which dropped the
+        comma before extra members after an optional property and let an extra member take a
+        declared property's name with the extra members' value type."""
+        prefix = f"{name}-" if name else ""
+        kv: dict[str, str] = {}
+        for prop, sub in properties:
+            value = self.visit(sub, f"{prefix}{prop}")
+            kv[prop] = self._add_rule(
+                f"{prefix}{prop}-kv",
+                f'{self._format_literal(json.dumps(prop))} space ":" space {value}')
+        required_kvs = [kv[p] for p, _ in properties if p in required]
+        optional_kvs = [kv[p] for p, _ in properties if p not in required]
+        extra = None
+        if additional_properties is True or isinstance(additional_properties, dict):
+            value = self.visit({} if additional_properties is True else additional_properties,
+                               f"{prefix}additional-value")
+            key = self._key_other_than([p for p, _ in properties], f"{prefix}additional-key")
+            extra_kv = self._add_rule(f"{prefix}additional-kv", f'{key} ":" space {value}')
+            extra = self._add_rule(
+                f"{prefix}additional-kvs",
+                f'{extra_kv} ( "," space {extra_kv} ){{0,{MAX_EXTRA_MEMBERS - 1}}}')
+        # tails[i]: the optional members from i on, each after a comma, then the extras.
+        tails = [f'( "," space {extra} )?' if extra else ""]
+        for i in range(len(optional_kvs) - 1, -1, -1):
+            tail = f'( "," space {optional_kvs[i]} )? {tails[0]}'.strip()
+            tails.insert(0, self._add_rule(f"{prefix}tail-{i}", tail) if tails[0] else tail)
+        if required_kvs:
+            members = ' "," space '.join(required_kvs) + f" {tails[0]}"
+        else:
+            firsts = [f"{kv_} {tails[i + 1]}".strip() for i, kv_ in enumerate(optional_kvs)]
+            if extra:
+                firsts.append(extra)
+            members = f"( {' | '.join(firsts)} )?" if firsts else ""
+        return f'"{{" space {members} "}}" space'.replace("  ", " ")
+
+    def _key_other_than(self, names: list[str], rule_name: str) -> str:
+        """A JSON string rule for object keys that are none of `names`: a trie of the names,
+        where leaving it early, or going past one of its ends, gives another key."""
+        char = self._add_primitive("char", llama_grammar.PRIMITIVE_RULES["char"])
+        if not names:
+            return self._add_primitive("string", llama_grammar.PRIMITIVE_RULES["string"])
+        trie: dict[str, Any] = {}
+        for key in names:
+            node = trie
+            for c in json.dumps(key, ensure_ascii=False)[1:-1]:
+                node = node.setdefault(c, {})
+            node[""] = {}  # the end of a name
+
+        def other(node: dict[str, Any]) -> str:
+            """Continuations from `node` that do not spell a name."""
+            alts = []
+            for c in sorted(k for k in node if k):
+                child = node[c]
+                # Where a name ends, at least one more character must follow; elsewhere,
+                # stopping gives another key.
+                optional = "" if "" in child else "?"
+                alts.append(f"{self._format_literal(c)} ( {other(child)} ){optional}")
+            listed = "".join(_class_escape(c) for c in node if c)
+            alts.append(rf'([^"\\\x7F\x00-\x1F{listed}] | "\\" (["\\/bfnrt] | "u" '
+                        rf"[0-9a-fA-F]{{4}})) {char}*")
+            return " | ".join(alts)
+
+        return self._add_rule(rule_name, rf'"\"" ( {other(trie)} ) "\"" space')
 
     def visit(self, schema, name):
         if (
@@ -351,6 +415,9 @@ class _SchemaConverter(llama_grammar.SchemaConverter):
         ):
             lo = int(schema.get("minLength", 0))
             hi = schema.get("maxLength")
+            if hi is not None and lo > int(hi):
+                # llama.cpp's parser would allocate without bound on `char{5,3}`.
+                raise ValueError(f"minLength {lo} exceeds maxLength {hi}")
             reps = f"{{{lo},{int(hi)}}}" if hi is not None else f"{{{lo},}}"
             char = self._add_primitive("char", llama_grammar.PRIMITIVE_RULES["char"])
             rule_name = name + "-" if name in llama_grammar.RESERVED_NAMES else name or "root"
@@ -362,6 +429,11 @@ class _SchemaConverter(llama_grammar.SchemaConverter):
             rule_name = name + "-" if name in llama_grammar.RESERVED_NAMES else name or "root"
             return self._add_rule(rule_name, integer_range_gbnf(lo, hi) + " space")
         return super().visit(schema, name)
+
+
+def _class_escape(c: str) -> str:
+    """`c` inside a GBNF character class."""
+    return "\\" + c if c in "\\]^-[" else c
 
 
 def _integer_bounds(schema: dict[str, Any]) -> tuple[int | None, int | None]:
