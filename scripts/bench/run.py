@@ -30,6 +30,7 @@ from _server import free_port  # noqa: E402
 
 from airlock.models.registry import Registry  # noqa: E402
 from airlock.server.app import create_app  # noqa: E402
+from airlock.service import Services  # noqa: E402
 from airlock.settings import Settings  # noqa: E402
 
 STORY = "Write a long story about a dragon who learns to bake bread."
@@ -72,8 +73,9 @@ class Timed:
 class Bench:
     def __init__(self, data_dir: str):
         self.registry = Registry.load(None, None)
-        self.app = create_app(Settings(data_dir=Path(data_dir), log_level="warning"), self.registry)
-        self.engine = self.app.state.engine
+        services = Services(Settings(data_dir=Path(data_dir), log_level="warning"), self.registry)
+        self.app = create_app(services)
+        self.hub = services.ctx.background.hub
         name = self.registry.default
         self.backend = self.registry.backend(name)
         self.timed = Timed(self.backend)
@@ -98,7 +100,7 @@ class Bench:
             await asyncio.sleep(0.05)
         self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}/v1",
                                         headers=HEADERS, timeout=600)
-        self.events = self.engine.hub.subscribe("*")
+        self.events = self.hub.subscribe("*")
         self.assistant = (await self.post("/assistants", {
             "model": "gpt-4o", "instructions": "You are a storyteller.", "temperature": 0.0}))["id"]
 

@@ -126,7 +126,7 @@ def main() -> None:
     index.close()
 
     def recall(mode: str, at: int, kind: str | None = None) -> float:
-        rs = [r for r, q in zip(ranks[mode], questions) if kind is None or q["kind"] == kind]
+        rs = [r for r, q in zip(ranks[mode], questions, strict=False) if kind is None or q["kind"] == kind]
         return sum(1 for r in rs if r is not None and r <= at) / len(rs)
 
     def mrr(mode: str) -> float:
@@ -154,7 +154,7 @@ def main() -> None:
     print(text)
     if args.misses:
         for mode in MODES:
-            missed = [(q["id"], r) for q, r in zip(questions, ranks[mode]) if not r or r > 5]
+            missed = [(q["id"], r) for q, r in zip(questions, ranks[mode], strict=False) if not r or r > 5]
             print(f"\n{mode} misses (question id, rank of the first relevant hit or None): "
                   f"{missed}")
     if args.write:
