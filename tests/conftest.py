@@ -14,6 +14,9 @@ import openai
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# tests/v1 drive the last Assistants v1 SDK (openai 1.20), in a pass of their own
+# (scripts/test.sh); newer SDKs have no v1 methods to call.
+collect_ignore = [] if openai.__version__.startswith("1.") else ["v1"]
 STARTUP_DEADLINE_S = 60.0
 
 

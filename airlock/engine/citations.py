@@ -2,7 +2,8 @@
 
 The model is shown sources labelled 【n:i†filename】 and asked to write those markers. Text
 passes through `Citations.feed` as it streams:
-- a marker naming a source becomes an annotation whose offsets slice exactly the marker;
+- a marker naming a source becomes an annotation whose offsets slice exactly the marker, and
+  whose quote is the source sentence closest to the citing one (Assistants v1 shows quotes);
 - a marker naming no source, or garbled, is dropped (held back until its closing 】, so it
   never streams); other bracketed text stays;
 - a small model forgets markers, so every finished sentence without one is compared with the
@@ -34,6 +35,8 @@ SUPPORT = 0.5
 _END = ".!?\n"
 # A word with dots inside ("e.g", "i.e", "U.S"): the dot after it does not end a sentence.
 _ABBREVIATION = re.compile(r"(?:^|[\s(])[^\W\d_](?:\.[^\W\d_])+$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+QUOTE_CHARS = 300
 # What streams: a piece of text and the annotations that start in it.
 Delta = tuple[str, list[dict[str, Any]]]
 
@@ -53,6 +56,17 @@ class Source:
 
 def content_words(text: str) -> set[str]:
     return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP}
+
+
+def quote_for(source: str, sentence: str) -> str:
+    """The source's sentence sharing the most content words with the citing sentence (the
+    first one when none share any): the passage a citation points at."""
+    candidates = [s.strip() for s in _SENTENCE_END.split(" ".join(source.split())) if s.strip()]
+    if not candidates:
+        return ""
+    words = content_words(sentence)
+    best = max(candidates, key=lambda s: len(words & content_words(s)))
+    return best[:QUOTE_CHARS]
 
 
 class Citations:
@@ -166,9 +180,10 @@ class Citations:
 
     def _cite(self, marker: str, source: Source, out: list[Delta]) -> None:
         start = len(self.text)
+        quote = quote_for(source.text, self.text[self._sentence_start:])
         annotation = {"index": len(self.annotations), "type": "file_citation", "text": marker,
                       "start_index": start, "end_index": start + len(marker),
-                      "file_citation": {"file_id": source.file_id}}
+                      "file_citation": {"file_id": source.file_id, "quote": quote}}
         self.annotations.append(annotation)
         self.text += marker
         out.append((marker, [annotation]))

@@ -23,6 +23,11 @@ from airlock.server import (
     vector_stores,
 )
 from airlock.server.guard import Guard
+from airlock.server.v1 import assistants as v1_assistants
+from airlock.server.v1 import messages as v1_messages
+from airlock.server.v1 import runs as v1_runs
+from airlock.server.v1 import threads as v1_threads
+from airlock.server.versions import AssistantsVersion
 from airlock.service import Services
 
 
@@ -39,8 +44,11 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
     app.include_router(runs.thread_and_run)
+    app.include_router(v1_runs.thread_and_run)
     for module in (health, assistants, threads, messages, runs, steps, files, models,
-                   scripted_replies, vector_stores, vector_store_files, file_batches):
+                   scripted_replies, vector_stores, vector_store_files, file_batches,
+                   v1_assistants, v1_threads, v1_messages, v1_runs):
         app.include_router(module.router)
+    app.add_middleware(AssistantsVersion)
     app.add_middleware(Guard, settings=services.cfg)
     return app

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from airlock.errors import AirlockError
 from airlock.server.responses import WireJSON
+from airlock.server.versions import ORIGINAL_PATH
 
 log = logging.getLogger("airlock")
 
@@ -85,7 +86,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> WireJSON:
         if exc.status_code in (404, 405):
-            return envelope(404, f"Invalid URL ({request.method} {request.url.path})")
+            path = request.scope.get(ORIGINAL_PATH, request.url.path)
+            return envelope(404, f"Invalid URL ({request.method} {path})")
         return envelope(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

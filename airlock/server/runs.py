@@ -11,7 +11,7 @@ from starlette.responses import Response
 from airlock.server.deps import services, settings
 from airlock.server.pagination import page_params
 from airlock.server.responses import WireJSON, list_page
-from airlock.server.sse import run_events, sse_response
+from airlock.server.sse import View, run_events, sse_response
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import (
@@ -43,7 +43,7 @@ async def create_run(thread_id: str, body: RunCreate, include: list[str] | None 
     run, feed = await svc.runs.create(thread_id, fields, watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
-    return sse_response(run_events(feed, _opening(run), include))
+    return sse_response(run_events(feed, _opening(run), View(include)))
 
 
 @thread_and_run.post("")
@@ -53,7 +53,8 @@ async def create_thread_and_run(body: ThreadAndRunCreate,
                                                              watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
-    return sse_response(run_events(feed, [("thread.created", "thread", thread), *_opening(run)]))
+    return sse_response(run_events(feed, [("thread.created", "thread", thread), *_opening(run)],
+                                   View()))
 
 
 @router.post("/{run_id}/submit_tool_outputs")
@@ -63,7 +64,7 @@ async def submit_tool_outputs(thread_id: str, run_id: str, body: SubmitToolOutpu
                                                    watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
-    return sse_response(run_events(feed, [], svc.runs.include_of(run)))
+    return sse_response(run_events(feed, [], View(svc.runs.include_of(run))))
 
 
 @router.post("/{run_id}/cancel")

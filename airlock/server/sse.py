@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
-from airlock.server.wire.objects import render, render_step
+from airlock.server.wire.objects import render, render_step, without_quotes
 from airlock.service import STREAM_ENDS, Feed
 
 _DONE = b"event: done\ndata: [DONE]\n\n"
@@ -34,10 +34,31 @@ def _kind(name: str) -> str:
     return "thread"
 
 
-def _text_delta(data: dict[str, Any], first: bool) -> dict[str, Any]:
+class View:
+    """How a stream shows the run's stored rows and the engine's deltas: the v2 shapes.
+    `include`: the include[] the run was created with (file_search result content)."""
+
+    def __init__(self, include: list[str] | None = None):
+        self.include = include
+
+    def name(self, event: str) -> str:
+        return event
+
+    def obj(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+        return render_step(row, self.include) if kind == "step" else render(kind, row)
+
+    def step_delta(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data  # already in wire shape: index and identity fields set
+
+    def annotations(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return without_quotes(annotations)
+
+
+def _text_delta(view: View, data: dict[str, Any], first: bool) -> dict[str, Any]:
     text: dict[str, Any] = {"value": data["value"]}
     if data.get("annotations"):
-        text["annotations"] = data["annotations"]  # each index once, as the SDKs require
+        # each index once, as the SDKs require
+        text["annotations"] = view.annotations(data["annotations"])
     elif first:
         text["annotations"] = []  # only once: the SDKs concatenate what repeats
     return {"id": data["id"], "object": "thread.message.delta",
@@ -45,13 +66,12 @@ def _text_delta(data: dict[str, Any], first: bool) -> dict[str, Any]:
 
 
 async def run_events(feed: Feed, opening: list[tuple[str, str, dict[str, Any]]],
-                     include: list[str] | None = None) -> AsyncIterator[bytes]:
-    """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created.
-    `include`: the include[] the run was created with (file_search result content)."""
+                     view: View) -> AsyncIterator[bytes]:
+    """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created."""
     started: set[str] = set()
     try:
         for name, kind, row in opening:
-            yield event(name, render(kind, row))
+            yield event(view.name(name), view.obj(kind, row))
         while True:
             name, data = await feed.next()
             if name == "thread.message.delta":
@@ -60,14 +80,13 @@ async def run_events(feed: Feed, opening: list[tuple[str, str, dict[str, Any]]],
                                        "delta": {"content": [{"index": data["index"],
                                                               **data["part"]}]}})
                     continue
-                yield event(name, _text_delta(data, data["id"] not in started))
+                yield event(name, _text_delta(view, data, data["id"] not in started))
                 started.add(data["id"])
                 continue
             if name == "thread.run.step.delta":
-                yield event(name, data)  # already in wire shape: index and identity fields set
+                yield event(name, view.step_delta(data))
                 continue
-            kind = _kind(name)
-            yield event(name, render_step(data, include) if kind == "step" else render(kind, data))
+            yield event(view.name(name), view.obj(_kind(name), data))
             if name in STREAM_ENDS:
                 if name == "thread.run.failed":
                     error = data.get("last_error") or {}

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from airlock.service import tool_resources
+from airlock.service import assistant_files, tool_resources
 from airlock.service.context import Context
 from airlock.service.models import resolve_model
 from airlock.store import crud
@@ -48,6 +48,25 @@ def _update(conn: Connection, assistant_id: str, fields: dict[str, Any]) -> dict
     return crud.get(conn, Assistant, KIND, assistant_id)
 
 
+def _create_v1(conn: Connection, fields: dict[str, Any], file_ids: list[str]
+               ) -> dict[str, Any]:
+    row = _create(conn, fields)
+    assistant_files.set_files(conn, row["id"], file_ids)
+    return crud.get(conn, Assistant, KIND, row["id"])
+
+
+def _update_v1(conn: Connection, assistant_id: str, fields: dict[str, Any],
+               file_ids: list[str] | None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The update, then the v1 files (the sent list, else the ones it had) applied again, so
+    that a retrieval tool added now also gets the assistant's files searched."""
+    if file_ids is None:
+        file_ids = assistant_files.file_ids_of(conn, [crud.get(conn, Assistant, KIND,
+                                                               assistant_id)])[assistant_id]
+    _update(conn, assistant_id, fields)
+    removed = assistant_files.set_files(conn, assistant_id, file_ids)
+    return crud.get(conn, Assistant, KIND, assistant_id), removed
+
+
 class Assistants:
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -55,6 +74,20 @@ class Assistants:
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         resolve_model(self.ctx, fields["model"])  # --strict-models: unknown names refused here
         return await self.ctx.write_queueing_files(_create, fields)
+
+    async def create_v1(self, fields: dict[str, Any], file_ids: list[str]) -> dict[str, Any]:
+        """An Assistants v1 create: v2 fields, plus the v1 `file_ids` (see assistant_files)."""
+        resolve_model(self.ctx, fields["model"])
+        return await self.ctx.write_queueing_files(_create_v1, fields, file_ids)
+
+    async def update_v1(self, assistant_id: str, fields: dict[str, Any],
+                        file_ids: list[str] | None) -> dict[str, Any]:
+        if fields.get("model"):
+            resolve_model(self.ctx, fields["model"])
+        row, removed = await self.ctx.write_queueing_files(_update_v1, assistant_id, fields,
+                                                           file_ids)
+        await assistant_files.drop_chunks(self.ctx, removed)
+        return row
 
     async def retrieve(self, assistant_id: str) -> dict[str, Any]:
         return await self.ctx.store.read(crud.get, Assistant, KIND, assistant_id)

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from airlock.engine import run_state
-from airlock.errors import InvalidRequest
+from airlock.errors import InvalidRequest, NotFound
 from airlock.service import vector_stores
 from airlock.service.context import Context
+from airlock.service.listing import page_items
 from airlock.service.references import require_file
 from airlock.store import crud
 from airlock.store.crud import PageParams
@@ -90,6 +91,10 @@ def _create(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[st
     return row
 
 
+def _file_ids(message: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(a["file_id"] for a in message["attachments"] or []))
+
+
 class Messages:
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -109,6 +114,21 @@ class Messages:
                    ) -> tuple[list[dict[str, Any]], bool]:
         scope = {"run_id": run_id} if run_id else {}
         return await self.ctx.store.read(crud.page_in_thread, Message, params, thread_id, **scope)
+
+    async def page_files(self, thread_id: str, message_id: str, params: PageParams
+                         ) -> tuple[dict[str, Any], list[str], bool]:
+        """Assistants v1's message files (its attachments): the message, a page of file ids,
+        whether more lie beyond."""
+        message = await self.retrieve(thread_id, message_id)
+        items, more = page_items([{"id": f} for f in _file_ids(message)], params)
+        return message, [item["id"] for item in items], more
+
+    async def file(self, thread_id: str, message_id: str, file_id: str) -> dict[str, Any]:
+        """The message, when `file_id` is attached to it; else a 404."""
+        message = await self.retrieve(thread_id, message_id)
+        if file_id not in _file_ids(message):
+            raise NotFound("message file", file_id)
+        return message
 
     async def delete(self, thread_id: str, message_id: str) -> None:
         await self.ctx.store.write(crud.delete_in_thread, Message, KIND, message_id, thread_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airlock.engine.background import Background
 from airlock.models.registry import Registry
+from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
 from airlock.service.context import Context
 from airlock.service.file_batches import FileBatches
@@ -28,6 +29,7 @@ class Services:
         self.cfg = cfg
         self.ctx = Context(store, cfg, registry, Background(store, registry, cfg))
         self.assistants = Assistants(self.ctx)
+        self.assistant_files = AssistantFiles(self.ctx)
         self.threads = Threads(self.ctx)
         self.messages = Messages(self.ctx)
         self.runs = Runs(self.ctx)

@@ -53,7 +53,8 @@ def test_marker_becomes_an_annotation_over_itself():
     assert cite.text == f"Rockets burn hydrogen{R} today."
     start = len("Rockets burn hydrogen")
     annotation = {"index": 0, "type": "file_citation", "text": R, "start_index": start,
-                  "end_index": start + len(R), "file_citation": {"file_id": "file-rocket"}}
+                  "end_index": start + len(R), "file_citation": {
+                      "file_id": "file-rocket", "quote": ROCKET.text}}
     assert cite.annotations == [annotation]
     # The full stop waits for what follows it: finish() lets it out.
     assert deltas == [("Rockets burn hydrogen", []), (R, [annotation]), (" today", []),
@@ -78,7 +79,16 @@ def test_malformed_markers_are_dropped():
 def test_marker_is_known_by_its_numbers_not_its_filename():
     cite, _ = stream(["Rockets burn hydrogen【0:0†wrong.pdf】 ok"])
     [a] = cite.annotations
-    assert a["text"] == "【0:0†wrong.pdf】" and a["file_citation"] == {"file_id": "file-rocket"}
+    assert a["text"] == "【0:0†wrong.pdf】" and a["file_citation"]["file_id"] == "file-rocket"
+
+
+def test_quote_is_the_source_sentence_closest_to_the_citing_one():
+    source = Source(0, 0, "file-zoo", "zoo.txt",
+                    "The zoo opens at nine. Penguins are fed at noon in the cold hall. "
+                    "Tickets cost ten euros.")
+    cite, _ = stream([f"Penguins get fed at noon{source.marker}."], sources=[source])
+    assert cite.annotations[0]["file_citation"]["quote"] == (
+        "Penguins are fed at noon in the cold hall.")
 
 
 def test_marker_split_across_pieces():

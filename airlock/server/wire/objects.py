@@ -50,7 +50,24 @@ def render(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     out = {"id": row["id"], "object": obj}
     for name in fields[1:]:
         out[name] = row.get(name)
+    if kind == "message":
+        out["content"] = [_unquoted(part) for part in out["content"]]
     return out
+
+
+def without_quotes(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Annotations as v2 shows them: a file_citation carries only its file_id (the stored
+    quote is for Assistants v1)."""
+    return [{**a, "file_citation": {"file_id": a["file_citation"]["file_id"]}}
+            if a.get("type") == "file_citation" and "file_citation" in a else a
+            for a in annotations]
+
+
+def _unquoted(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") != "text" or not part["text"].get("annotations"):
+        return part
+    return {**part, "text": {**part["text"],
+                             "annotations": without_quotes(part["text"]["annotations"])}}
 
 
 def render_all(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
