@@ -263,3 +263,27 @@ def test_v2_only_message_parameters_are_refused_with_the_v1_header(fs_server):
     with pytest.raises(openai.BadRequestError):
         client.beta.threads.messages.create(thread_id=thread.id, role="user",
                                             content=[{"type": "text", "text": "x"}])
+
+
+@pytest.mark.slow
+def test_seed_001_complete_example_on_the_gguf(client):
+    assistant = client.beta.assistants.create(
+        name="问答助手", instructions="你是一个专业的知识问答助手", model="gpt-4-turbo",
+        tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create()
+    message = client.beta.threads.messages.create(
+        thread_id=thread.id, role="user", content="2024巴黎奥运会的举办时间是哪天?")
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    deadline = time.monotonic() + 120
+    while True:  # the seed polls until "completed"; a deadline keeps a failure from hanging
+        current_run = client.beta.threads.runs.retrieve(thread_id=thread.id, run_id=run.id)
+        if current_run.status == "completed":
+            break
+        assert current_run.status in ("queued", "in_progress"), current_run.last_error
+        assert time.monotonic() < deadline
+        time.sleep(0.1)  # the seed's poll interval between GETs, not synchronisation
+    messages = client.beta.threads.messages.list(thread.id)
+    assert messages.data[0].role == "assistant" and messages.data[0].content[0].text.value
+    older = client.beta.threads.messages.list(thread_id=thread.id, limit=10, order="desc",
+                                              after=messages.data[0].id)
+    assert [m.id for m in older.data] == [message.id]
