@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         p_.add_argument("--models-config", help="TOML file mapping model names to GGUF files")
     serve.add_argument("--strict-models", action="store_true", default=None,
                        help="reject unknown model names (400 model_not_found)")
+    serve.add_argument("--scripted-strict", action="store_true", default=None,
+                       help="the scripted model fails a run that has no reply queued for its thread "
+                            "(instead of echoing the last user message)")
     serve.add_argument("--allow-unsandboxed-code", action="store_true", default=None,
                        help="run code_interpreter kernels without the bubblewrap jail when it "
                             "cannot be made (dangerous: model-written code runs as this user)")

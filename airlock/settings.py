@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     models_config: Path | None = None
     # Unknown model names are a 400 model_not_found instead of running on the default model.
     strict_models: bool = False
+    # The scripted model fails a turn that finds no reply queued (instead of echoing the user),
+    # so a test that forgot to script a turn fails saying which thread.
+    scripted_strict: bool = False
     # SQLite `synchronous` under WAL: NORMAL survives a process crash (the WAL is in the OS
     # cache); FULL also survives power loss at the cost of an fsync per commit.
     sqlite_synchronous: str = "NORMAL"

@@ -50,7 +50,8 @@ class Background:
                           files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s)
         self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn)
         self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping)
-        registry.set_scripted_factory(lambda: ScriptedBackend(self._next_scripted_reply))
+        registry.set_scripted_factory(
+            lambda: ScriptedBackend(self._next_scripted_reply, strict=cfg.scripted_strict))
 
     def spawn(self, name: str, target: Callable[[], Any]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

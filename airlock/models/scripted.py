@@ -1,7 +1,9 @@
 """The scripted model: deterministic replies for people testing their Assistants apps offline.
 
 Replies come from a queue the engine owns (`next_reply`); with none queued it echoes the last
-user message. Text is emitted word by word so streams and cancellation behave as with a model.
+user message, or, when strict, fails the turn naming the thread: a test that forgot to queue a
+reply then says so instead of asserting on an echo. Text is emitted word by word so streams and
+cancellation behave as with a model.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ class ScriptedBackend:
     name = "scripted"
     n_ctx = 32768
 
-    def __init__(self, next_reply: Callable[[str | None], dict[str, Any] | None]):
+    def __init__(self, next_reply: Callable[[str | None], dict[str, Any] | None], strict: bool = False):
         self._next_reply = next_reply
+        self._strict = strict
 
     def count_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
                      tool_choice: Any = "none") -> int:
@@ -42,6 +45,10 @@ class ScriptedBackend:
         reply = self._next_reply(request.thread_id)
         if reply and reply.get("tool_calls") and request.tool_choice != "none":
             return self._calls(request, reply["tool_calls"])
+        if reply is None and self._strict:
+            raise ScriptedFailure(
+                f"No scripted reply queued for thread {request.thread_id} (queue one with "
+                "airlock.reply(...) in the pytest plugin, or POST /airlock/v1/scripted/replies)")
         if reply is None:
             last_user = next(
                 (m["content"] for m in reversed(request.messages) if m["role"] == "user"), ""

@@ -19,6 +19,14 @@ async def queue_replies(body: ScriptedReplies, svc: Services = Depends(services)
     return WireJSON({"object": "scripted.replies", "queued": count, "thread_id": body.thread_id})
 
 
+@router.get("")
+async def list_replies(thread_id: str | None = Query(None),
+                       svc: Services = Depends(services)) -> WireJSON:
+    """The replies still queued for this thread (the global queue without thread_id), next first."""
+    replies = await svc.scripted_replies.queued(thread_id)
+    return WireJSON({"object": "scripted.replies", "thread_id": thread_id, "replies": replies})
+
+
 @router.delete("")
 async def clear_replies(thread_id: str | None = Query(None),
                         svc: Services = Depends(services)) -> WireJSON:

@@ -1,4 +1,4 @@
-"""The scripted model's reply queue: replies pushed per thread or globally, or cleared."""
+"""The scripted model's reply queue: replies pushed per thread or globally, listed, or cleared."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ class ScriptedReplies:
 
     async def push(self, replies: list[dict[str, Any]], thread_id: str | None) -> int:
         return await self.ctx.store.write(scripted_replies.push, replies, thread_id)
+
+    async def queued(self, thread_id: str | None) -> list[dict[str, Any]]:
+        return await self.ctx.store.read(scripted_replies.queued, thread_id)
 
     async def clear(self, thread_id: str | None) -> int:
         return await self.ctx.store.write(scripted_replies.clear, thread_id)

@@ -29,6 +29,13 @@ def pop(conn: Connection, thread_id: str | None) -> dict[str, Any] | None:
     return None
 
 
+def queued(conn: Connection, thread_id: str | None) -> list[dict[str, Any]]:
+    """What this thread's queue holds (the global queue for None), in the order it is consumed."""
+    t = crud.table_of(ScriptedReply)
+    where = t.c.thread_id.is_(None) if thread_id is None else t.c.thread_id == thread_id
+    return [row.reply for row in conn.execute(select(t.c.reply).where(where).order_by(t.c.seq))]
+
+
 def clear(conn: Connection, thread_id: str | None) -> int:
     t = crud.table_of(ScriptedReply)
     q = delete(t) if thread_id is None else delete(t).where(t.c.thread_id == thread_id)
