@@ -98,7 +98,7 @@ def test_tool_settings_cap_results(fs_client, fs_server, store):
         model="scripted", tools=[{"type": "file_search", "file_search": {
             "max_num_results": 1, "ranking_options": {"score_threshold": 0.2}}}],
         tool_resources={"file_search": {"vector_store_ids": [store.id]}})
-    thread = ask(fs_client)
+    thread = ask(fs_client, "Where do emperor penguins live?")
     script(fs_server, search("penguins"), {"text": "Done."}, thread_id=thread.id)
     run = fs_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=capped.id)
     step = fs_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data[0]

@@ -4,8 +4,9 @@ deltas, and the content stored at the end.
 The step and message are created when the first text arrives (a turn that only calls tools
 has neither). When the run has sources to cite or files its code made, the text streams
 through `Citations`, which decides annotations while streaming, so the deltas always add up to
-the final message. Partial text reaches the store every PERSIST_EVERY_S, so clients that poll
-see progress.
+the final message. A `LoopGuard` in front of that drops sentences the reply repeats and
+stops a reply that loops. Partial text reaches the store every PERSIST_EVERY_S, so clients that
+poll see progress.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 from airlock.engine.citations import Citations
+from airlock.engine.loop_guard import LoopGuard
 from airlock.engine.rounds.steps import Publish, new_step
 from airlock.engine.run_state import RunRecord
 from airlock.store import Store, crud
@@ -25,9 +27,10 @@ PERSIST_EVERY_S = 0.5
 
 class Reply:
     def __init__(self, store: Store, publish: Publish, run: RunRecord,
-                 citations: Citations | None, images: list[str], produced: dict[str, str]):
+                 citations: Citations | None, images: list[str], produced: dict[str, str],
+                 guard: LoopGuard | None):
         self.store, self.publish, self.run = store, publish, run
-        self.citations = citations
+        self.citations, self.guard = citations, guard
         # What this run's code made: image File ids, and /mnt/data paths -> File ids.
         self.images, self.produced = images, produced
         self.step: dict[str, Any] | None = None
@@ -43,6 +46,13 @@ class Reply:
 
     def on_text(self, piece: str) -> None:
         """The model backend's callback for each decoded piece."""
+        if self.guard is not None:
+            piece = self.guard.feed(piece)
+            if not piece:
+                return
+        self._text(piece)
+
+    def _text(self, piece: str) -> None:
         self.open()
         if self.citations is None:
             self._delta(piece, [])
@@ -55,7 +65,9 @@ class Reply:
                 crud.change(conn, Message, self.message_id, {"content": self.content()})
 
     def end_of_text(self) -> None:
-        """Generation ended: text the citations held back (a sentence end) streams now."""
+        """Generation ended: text the guard and the citations held back streams now."""
+        if self.guard is not None and (tail := self.guard.finish()):
+            self._text(tail)
         if self.citations is not None and self.message is not None:
             for text, annotations in self.citations.finish():
                 self._delta(text, annotations)
@@ -83,14 +95,13 @@ class Reply:
         self.publish("thread.message.created", message)
         self.publish("thread.message.in_progress", message)
 
-    def content(self, final: str | None = None) -> list[dict[str, Any]]:
-        """The content as streamed so far (with citations), or `final` text, then the images
-        this run's code made."""
+    def content(self) -> list[dict[str, Any]]:
+        """The content as streamed so far (with citations), then the images this run's code
+        made."""
         if self.citations is not None:
             text = self.citations.content()
         else:
-            value = "".join(self._pieces) if final is None else final
-            text = [{"type": "text", "text": {"value": value, "annotations": []}}]
+            text = [{"type": "text", "text": {"value": "".join(self._pieces), "annotations": []}}]
         return text + [{"type": "image_file", "image_file": {"file_id": f}} for f in self.images]
 
     def stream_outputs(self) -> None:

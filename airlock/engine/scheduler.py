@@ -87,7 +87,8 @@ class Scheduler:
         try:
             backend = self.registry.backend(run.backend)
             Turn(self.store, self.hub, backend, run, toolbox=self.toolbox,
-                 should_stop=lambda: stop.is_set() or self.stopping.is_set()).execute()
+                 should_stop=lambda: stop.is_set() or self.stopping.is_set(),
+                 sampling=self.registry.get(run.backend).sampling.extra()).execute()
         except Exception as exc:
             log.exception("run %s failed", run.id)
             with self.store.begin() as conn:

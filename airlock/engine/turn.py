@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from airlock.engine import formats, offering, prompt, run_state
+from airlock.engine import call_guards, formats, offering, prompt, run_state
 from airlock.engine.citations import Citations
 from airlock.engine.events import Hub
+from airlock.engine.loop_guard import LoopGuard
 from airlock.engine.reply import Reply
 from airlock.engine.rounds import code_interpreter, file_search
 from airlock.engine.rounds.steps import call_delta, open_tool_step
@@ -44,10 +45,14 @@ class _Context:
 
 class Turn:
     def __init__(self, store: Store, hub: Hub, backend: ModelBackend, run: RunRecord,
-                 should_stop: Callable[[], bool], toolbox: Toolbox):
+                 should_stop: Callable[[], bool], toolbox: Toolbox,
+                 sampling: dict[str, float] | None = None):
         self.store, self.hub, self.backend, self.toolbox = store, hub, backend, toolbox
         self.run = run
         self.should_stop = should_stop
+        # The model's sampling defaults beyond temperature and top_p (top_k, min_p,
+        # repeat_penalty): the backend's `extra`.
+        self.sampling = sampling or {}
 
     def publish(self, name: str, data: dict[str, Any]) -> None:
         self.hub.publish(self.run.id, name, data)
@@ -60,8 +65,9 @@ class Turn:
         while self._call_model():
             pass
 
-    def _call_model(self) -> bool:
-        """One model call; True when a built-in tool round ran and the model must go on."""
+    def _call_model(self, answer: bool = False) -> bool:
+        """One model call; True when a built-in tool round ran and the model must go on.
+        `answer`: no tool may be called (the model only repeated calls already answered)."""
         run = self.run
         ctx = self._context()
         spent = run.params.usage.completion_tokens if run.params.usage else 0
@@ -69,45 +75,66 @@ class Turn:
         budget, remaining = prompt.budget(n_ctx, run.max_prompt_tokens,
                                           run.max_completion_tokens, spent)
         functions, choice = offering.offer(run, len(ctx.rounds), ctx.code_files)
+        if answer:
+            choice = "none"
+        wanted_format = formats.request_format(run.response_format)
+        sources = file_search.sources_of(run)
+        instructions = run.instructions
+        if sources and not wanted_format:
+            instructions = "\n\n".join(p for p in (instructions, file_search.cite_hint(sources)) if p)
         conversation = (prompt.conversation(ctx.history)
                         + prompt.round_messages(ctx.rounds, run.params.tool_io))
         try:
             messages, prompt_tokens = prompt.fit(
-                self.backend, run.instructions, conversation, budget=budget,
+                self.backend, instructions, conversation, budget=budget,
                 last_messages=run.truncation_strategy.get("last_messages"),
                 tools=functions, tool_choice=choice,
             )
         except prompt.PromptTooLong as exc:
             self._prompt_too_long(exc)
             return False
-        wanted_format = formats.request_format(run.response_format)
+        named = isinstance(choice, dict)
         request = TurnRequest(
             messages=messages, max_tokens=prompt.reply_limit(n_ctx, prompt_tokens, remaining),
             temperature=run.temperature, top_p=run.top_p, thread_id=run.thread_id,
-            tools=functions, tool_choice=choice, parallel_tool_calls=run.parallel_tool_calls,
-            **wanted_format,
+            tools=functions, tool_choice=choice,
+            parallel_tool_calls=run.parallel_tool_calls and not named,
+            extra=dict(self.sampling), **wanted_format,
         )
-        sources = file_search.sources_of(run)
         images, produced = code_interpreter.produced_of(run)
         cite = bool(sources or produced) and not wanted_format
+        # A JSON reply is bounded by its grammar; prose is watched for loops.
+        guard = None if wanted_format else LoopGuard()
         reply = Reply(self.store, self.publish, run, Citations(sources) if cite else None,
-                      images, produced)
+                      images, produced, guard)
         try:
-            result = self.backend.generate(request, reply.on_text, self.should_stop)
+            result = self.backend.generate(
+                request, reply.on_text,
+                lambda: self.should_stop() or (guard is not None and guard.tripped))
             reply.end_of_text()
         except Exception as exc:
             log.exception("run %s: generation failed", run.id)
             self._close_failed(reply, f"The model failed: {exc}")
             return False
+        if guard is not None and guard.tripped and result.finish_reason == "cancelled" \
+                and not self.should_stop():
+            log.info("run %s: the loop guard stopped a reply that repeated itself", run.id)
+            result = replace(result, finish_reason="stop")
+        calls = call_guards.kept(result.tool_calls,
+                                 call_guards.answered(ctx.rounds, run.params.tool_io), named)
+        if result.tool_calls and not calls:
+            log.info("run %s: the model only repeated calls already answered; it answers now",
+                     run.id)
+            self.run.params.usage = _plus(self.run.params.usage, _usage(result))
+            return self._call_model(answer=True)
         offered = {f["name"] for f in functions}
-        builtin = [c for c in result.tool_calls
-                   if c["name"] in offering.BUILTINS and c["name"] in offered]
+        builtin = [c for c in calls if c["name"] in offering.BUILTINS and c["name"] in offered]
         if builtin:
             # One built-in call per round; function calls made in the same breath are dropped:
             # the model is asked again, with the tool's results, and may call them then.
             return self._builtin_round(builtin[0], result, ctx.history)
-        if result.tool_calls:
-            self._require_action(result)
+        if calls:
+            self._require_action(replace(result, tool_calls=calls))
         else:
             self._close_reply(reply, result)
         return False
@@ -163,7 +190,7 @@ class Turn:
         assert reply.step is not None
         with self.store.begin() as conn:
             crud.change(conn, RunStep, reply.step["id"], {"usage": usage.wire()})
-            crud.change(conn, Message, reply.message_id, {"content": reply.content(result.text)})
+            crud.change(conn, Message, reply.message_id, {"content": reply.content()})
             # The ending closes the message and step to match, and says so in events.
             events = run_state.finish_turn(
                 conn, self.run, ending, usage=_plus(self.run.params.usage, usage).wire(),

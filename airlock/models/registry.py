@@ -11,6 +11,8 @@ factory the engine injects). A TOML file adds GGUF models with per-model setting
     n_threads = 2                    # optional (default: all cores)
     chat_template = "..."            # optional Jinja override of the GGUF's own template
     cache_mb = 512                   # optional RAM budget for saved KV states
+    temperature = 0.7                # optional sampling defaults for runs that set none;
+    top_p = 0.9                      #   also top_k, min_p, repeat_penalty (models.sampling)
 
 `--model` (a configured name, or a path to a .gguf served under its file stem) picks the default.
 """
@@ -23,9 +25,12 @@ import os
 import threading
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from airlock.models import sampling
+from airlock.models.sampling import Sampling
 
 if TYPE_CHECKING:
     from airlock.models.backend import ModelBackend
@@ -62,6 +67,8 @@ class ModelEntry:
     n_threads: int | None = None
     chat_template: str | None = None
     cache_mb: int = DEFAULT_CACHE_MB
+    # Defaults for runs that set no temperature/top_p, and the rest of the sampler's settings.
+    sampling: Sampling = field(default_factory=Sampling)
 
     @property
     def created(self) -> int:
@@ -87,7 +94,7 @@ def embedded_gguf() -> Path:
 
 
 _SCRIPTED = ModelEntry(SCRIPTED_MODEL_NAME, None, kind="scripted")
-_SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb"}
+_SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb", *sampling.CONFIG_KEYS}
 
 
 def load_models_config(config_path: Path) -> tuple[str | None, list[ModelEntry]]:
@@ -162,7 +169,14 @@ def _config_entry(where: str, base: Path, name: str, spec: Any) -> ModelEntry:
     template = spec.get("chat_template")
     if template is not None and (not isinstance(template, str) or not template.strip()):
         raise ModelConfigError(f"{ctx}: 'chat_template' must be a non-empty string")
+    overrides = {}
+    for key in sampling.CONFIG_KEYS & set(spec):
+        value = spec[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ModelConfigError(f"{ctx}: '{key}' must be a number >= 0, not {value!r}")
+        overrides[key] = int(value) if key == "top_k" else float(value)
     return ModelEntry(
+        sampling=sampling.for_model(path, overrides),
         name=name,
         path=path,
         n_ctx=positive_int("n_ctx", DEFAULT_N_CTX),  # type: ignore[arg-type]
@@ -193,7 +207,9 @@ class Registry:
         path to a .gguf file, served under its file stem) overrides the default."""
         entries: dict[str, ModelEntry] = {}
         try:
-            entries[DEFAULT_MODEL_NAME] = ModelEntry(DEFAULT_MODEL_NAME, embedded_gguf())
+            path = embedded_gguf()
+            entries[DEFAULT_MODEL_NAME] = ModelEntry(DEFAULT_MODEL_NAME, path,
+                                                     sampling=sampling.for_model(path))
             embedded_error = None
         except ModelNotFound as exc:  # only fatal if the embedded model is the one to serve
             embedded_error = exc
@@ -233,7 +249,7 @@ class Registry:
             for entry in entries.values():  # a configured model: keep its settings
                 if entry.path is not None and entry.path == path:
                     return entry.name
-            entries[path.stem] = ModelEntry(path.stem, path)
+            entries[path.stem] = ModelEntry(path.stem, path, sampling=sampling.for_model(path))
             return path.stem
         raise ModelNotFound(
             f"Unknown model '{model}': pass a path to a .gguf file or one of: {', '.join(entries)}."

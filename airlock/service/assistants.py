@@ -16,8 +16,9 @@ from airlock.store.tables import Assistant
 
 KIND = "assistant"
 # The real API reports its defaults rather than nulls; an update to null restores them.
-DEFAULTS: dict[str, Any] = {"metadata": {}, "tools": [], "temperature": 1.0, "top_p": 1.0,
-                            "response_format": "auto"}
+# temperature and top_p stay null until set: a run then uses its model's sampling defaults
+# (the wire shows the API's 1.0).
+DEFAULTS: dict[str, Any] = {"metadata": {}, "tools": [], "response_format": "auto"}
 
 
 def _create(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from airlock.engine import run_state
 from airlock.engine.events import Watch
 from airlock.errors import InvalidRequest
+from airlock.models.sampling import Sampling
 from airlock.service import messages, threads, tool_resources
 from airlock.service.context import Context
 from airlock.service.models import resolve_model
@@ -49,8 +50,9 @@ def _check_tool_choice(fields: dict[str, Any], assistant: dict[str, Any]) -> Non
 
 
 def _columns(thread_id: str, assistant: dict[str, Any], fields: dict[str, Any],
-             expires_after: int, run_id: str) -> dict[str, Any]:
-    """A new run's columns: the request's values, else the assistant's, else the defaults."""
+             expires_after: int, run_id: str, sampling: Sampling) -> dict[str, Any]:
+    """A new run's columns: the request's values, else the assistant's, else the defaults
+    (for temperature and top_p: the model's)."""
     def pick(key: str, default: Any) -> Any:
         value = fields.get(key)
         if value is None:
@@ -76,8 +78,8 @@ def _columns(thread_id: str, assistant: dict[str, Any], fields: dict[str, Any],
         "tool_resources": fields.get("tool_resources"),
         "metadata": fields.get("metadata") or {},
         "usage": None,
-        "temperature": pick("temperature", 1.0),
-        "top_p": pick("top_p", 1.0),
+        "temperature": pick("temperature", sampling.temperature),
+        "top_p": pick("top_p", sampling.top_p),
         "max_prompt_tokens": fields.get("max_prompt_tokens"),
         "max_completion_tokens": fields.get("max_completion_tokens"),
         "truncation_strategy": {"type": truncation["type"],
@@ -170,7 +172,8 @@ class Runs:
         messages.add_to_thread(conn, thread, [
             messages.build(conn, thread_id, extra, f"additional_messages[{i}].")
             for i, extra in enumerate(fields.get("additional_messages") or [])])
-        columns = _columns(thread_id, assistant, fields, self.ctx.cfg.run_expires_after_s, run_id)
+        columns = _columns(thread_id, assistant, fields, self.ctx.cfg.run_expires_after_s, run_id,
+                           self.ctx.registry.get(backend).sampling)
         return {**run_state.create(conn, {**columns, "backend": backend}), "backend": backend}
 
     def _create_with_thread(self, conn: Connection, fields: dict[str, Any], run_id: str

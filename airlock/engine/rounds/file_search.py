@@ -1,6 +1,7 @@
 """One file_search round of a run: a tool_calls step, the search, the sources for the model.
 
-Events follow the stream ordering for built-in tools (docs/wire/streaming.md): the step opens
+The search runs the model's query and the user's latest message, fused. Events follow the
+stream ordering for built-in tools (docs/wire/streaming.md): the step opens
 with an empty tool_calls list, one delta per call carries its identity with `file_search: {}`,
 and the completed step holds the ranking options and results (their content is shown only
 when the client asked via include[]).
@@ -53,8 +54,13 @@ def query_of(arguments: str, fallback: str) -> str:
     return query.strip() if isinstance(query, str) and query.strip() else fallback
 
 
+def cite_hint(sources: list[Source]) -> str:
+    """How to cite, for the turn's instructions: in the tool's output a model would parrot it."""
+    return CITE_HINT.format(marker=sources[0].marker)
+
+
 def sources_text(sources: list[Source], max_chars: int) -> str:
-    """Numbered sources for the model, best first, as many as fit."""
+    """Numbered sources for the model, best first, as many as fit: data only."""
     if not sources:
         return "No passages in the files matched the search."
     lines: list[str] = []
@@ -66,7 +72,7 @@ def sources_text(sources: list[Source], max_chars: int) -> str:
         text = " ".join(source.text.split())[: room - len(source.marker) - 2]
         lines.append(f"{source.marker} {text}")
         used += len(lines[-1]) + 1
-    return "\n".join(lines) + "\n\n" + CITE_HINT.format(marker=sources[0].marker)
+    return "\n".join(lines)
 
 
 def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
@@ -81,11 +87,15 @@ def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
     publish("thread.run.step.delta", call_delta(step["id"], 0, {
         "id": call_id, "type": "file_search", "file_search": {}}))
     query = query_of(arguments, fallback_query)
+    # A small model's query can be worse than the question itself: both are searched, and the
+    # rankings fused, so a weak query cannot bury the right source.
+    queries = list(dict.fromkeys(q for q in (query, fallback_query.strip()) if q))
     results = []
     if stores:
         if not box.ingestor.wait_ready(stores, box.search_wait_s):
             log.warning("run %s searched %s before ingestion finished", run.id, stores)
-        results = box.search.search(stores, query, k=k, threshold=threshold)
+        results = box.search.search(stores, queries if len(queries) > 1 else query, k=k,
+                                    threshold=threshold)
     sources = [Source(n, i, r.file_id, r.filename, r.text) for i, r in enumerate(results)]
     run.params.tool_io[call_id] = ToolIO(
         name="file_search", arguments=arguments, query=query,

@@ -52,7 +52,14 @@ def render(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         out[name] = row.get(name)
     if kind == "message":
         out["content"] = [_unquoted(part) for part in out["content"]]
+    for name, value in _SHOWN_WHEN_UNSET.get(kind, {}).items():
+        if out[name] is None:
+            out[name] = value
     return out
+
+
+# An assistant's unset sampling shows as the API's defaults (its runs use their model's).
+_SHOWN_WHEN_UNSET = {"assistant": {"temperature": 1.0, "top_p": 1.0}}
 
 
 def without_quotes(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
