@@ -62,6 +62,7 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     import uvicorn
 
     from airlock.server.app import create_app
+    from airlock.server.http_protocol import EnvelopeH11Protocol
     from airlock.service import Services
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -69,4 +70,6 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)
     print(f'  client = OpenAI(base_url="{base}", api_key="{cfg.api_key or "x"}")', flush=True)
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False)
+    # airlock.server.access_log writes the access log (paths only); uvicorn's would repeat it.
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
+                http=EnvelopeH11Protocol)

@@ -60,6 +60,7 @@ class Background:
         thread.start()
 
     def start(self) -> None:
+        self.sweeper.remove_orphans()
         self.ingestor.recover()
         self.spawn("airlock-sandbox-start", self.sandbox.prepare)
         self.spawn("airlock-sweeper", self.sweeper.loop)

@@ -43,6 +43,18 @@ class Sweeper:
         for run_id, events in expired:
             self.hub.publish_all(run_id, events)
 
+    def remove_orphans(self) -> int:
+        """At start-up, before any upload: bytes a crash left without a row (an upload killed
+        between its fsync and its commit, a half-written `.part`) are deleted."""
+        with self.store.read_conn() as conn:
+            known = files.all_paths(conn)
+        orphans = [p for p in self.files_dir.iterdir() if p.is_file() and p.name not in known]
+        for path in orphans:
+            path.unlink(missing_ok=True)
+        if orphans:
+            log.warning("removed %d file(s) a crash left without a record", len(orphans))
+        return len(orphans)
+
     def purge_files(self) -> None:
         with self.store.begin() as conn:
             paths = files.purge_expired(conn, self.files_dir)

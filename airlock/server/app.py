@@ -22,7 +22,9 @@ from airlock.server import (
     vector_store_files,
     vector_stores,
 )
+from airlock.server.access_log import AccessLog
 from airlock.server.guard import Guard
+from airlock.server.openapi import truthful
 from airlock.server.v1 import assistants as v1_assistants
 from airlock.server.v1 import messages as v1_messages
 from airlock.server.v1 import runs as v1_runs
@@ -41,6 +43,7 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="airlock", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.state.services = services
+    app.openapi = truthful(app)  # type: ignore[method-assign]
     errors.install(app)
     # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
     app.include_router(runs.thread_and_run)
@@ -51,4 +54,5 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(AssistantsVersion)
     app.add_middleware(Guard, settings=services.cfg)
+    app.add_middleware(AccessLog)  # outermost: even refused requests leave a line
     return app

@@ -57,7 +57,7 @@ def validation_envelope(exc: RequestValidationError) -> WireJSON:
         "type": "value_error", "loc": (), "msg": "Invalid request."})
     kind = err["type"]
     param = param_of(tuple(err.get("loc", ())))
-    if kind == "json_invalid" or (kind == "model_attributes_type" and param is None):
+    if kind == "json_invalid" or (kind in ("model_attributes_type", "missing") and param is None):
         return envelope(
             400,
             "We could not parse the JSON body of your request. The API expects a JSON object "

@@ -20,7 +20,18 @@ router = APIRouter(prefix="/v1/files")
 _FORM_FIELDS = {"file", "purpose", "expires_after[anchor]", "expires_after[seconds]"}
 
 
-@router.post("")
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "purpose"],
+    "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "purpose": {"type": "string", "enum": ["assistants", "batch", "fine-tune", "vision",
+                                               "user_data"]},
+        "expires_after[anchor]": {"type": "string", "enum": ["created_at"]},
+        "expires_after[seconds]": {"type": "integer", "minimum": 3600, "maximum": 2592000},
+    }}}}}}
+
+
+@router.post("", openapi_extra=_UPLOAD_BODY)
 async def upload_file(request: Request, svc: Services = Depends(services)) -> WireJSON:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("Uploads must be multipart/form-data with 'file' and 'purpose'.")

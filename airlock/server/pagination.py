@@ -13,8 +13,10 @@ from airlock.service import PageParams
 def page_params(default_limit: int = 20, max_limit: int = 100
                 ) -> Callable[..., Awaitable[PageParams]]:
     async def dependency(
-        limit: int = Query(default_limit),
-        order: str = Query("desc"),
+        # Bounds shown in the OpenAPI document; checked below, with the API's own messages.
+        limit: int = Query(default_limit,
+                           json_schema_extra={"minimum": 1, "maximum": max_limit}),
+        order: str = Query("desc", json_schema_extra={"enum": ["asc", "desc"]}),
         after: str | None = Query(None),
         before: str | None = Query(None),
     ) -> PageParams:

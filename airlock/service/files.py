@@ -55,6 +55,9 @@ class Files:
     async def upload(self, source: BinaryIO, filename: str | None, purpose: Any,
                      expires_anchor: Any = None, expires_seconds: Any = None) -> dict[str, Any]:
         """Stores an upload. `purpose` and the expires_after parts are the form's raw values."""
+        if filename is not None and "\x00" in filename:
+            raise InvalidRequest("Invalid 'file': its filename contains a NUL character.",
+                                 param="file")
         if purpose not in UPLOAD_PURPOSES:
             raise InvalidRequest(
                 f"Invalid 'purpose': expected one of {', '.join(UPLOAD_PURPOSES)}.",

@@ -70,6 +70,12 @@ def remove(conn: Connection, files_dir: Path, file_id: str) -> Path:
     return path
 
 
+def all_paths(conn: Connection) -> set[str]:
+    """The blob names every file row points at, expired ones included."""
+    t = crud.table_of(File)
+    return set(conn.execute(select(t.c.path)).scalars())
+
+
 def purge_expired(conn: Connection, files_dir: Path) -> list[Path]:
     """Deletes expired rows; returns their bytes' paths to unlink after commit."""
     t = crud.table_of(File)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+import jsonschema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _null_is_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+# An optional list sent as null means what an absent one does, as on the real API (clients such
+# as marvin send `"messages": null`).
+NullIsEmpty = BeforeValidator(_null_is_empty)
 
 
 class Strict(BaseModel):
@@ -39,10 +49,23 @@ class FileSearchSettings(Strict):
     ranking_options: RankingOptions | None = None
 
 
+def _check_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON Schema the model's arguments (or reply) will be decoded and validated against."""
+    if value is not None:
+        try:
+            jsonschema.validators.validator_for(value).check_schema(value)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+    return value
+
+
+JsonSchema = Annotated[dict[str, Any] | None, AfterValidator(_check_schema)]
+
+
 class FunctionDefinition(Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JsonSchema = None
     strict: bool | None = None
 
 
@@ -63,11 +86,11 @@ class FunctionTool(Strict):
 Tool = Annotated[
     CodeInterpreterTool | FileSearchTool | FunctionTool, Field(discriminator="type")
 ]
-Tools = Annotated[list[Tool], Field(max_length=128)]
+Tools = Annotated[list[Tool], Field(max_length=128), NullIsEmpty]
 
 
 class CodeInterpreterResources(Strict):
-    file_ids: Annotated[list[str], Field(max_length=20)] = []
+    file_ids: Annotated[list[str], Field(max_length=20), NullIsEmpty] = []
 
 
 class ChunkingStatic(Strict):
@@ -81,14 +104,14 @@ class ChunkingStrategy(Strict):
 
 
 class NewVectorStore(Strict):
-    file_ids: list[str] = []
+    file_ids: Annotated[list[str], NullIsEmpty] = []
     chunking_strategy: ChunkingStrategy | None = None
     metadata: Metadata = None
 
 
 class FileSearchResources(Strict):
-    vector_store_ids: Annotated[list[str], Field(max_length=1)] = []
-    vector_stores: Annotated[list[NewVectorStore], Field(max_length=1)] = []
+    vector_store_ids: Annotated[list[str], Field(max_length=1), NullIsEmpty] = []
+    vector_stores: Annotated[list[NewVectorStore], Field(max_length=1), NullIsEmpty] = []
 
 
 class ToolResources(Strict):
@@ -99,7 +122,7 @@ class ToolResources(Strict):
 class JsonSchemaFormat(Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     description: str | None = None
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    schema_: JsonSchema = Field(None, alias="schema")
     strict: bool | None = None
 
 

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from airlock.server.wire.common import (
     Metadata,
+    NullIsEmpty,
     ResponseFormat,
     Strict,
     Temperature,
@@ -76,7 +77,7 @@ class AttachmentTool(Strict):
 
 class Attachment(Strict):
     file_id: str
-    tools: list[AttachmentTool] = []
+    tools: Annotated[list[AttachmentTool], NullIsEmpty] = []
 
 
 class MessageCreate(Strict):
@@ -94,7 +95,7 @@ class MetadataUpdate(Strict):
 
 
 class ThreadCreate(Strict):
-    messages: Annotated[list[MessageCreate], Field(max_length=32)] = []
+    messages: Annotated[list[MessageCreate], Field(max_length=32), NullIsEmpty] = []
     tool_resources: ToolResources | None = None
     metadata: Metadata = None
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from airlock.server.wire.common import ChunkingStrategy, Metadata, Strict
+from airlock.server.wire.common import ChunkingStrategy, Metadata, NullIsEmpty, Strict
 
 
 def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -33,7 +33,7 @@ class ExpiresAfter(Strict):
 class VectorStoreCreate(Strict):
     name: str | None = None
     description: str | None = None
-    file_ids: Annotated[list[str], Field(max_length=500)] = []
+    file_ids: Annotated[list[str], Field(max_length=500), NullIsEmpty] = []
     chunking_strategy: ChunkingStrategy | None = None
     expires_after: ExpiresAfter | None = None
     metadata: Metadata = None
