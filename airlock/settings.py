@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(1, ge=1, le=16)
     # How long a run's file_search waits for its stores' files to finish ingesting.
     search_wait_s: float = 60.0
+    # file_search parses each file in a child process within these limits; a file over one
+    # fails `invalid_file` naming it (README: file_search, "Parsing limits").
+    parse_memory_mb: int = Field(1024, ge=256)
+    parse_timeout_s: float = Field(120.0, gt=0)
+    parse_max_expanded_mb: int = Field(64, ge=1)
+    parse_max_compression_ratio: int = Field(100, ge=10)
+    parse_max_zip_members: int = Field(10_000, ge=100)
+    parse_max_text_mb: int = Field(20, ge=1)
     # code_interpreter: each thread's ipykernel runs jailed by bubblewrap within these limits.
     # Without a working jail the tool refuses, unless the operator allows unsandboxed code.
     allow_unsandboxed_code: bool = False

@@ -25,7 +25,7 @@ from airlock.engine.ingestion import Ingestor
 from airlock.engine.rounds.toolbox import Toolbox
 from airlock.engine.sandbox import Sandbox
 from airlock.engine.scheduler import Scheduler
-from airlock.engine.search import Search
+from airlock.engine.search import Search, parse_limits
 from airlock.engine.sweeper import Sweeper
 from airlock.models.registry import Registry
 from airlock.models.scripted import ScriptedBackend
@@ -43,7 +43,7 @@ class Background:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.hub = Hub()
-        self.search = Search(store, cfg.index_dir, cfg.embedding_model)
+        self.search = Search(store, cfg.index_dir, cfg.embedding_model, parse_limits(cfg))
         self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping)
         self.sandbox = Sandbox(cfg)
         toolbox = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,

@@ -22,7 +22,7 @@ from airlock.engine.search import Search
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
 from airlock.store.tables import File, VectorStoreFile
-from airlock.tools.file_search import FileRejected, extract_text, split
+from airlock.tools.file_search import FileRejected, ParseCancelled, split
 
 log = logging.getLogger("airlock.file_search")
 IDLE_CHECK_S = 0.5
@@ -104,7 +104,9 @@ class Ingestor:
                 "invalid_file", f"The file {file_id} no longer exists."))
             return
         try:
-            text = extract_text(self.files_dir / file.path, file.filename)
+            # In a child process within the parse limits; a shutdown does not wait for it.
+            text = self.search.parser.extract_text(self.files_dir / file.path, file.filename,
+                                                   should_stop=self._stopping.is_set)
             static = chunking["static"]
             chunks = split(text, self.search.tokenizer, static["max_chunk_size_tokens"],
                            static["chunk_overlap_tokens"])
@@ -114,7 +116,7 @@ class Ingestor:
                 raise FileRejected("invalid_file", f"{file.filename} contains no text.")
             self.search.index.add_file(store_id, file_id, chunks, on_progress=self._progress(
                 store_id, file_id, token, file.filename))
-        except _Abandoned:
+        except (_Abandoned, ParseCancelled):
             log.info("stopped ingesting %s (%s): removed or cancelled", file_id, file.filename)
             self.search.drop_file([store_id], file_id)
             return

@@ -17,10 +17,17 @@ from typing import Any
 from sqlalchemy import select
 
 from airlock.engine import filters
+from airlock.settings import Settings
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
 from airlock.store.tables import File
-from airlock.tools.file_search import Embedder, FileRejected, SearchIndex, extract_text
+from airlock.tools.file_search import (
+    BoundedParser,
+    Embedder,
+    FileRejected,
+    ParseLimits,
+    SearchIndex,
+)
 
 log = logging.getLogger("airlock.file_search")
 # Fetched beyond max_num_results so that dropping stray or filtered chunks still leaves enough.
@@ -40,9 +47,21 @@ class Result:
     attributes: dict[str, Any] | None
 
 
+def parse_limits(cfg: Settings) -> ParseLimits:
+    return ParseLimits(
+        memory_mb=cfg.parse_memory_mb, timeout_s=cfg.parse_timeout_s,
+        max_expanded_mb=cfg.parse_max_expanded_mb,
+        max_compression_ratio=cfg.parse_max_compression_ratio,
+        max_zip_members=cfg.parse_max_zip_members, max_text_mb=cfg.parse_max_text_mb)
+
+
 class Search:
-    def __init__(self, store: Store, root: Path, embedding_model: str | None = None):
+    def __init__(self, store: Store, root: Path, embedding_model: str | None = None,
+                 limits: ParseLimits | None = None):
         self.store, self.root, self.embedding_model = store, root, embedding_model
+        # Every parse of an uploaded file (ingestion, files.content) goes through this: a
+        # child process within the limits, never this one.
+        self.parser = BoundedParser(limits)
         self._index: SearchIndex | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
@@ -99,17 +118,17 @@ class Search:
         if self._has_index():
             self.index.delete_store(store_id)
 
+    def document_text(self, path: Path, filename: str) -> str | None:
+        """A file's text as search sees it (parsed, not chunked), or None when it has none."""
+        try:
+            return self.parser.extract_text(path, filename)
+        except FileRejected:
+            return None
+
     def close(self) -> None:
+        self.parser.close()
         if self._index is not None:
             self._index.close()
-
-
-def document_text(path: Path, filename: str) -> str | None:
-    """A file's text as search sees it (parsed, not chunked), or None when it has none."""
-    try:
-        return extract_text(path, filename)
-    except FileRejected:
-        return None
 
 
 def rewrite(query: str) -> str:

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from airlock.engine.search import document_text
 from airlock.errors import InvalidRequest
 from airlock.service.context import Context, off_loop
 from airlock.service.references import require_file
@@ -128,4 +127,4 @@ class VectorStoreFiles:
             return files.blob_path(conn, self.ctx.cfg.files_dir, file_id)
 
         row, path = await self.ctx.store.read(locate)
-        return await off_loop(document_text, path, row["filename"])
+        return await off_loop(self.ctx.background.search.document_text, path, row["filename"])

@@ -8,8 +8,9 @@ from .chunking import split
 from .embedder import Embedder, default_model_path
 from .index import Hit, SearchIndex
 from .parsing import SUPPORTED_EXTENSIONS, FileRejected, extract_text
+from .sandboxed import BoundedParser, ParseCancelled, ParseLimits
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "Embedder", "FileRejected", "Hit", "SearchIndex",
-    "default_model_path", "extract_text", "split",
+    "SUPPORTED_EXTENSIONS", "BoundedParser", "Embedder", "FileRejected", "Hit",
+    "ParseCancelled", "ParseLimits", "SearchIndex", "default_model_path", "extract_text", "split",
 ]

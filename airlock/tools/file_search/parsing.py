@@ -3,6 +3,10 @@
 The type comes from the uploaded filename's extension (the stored blob has no meaningful
 name). Every failure caused by the file's content surfaces as FileRejected, so the caller
 can mark the vector store file failed with a readable last_error instead of crashing.
+
+These parsers trust their input to be of reasonable size: a few hundred KB of zipped XML can
+need gigabytes of them. The server never calls them directly; `sandboxed.BoundedParser` runs
+them in a child process with memory and time limits, after cheap pre-checks.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from docx.oxml.table import CT_Tc
 
-_TEXT_EXTENSIONS = frozenset({
+TEXT_EXTENSIONS = frozenset({
     ".txt", ".md", ".py", ".js", ".ts", ".java", ".c", ".cpp", ".cs", ".go", ".rb",
     ".php", ".sh", ".css", ".tex",
 })
-SUPPORTED_EXTENSIONS: frozenset[str] = _TEXT_EXTENSIONS | {
+SUPPORTED_EXTENSIONS: frozenset[str] = TEXT_EXTENSIONS | {
     ".html", ".htm", ".json", ".pdf", ".docx", ".pptx",
 }
 
@@ -36,6 +40,22 @@ class FileRejected(Exception):
 
 def _invalid(filename: str, problem: str) -> FileRejected:
     return FileRejected("invalid_file", f"{filename}: {problem}")
+
+
+MB = 1 << 20
+
+
+def human_size(n: int) -> str:
+    """Sizes in messages: "60 KB", "2.5 MB", "172 MB" (binary units, as the MB settings)."""
+    if n < MB:
+        return f"{max(1, round(n / 1024))} KB"
+    mb = n / MB
+    return f"{mb:.1f}".removesuffix(".0") + " MB" if mb < 10 else f"{mb:.0f} MB"
+
+
+def too_much_text(filename: str, max_bytes: int) -> FileRejected:
+    return _invalid(filename, f"its text is over the {human_size(max_bytes)} limit for "
+                              "extracted text")
 
 
 def _brief(exc: BaseException) -> str:
@@ -56,11 +76,11 @@ def _decode(data: bytes, filename: str) -> str:
     return text
 
 
-def _text(path: Path, filename: str) -> str:
+def _text(path: Path, filename: str, max_bytes: int | None) -> str:
     return _decode(path.read_bytes(), filename)
 
 
-def _json(path: Path, filename: str) -> str:
+def _json(path: Path, filename: str, max_bytes: int | None) -> str:
     text = _decode(path.read_bytes(), filename)
     try:
         value = json.loads(text)
@@ -77,7 +97,7 @@ _HTML_BLOCKS = (
 )
 
 
-def _html(path: Path, filename: str) -> str:
+def _html(path: Path, filename: str, max_bytes: int | None) -> str:
     from bs4 import BeautifulSoup, NavigableString, UnicodeDammit
 
     data = path.read_bytes()
@@ -110,14 +130,23 @@ def _html(path: Path, filename: str) -> str:
     return soup.get_text()
 
 
-def _pdf(path: Path, filename: str) -> str:
+def _pdf(path: Path, filename: str, max_bytes: int | None) -> str:
     from pypdf import PdfReader
 
     reader = PdfReader(path)
     if reader.is_encrypted and not reader.decrypt(""):
         raise _invalid(filename, "is an encrypted PDF")
-    pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    return "\n\n".join(p for p in pages if p)
+    pages: list[str] = []
+    chars = 0
+    for page in reader.pages:
+        text = (page.extract_text() or "").strip()
+        chars += len(text)
+        # Characters never outnumber UTF-8 bytes: past the cap in characters is past it.
+        if max_bytes is not None and chars > max_bytes:
+            raise too_much_text(filename, max_bytes)
+        if text:
+            pages.append(text)
+    return "\n\n".join(pages)
 
 
 def _docx_blocks(container) -> list[str]:
@@ -144,7 +173,7 @@ def _docx_blocks(container) -> list[str]:
     return out
 
 
-def _docx(path: Path, filename: str) -> str:
+def _docx(path: Path, filename: str, max_bytes: int | None) -> str:
     import docx
 
     return "\n".join(_docx_blocks(docx.Document(str(path))))
@@ -167,15 +196,15 @@ def _pptx_shape_texts(shapes) -> list[str]:
     return out
 
 
-def _pptx(path: Path, filename: str) -> str:
+def _pptx(path: Path, filename: str, max_bytes: int | None) -> str:
     from pptx import Presentation
 
     slides = ["\n".join(_pptx_shape_texts(slide.shapes)) for slide in Presentation(str(path)).slides]
     return "\n\n".join(s for s in slides if s.strip())
 
 
-_EXTRACTORS: dict[str, tuple[str, Callable[[Path, str], str]]] = {
-    **{ext: ("text", _text) for ext in _TEXT_EXTENSIONS},
+_EXTRACTORS: dict[str, tuple[str, Callable[[Path, str, int | None], str]]] = {
+    **{ext: ("text", _text) for ext in TEXT_EXTENSIONS},
     ".json": ("JSON", _json),
     ".html": ("HTML", _html),
     ".htm": ("HTML", _html),
@@ -195,14 +224,8 @@ def _tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
-def extract_text(path: Path, filename: str) -> str:
-    """The text of the file at `path`, typed by `filename`'s extension.
-
-    Raises FileRejected("unsupported_file") for an extension outside SUPPORTED_EXTENSIONS and
-    FileRejected("invalid_file") for content that is corrupt, undecodable or has no text.
-    OSError for a missing or unreadable `path` propagates: that is the server's fault, not
-    the file's.
-    """
+def check_supported(filename: str) -> None:
+    """Raises FileRejected("unsupported_file") unless `filename`'s extension has a parser."""
     ext = Path(filename).suffix.lower()
     if ext not in _EXTRACTORS:
         what = f"of type '{ext}'" if ext else "without an extension"
@@ -210,17 +233,59 @@ def extract_text(path: Path, filename: str) -> str:
             "unsupported_file",
             f"{filename}: files {what} are not supported for file_search. "
             f"Supported types: {', '.join(sorted(SUPPORTED_EXTENSIONS))}.")
+
+
+def _peak_address_space() -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _out_of_memory(exc: Exception, limit: int | None) -> bool:
+    if isinstance(exc, MemoryError) or "memory allocation failed" in str(exc).lower():
+        return True
+    # lxml mostly reports libxml2's failed mallocs as "unknown error": under an address-space
+    # limit, a failure after the process's peak reached the limit is taken for one.
+    peak = _peak_address_space() if limit is not None else None
+    return limit is not None and peak is not None and peak >= limit - max(16 * MB, limit // 20)
+
+
+def extract_text(path: Path, filename: str, max_text_bytes: int | None = None,
+                 memory_limit_bytes: int | None = None) -> str:
+    """The text of the file at `path`, typed by `filename`'s extension, in this process and
+    without limits (see the module docstring): for trusted files, or inside the child.
+
+    Raises FileRejected("unsupported_file") for an extension outside SUPPORTED_EXTENSIONS and
+    FileRejected("invalid_file") for content that is corrupt, undecodable or has no text, or
+    whose text is over `max_text_bytes` of UTF-8. OSError for a missing or unreadable `path`
+    propagates: that is the server's fault, not the file's. So does MemoryError, also for
+    the allocation failures lxml reports as syntax errors: when this process runs under an
+    address-space limit (RLIMIT_AS), `memory_limit_bytes` says which, and a parser failure
+    after the process's peak reached it raises MemoryError too. The caller knows its limit.
+    """
+    check_supported(filename)
+    ext = Path(filename).suffix.lower()
     kind, extractor = _EXTRACTORS[ext]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"stored file missing: {path}")
     try:
-        text = extractor(path, filename)
+        text = extractor(path, filename, max_text_bytes)
     except FileRejected:
         raise
     except Exception as e:  # noqa: BLE001 - parsers raise anything on hostile input
         if isinstance(e, OSError) and not path.is_file():
             raise
+        if _out_of_memory(e, memory_limit_bytes):
+            raise MemoryError from None
+        if type(e).__name__ == "LimitReachedError":  # pypdf's guards against hostile PDFs
+            raise _invalid(filename, "the PDF reader stopped at one of its safety limits "
+                                     f"({_brief(e)})") from None
         raise _invalid(filename, f"could not be read as {kind} ({_brief(e)})") from None
     # Markup formats are tidied; source code keeps its indentation.
     if kind not in ("text", "JSON"):
@@ -228,4 +293,6 @@ def extract_text(path: Path, filename: str) -> str:
     if not text.strip():
         detail = " (a scanned PDF without a text layer?)" if ext == ".pdf" else ""
         raise _invalid(filename, f"contains no extractable text{detail}")
+    if max_text_bytes is not None and len(text.encode()) > max_text_bytes:
+        raise too_much_text(filename, max_text_bytes)
     return text
