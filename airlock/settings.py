@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     code_cpu_s: int = Field(300, ge=1)
     code_file_size_mb: int = Field(256, ge=1)
     code_processes: int = Field(64, ge=16)
+    # CPU cores one kernel may use at once (a cgroup quota; 0: no quota).
+    code_cpus: float = Field(1.0, ge=0)
+    # Quota of each thread's /mnt/data: disk bytes, and files plus directories.
+    code_disk_mb: int = Field(1024, ge=1)
+    code_disk_files: int = Field(10000, ge=10)
+    # Files one execution returns as Files; the rest are named in its logs.
+    code_output_files: int = Field(20, ge=1, le=1000)
     code_output_chars: int = Field(20000, ge=1000)
     code_pool_size: int = Field(1, ge=0)
     code_max_kernels: int = Field(8, ge=1)

@@ -22,8 +22,10 @@ MB = 1024 * 1024
 class Sandbox:
     def __init__(self, cfg: Settings):
         limits = Limits(
-            memory_bytes=cfg.code_memory_mb * MB, cpu_seconds=cfg.code_cpu_s,
+            memory_bytes=cfg.code_memory_mb * MB, cpu_seconds=cfg.code_cpu_s, cpus=cfg.code_cpus,
             file_size_bytes=cfg.code_file_size_mb * MB, processes=cfg.code_processes,
+            disk_bytes=cfg.code_disk_mb * MB, disk_files=cfg.code_disk_files,
+            output_files=cfg.code_output_files,
             exec_timeout_s=cfg.code_timeout_s, output_chars=cfg.code_output_chars,
             pool_size=cfg.code_pool_size, max_kernels=cfg.code_max_kernels,
             idle_timeout_s=cfg.code_idle_timeout_s)

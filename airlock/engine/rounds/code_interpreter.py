@@ -15,7 +15,9 @@ import io
 import json
 import logging
 import posixpath
+import re
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import Connection, select
 
@@ -37,6 +39,13 @@ log = logging.getLogger("airlock.code_interpreter")
 MNT = "/mnt/data/"
 # What the model reads back of the logs: a small model's context is short.
 LOGS_FOR_MODEL = 2000
+# ...and of everything else (notes on images and files): the whole of what it reads back stays
+# under LOGS_FOR_MODEL + NOTES_FOR_MODEL characters, whatever the code did.
+NOTES_FOR_MODEL = 2500
+# A file name placed in /mnt/data as is: printable, no path separators, not "." or "..", and
+# short enough for any file system; others are placed under the file's id.
+_PLAIN_NAME = re.compile(r"[^\x00-\x1f\x7f/\\]{1,200}")
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 RESET_NOTE = ("[The Python session was restarted since the last call (idle too long or "
               "evicted): earlier variables are gone; files in /mnt/data remain.]")
 
@@ -63,12 +72,23 @@ def input_files(conn: Connection, run: RunRecord) -> list[tuple[str, str, str]]:
         row = rows.get(file_id)
         if row is None:
             continue
-        name = posixpath.basename(row.filename.replace("\\", "/")) or file_id
+        name = sandbox_name(file_id, row.filename)
         if name in taken:
             name = f"{file_id}-{name}"  # two files with one name: both stay reachable
         taken.add(name)
         out.append((file_id, name, row.path))
     return out
+
+
+def sandbox_name(file_id: str, filename: str | None) -> str:
+    """The name a file gets in /mnt/data: its filename's last component when that is a plain
+    name, else its id (with the filename's extension, when it has a plain one): a name like
+    `..`, `.`, one with a NUL or a newline, or one too long for the disk never fails a run."""
+    name = posixpath.basename((filename or "").replace("\\", "/"))
+    if _PLAIN_NAME.fullmatch(name) and name not in (".", "..") and name.strip():
+        return name
+    ext = _EXTENSION.search((filename or "").replace("\x00", ""))
+    return file_id + (ext.group(0) if ext else "")
 
 
 def input_paths(conn: Connection, run: RunRecord) -> list[str]:
@@ -109,12 +129,16 @@ def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
     produced: dict[str, str] = {}
     with store.begin() as conn:
         for i, png in enumerate(ex.images):
-            file_id = _output_file(conn, box.files_dir, png, f"{call_id}-{i}.png")
+            file_id = _output_file(conn, box.files_dir, io.BytesIO(png), f"{call_id}-{i}.png")
             images.append(file_id)
             outputs.append({"type": "image", "image": {"file_id": file_id}})
         for name in ex.files:
-            data = sandbox.pool.read_file(thread_id, name)
-            produced[MNT + name] = _output_file(conn, box.files_dir, data, posixpath.basename(name))
+            try:
+                with sandbox.pool.open_file(thread_id, name) as f:  # streamed: no copy in memory
+                    produced[MNT + name] = _output_file(conn, box.files_dir, f,
+                                                        posixpath.basename(name))
+            except (OSError, ValueError) as exc:  # gone or replaced since: not a file to return
+                log.info("code_interpreter: %s not returned: %s", name, exc)
     for index, output in enumerate(outputs):
         publish("thread.run.step.delta", call_delta(step["id"], 0, {
             "type": "code_interpreter",
@@ -147,8 +171,8 @@ def _place(sandbox: Sandbox, files_dir: Path, thread_id: str,
         placed[name] = file_id
 
 
-def _output_file(conn: Connection, files_dir: Path, data: bytes, filename: str) -> str:
-    path, size = blobs.write_blob(files_dir, io.BytesIO(data))
+def _output_file(conn: Connection, files_dir: Path, data: BinaryIO, filename: str) -> str:
+    path, size = blobs.write_blob(files_dir, data)
     file_id: str = files.insert(conn, path=path, size=size, filename=filename,
                                 purpose="assistants_output", expires_after_seconds=None)["id"]
     return file_id
@@ -161,13 +185,22 @@ def for_model(ex: Execution, images: list[str], produced: dict[str, str]) -> str
     logs = ex.logs if len(ex.logs) <= LOGS_FOR_MODEL else (
         ex.logs[: LOGS_FOR_MODEL // 2] + "\n[...]\n" + ex.logs[-LOGS_FOR_MODEL // 2:])
     parts.append(logs.strip() or "(no output)")
+    notes = []
     if ex.timed_out:
-        parts.append("[The code was stopped: it ran past the time limit.]")
-    for _ in images:
-        parts.append("[A chart was produced and is shown to the user.]")
-    for path in produced:
-        parts.append(f"[File saved: {path}. Link it as sandbox:{path}]")
-    return "\n".join(parts)
+        notes.append("[The code was stopped: it ran past the time limit.]")
+    if images:
+        notes.append("[A chart was produced and is shown to the user.]" if len(images) == 1 else
+                     f"[{len(images)} charts were produced and are shown to the user.]")
+    room = NOTES_FOR_MODEL - sum(len(n) + 1 for n in notes)
+    paths = list(produced)
+    for i, path in enumerate(paths):
+        note = f"[File saved: {path}. Link it as sandbox:{path}]"
+        if len(note) + 1 > room - 80:  # keeps room for the line below
+            notes.append(f"[{len(paths) - i} more files were saved in /mnt/data.]")
+            break
+        notes.append(note)
+        room -= len(note) + 1
+    return "\n".join(parts + notes)
 
 
 def produced_of(run: RunRecord) -> tuple[list[str], dict[str, str]]:

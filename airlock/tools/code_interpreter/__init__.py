@@ -7,9 +7,11 @@
     result = pool.execute(thread_id, "print(1 + 1)")
     pool.shutdown()
 
-Modules: limits (Limits), jail (bwrap command line, environment, uids), boot (the kernel's
-first code, inside the jail), kernel (one jailed kernel), files (/mnt/data on the host),
-output (Execution, capped logs), procs (/proc views), pool (KernelPool).
+Modules: limits (Limits), jail (bwrap command line, environment, uids), seccomp (the jail's
+syscall filter), cgroups (one memory, process and CPU budget per kernel), host (the slot a pool
+holds on the host: its uid range, cgroup and runtime dir names), boot (the kernel's first code,
+inside the jail), kernel (one jailed kernel), files (/mnt/data on the host: snapshots, quota,
+removal), output (Execution, capped logs), procs (/proc views), pool (KernelPool).
 """
 
 from .errors import SandboxUnavailable

@@ -32,6 +32,11 @@ _limit(resource.RLIMIT_CORE, 0)
 
 for d in cfg["make_dirs"]:
     os.makedirs(d, mode=0o700, exist_ok=True)
+if cfg.get("connection"):
+    # the jail's runtime dir is a tmpfs of its own: the host never reads or writes it
+    fd = os.open(cfg["connection_file"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(cfg["connection"], f)
 os.chdir(cfg["cwd"])
 
 if cfg.get("probe"):
@@ -43,10 +48,27 @@ if cfg.get("probe"):
 from ipykernel.kernelapp import IPKernelApp  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+# Figures left open when a cell ends are shown even when the cell switched matplotlib away from
+# the inline backend (`matplotlib.use('Agg')`: plt.show() then does nothing, and inline's own
+# flush no longer runs).
+FLUSH_FIGURES = """
+def _airlock_flush_figures(result=None):
+    import sys
+    plt = sys.modules.get('matplotlib.pyplot')
+    if plt is None or 'inline' in plt.get_backend():
+        return
+    from IPython.display import display
+    for num in plt.get_fignums():
+        display(plt.figure(num))
+    plt.close('all')
+get_ipython().events.register('post_run_cell', _airlock_flush_figures)
+del _airlock_flush_figures
+"""
+
 config = Config()
 config.HistoryManager.enabled = False  # no sqlite file per kernel
 config.InteractiveShell.colors = "nocolor"
-config.IPKernelApp.exec_lines = cfg["startup"]
+config.IPKernelApp.exec_lines = cfg["startup"] + ([FLUSH_FIGURES] if cfg.get("inline_plots") else [])
 if cfg.get("inline_plots"):
     # figures drawn in a cell (plt.show() or left open) come back as image/png display_data
     config.IPKernelApp.matplotlib = "inline"

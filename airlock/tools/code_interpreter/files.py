@@ -11,21 +11,25 @@ not its path, so the kernel's /mnt/data is now threads/<thread>, and the files o
 number of kernels.
 
 Everything the host does in these dirs (as root, possibly) happens in dirs the jailed code can
-write to, so it never follows a symlink: walks use os.fwalk, chown/stat use dir fds with
-follow_symlinks=False, reads and writes open each component with O_NOFOLLOW.
+write to, so it never follows a symlink: walks open each directory with O_NOFOLLOW relative to
+its parent's fd, chown/stat use dir fds with follow_symlinks=False, reads and writes open each
+component with O_NOFOLLOW. Walks do not recurse and keep a bounded number of fds open, so a tree
+of any depth (a cell can nest thousands of dirs) is walked, chowned and removed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
-MAX_ENTRIES = 20000  # a snapshot stops there; a cell that makes more files gets a partial list
+MAX_ENTRIES = 50000  # files a snapshot records; past it (over any quota) it only counts
+WINDOW = 48  # directory fds a walk keeps open at once, however deep the tree
 
 _SAFE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def dir_name(thread_id: str) -> str:
@@ -51,43 +55,224 @@ def adopt(slot: Path, thread_dir: Path) -> None:
     raise RuntimeError(f"could not move {thread_dir} into its kernel's dir")
 
 
-def snapshot(top: Path, owner: int | None = None) -> dict[str, tuple[int, int]]:
-    """name relative to top -> (size, mtime_ns), for regular files; chowns everything to owner.
+class _Frame:
+    __slots__ = ("parts", "fd", "ident", "names", "i")
+
+    def __init__(self, parts: tuple[str, ...], fd: int, ident: tuple[int, int], names: list[str]):
+        self.parts, self.fd, self.ident, self.names, self.i = parts, fd, ident, names, 0
+
+
+def walk(top: Path, *, post_dirs: bool = False):
+    """Every entry under top, without recursion and without following symlinks:
+    yields (dir_fd, name, stat, rel_path) for each entry (stat not following symlinks), and
+    with post_dirs also (dir_fd, name, None, rel_path) for a directory once its contents are done
+    (where it can be removed). dir_fd is only valid until the next step.
+
+    Depth is unbounded but open fds are not: at most WINDOW directories stay open; a shallower
+    one whose fd was closed is reopened component by component (O_NOFOLLOW each, and checked to
+    be the same directory) when the walk comes back to it.
+    """
+    try:
+        top_fd = os.open(top, _DIR_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    st = os.fstat(top_fd)
+    stack = [_Frame((), top_fd, (st.st_dev, st.st_ino), _listdir(top_fd))]
+    open_frames = [stack[0]]
+
+    def fd_of(frame: _Frame) -> int | None:
+        if frame.fd >= 0:
+            return frame.fd
+        # reopen from the nearest ancestor still open
+        k = stack.index(frame)
+        j = k - 1
+        while stack[j].fd < 0:
+            j -= 1
+        fd = stack[j].fd
+        keep_from = k - WINDOW // 2  # the way back up will want these; shallower ones close
+        for m in range(j + 1, k + 1):
+            try:
+                nfd = os.open(stack[m].parts[-1], _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                nfd = -1
+            if nfd >= 0:
+                s = os.fstat(nfd)
+                if (s.st_dev, s.st_ino) != stack[m].ident:
+                    os.close(nfd)
+                    nfd = -1  # swapped under us: that branch is not walked further
+            if fd != stack[j].fd and stack[m - 1].fd < 0:
+                os.close(fd)  # a transient step on the way down
+            if nfd < 0:
+                return None
+            fd = nfd
+            if m >= keep_from:
+                stack[m].fd = nfd
+                open_frames.append(stack[m])
+        _trim()
+        return frame.fd
+
+    def _trim() -> None:
+        while len(open_frames) > WINDOW:
+            victim = min((f for f in open_frames if f is not stack[0] and f is not stack[-1]),
+                         key=lambda f: len(f.parts), default=None)
+            if victim is None:
+                return
+            os.close(victim.fd)
+            victim.fd = -1
+            open_frames.remove(victim)
+
+    try:
+        while stack:
+            frame = stack[-1]
+            if frame.i >= len(frame.names):
+                stack.pop()
+                if frame.fd >= 0:
+                    os.close(frame.fd)
+                    open_frames.remove(frame)
+                    frame.fd = -1
+                if post_dirs and stack:
+                    parent = stack[-1]
+                    pfd = fd_of(parent)
+                    if pfd is None:
+                        parent.i = len(parent.names)
+                        continue
+                    yield pfd, frame.parts[-1], None, "/".join(frame.parts)
+                continue
+            name = frame.names[frame.i]
+            frame.i += 1
+            fd = fd_of(frame)
+            if fd is None:
+                frame.i = len(frame.names)
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            rel = "/".join(frame.parts + (name,))
+            yield fd, name, st, rel
+            if stat.S_ISDIR(st.st_mode):
+                fd = fd_of(frame)  # the consumer may have needed fds meanwhile
+                if fd is None:
+                    continue
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    continue
+                cst = os.fstat(child)
+                try:
+                    names = _listdir(child)
+                except OSError:
+                    os.close(child)
+                    continue
+                new = _Frame(frame.parts + (name,), child, (cst.st_dev, cst.st_ino), names)
+                stack.append(new)
+                open_frames.append(new)
+                _trim()
+    finally:
+        for f in open_frames:
+            if f.fd >= 0:
+                os.close(f.fd)
+                f.fd = -1
+
+
+def _listdir(fd: int) -> list[str]:
+    return sorted(os.listdir(fd))
+
+
+class Snapshot:
+    """What /mnt/data holds: its regular files (name relative to top -> (size, mtime_ns)), up to
+    MAX_ENTRIES of them, and the whole tree's disk use and entry count (for the quota)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[int, int]] = {}
+        self.disk_bytes = 0
+        self.entries = 0
+        self.complete = True  # every regular file is in `files`
+
+    def usage(self, exclude: dict[str, int] | None = None) -> tuple[int, int]:
+        """(bytes, entries), without the files in exclude (name -> size) that still have that size."""
+        if not exclude:
+            return self.disk_bytes, self.entries
+        b, n = self.disk_bytes, self.entries
+        for name, size in exclude.items():
+            sig = self.files.get(name)
+            if sig is not None and sig[0] == size:
+                b -= _blocks(size)
+                n -= 1
+        return max(b, 0), max(n, 0)
+
+
+def _blocks(size: int) -> int:
+    return (size + 4095) // 4096 * 4096
+
+
+def snapshot(top: Path, owner: int | None = None) -> Snapshot:
+    """The tree under top; chowns every entry to owner (when given) on the way.
 
     The chown gives the kernel's uid the files the engine copied in (as root) and the files an
     earlier kernel of the thread (another uid) made.
     """
-    out: dict[str, tuple[int, int]] = {}
-    seen = 0
-    try:
-        walk = os.fwalk(top, follow_symlinks=False)
-        for dirpath, dirnames, filenames, dirfd in walk:
-            rel = os.path.relpath(dirpath, top)
-            if owner is not None:
-                st = os.stat(dirfd)
-                if st.st_uid != owner:
-                    os.chown(dirfd, owner, owner)
-            for name in filenames + dirnames:
-                seen += 1
-                if seen > MAX_ENTRIES:
-                    return out
-                try:
-                    st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if owner is not None and st.st_uid != owner and not stat.S_ISDIR(st.st_mode):
-                    os.chown(name, owner, owner, dir_fd=dirfd, follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    key = name if rel == "." else os.path.join(rel, name)
-                    out[key] = (st.st_size, st.st_mtime_ns)
-    except FileNotFoundError:
-        pass
-    return out
+    snap = Snapshot()
+    if owner is not None:
+        try:
+            fd = os.open(top, _DIR_FLAGS)
+        except FileNotFoundError:
+            return snap
+        try:
+            if os.fstat(fd).st_uid != owner:
+                os.chown(fd, owner, owner)
+        finally:
+            os.close(fd)
+    for dirfd, name, st, rel in walk(top):
+        assert st is not None
+        snap.entries += 1
+        snap.disk_bytes += st.st_blocks * 512
+        if owner is not None and st.st_uid != owner:
+            try:
+                os.chown(name, owner, owner, dir_fd=dirfd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+        if stat.S_ISREG(st.st_mode):
+            if len(snap.files) < MAX_ENTRIES:
+                snap.files[rel] = (st.st_size, st.st_mtime_ns)
+            else:
+                snap.complete = False
+    return snap
 
 
-def changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+def usage(top: Path) -> tuple[int, int]:
+    """(disk bytes, entries) under top: what the quota counts."""
+    b = n = 0
+    for _, _, st, _ in walk(top):
+        assert st is not None
+        b += st.st_blocks * 512
+        n += 1
+    return b, n
+
+
+def changed(before: Snapshot | dict[str, tuple[int, int]],
+            after: Snapshot | dict[str, tuple[int, int]]) -> list[str]:
     """Files that are new or modified (size or mtime) between two snapshots."""
-    return sorted(name for name, sig in after.items() if before.get(name) != sig)
+    b = before.files if isinstance(before, Snapshot) else before
+    a = after.files if isinstance(after, Snapshot) else after
+    return sorted(name for name, sig in a.items() if b.get(name) != sig)
+
+
+def unlink(top: Path, name: str) -> int:
+    """Remove top/name (a file) without following symlinks; the disk bytes it held."""
+    parent = os.path.dirname(name)
+    fd = _open_beneath(top, parent, os.O_RDONLY | os.O_DIRECTORY) if parent else \
+        os.open(top, _DIR_FLAGS)
+    try:
+        st = os.stat(os.path.basename(name), dir_fd=fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            return 0
+        os.unlink(os.path.basename(name), dir_fd=fd)
+        return st.st_blocks * 512
+    except FileNotFoundError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def _open_beneath(top: Path, name: str, flags: int, mode: int = 0o644) -> int:
@@ -111,11 +296,18 @@ def _open_beneath(top: Path, name: str, flags: int, mode: int = 0o644) -> int:
         os.close(fd)
 
 
-def read_file(top: Path, name: str) -> bytes:
+def open_file(top: Path, name: str) -> BinaryIO:
+    """top/name opened for reading (a regular file, reached without following symlinks)."""
     fd = _open_beneath(top, name, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise ValueError(f"not a regular file: {name!r}")
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        f.close()
+        raise ValueError(f"not a regular file: {name!r}")
+    return f
+
+
+def read_file(top: Path, name: str) -> bytes:
+    with open_file(top, name) as f:
         return f.read()
 
 
@@ -148,5 +340,18 @@ def _unlink_beneath(top: Path, name: str) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """rmtree that does not follow symlinks (shutil.rmtree uses fd-based walking on Linux)."""
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete path and everything under it: no recursion (any depth), no symlink followed."""
+    try:
+        for dirfd, name, st, _ in walk(path, post_dirs=True):
+            try:
+                if st is None:
+                    os.rmdir(name, dir_fd=dirfd)
+                elif not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=dirfd)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass  # not empty (it changed meanwhile): the final rmtree below tries again
+        os.rmdir(path)
+    except OSError:
+        pass  # gone already, or something we could not remove (nothing recursive here)

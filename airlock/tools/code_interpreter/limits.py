@@ -11,23 +11,33 @@ class Limits:
 
     Per kernel (see jail.py, boot.py, kernel.py for how):
 
-    memory_bytes     RLIMIT_AS of every process in the jail: address space, not RSS (rlimits
-                     cannot bound RSS, and a memory cgroup is not available everywhere). An idle
-                     warm kernel (numpy, pandas, pyplot imported) maps ~0.4 GiB, so the 2 GiB
-                     default leaves ~1.6 GiB to the code; BLAS/OpenMP threads (<= 4) and malloc
-                     arenas (2) are capped in the kernel's environment so that this does not grow
-                     with the host's core count. Past it allocations fail: MemoryError.
+    memory_bytes     the kernel's memory, all its processes together: the memory limit of its
+                     cgroup (cgroups.py), or without one the jail's summed PSS, checked every
+                     0.25 s while a cell runs (the cell's processes are killed past it). Also
+                     RLIMIT_AS of every process in the jail, so one big allocation fails with
+                     MemoryError rather than the OOM killer. An idle warm kernel (numpy, pandas,
+                     pyplot imported) maps ~0.4 GiB and uses ~0.12 GiB; BLAS/OpenMP threads (<= 4)
+                     and malloc arenas (2) are capped in the kernel's environment so that this
+                     does not grow with the host's core count.
     cpu_seconds      RLIMIT_CPU of the kernel process, re-armed before each execution to "CPU used
-                     so far + cpu_seconds": a per-execution budget that mostly stops threads left
-                     spinning in the background (exec_timeout_s bounds a cell's wall time). Past
-                     it SIGXCPU kills the kernel, and the thread's next execution starts fresh.
+                     so far + cpu_seconds" (exec_timeout_s bounds a cell's wall time). Past it
+                     SIGXCPU kills the kernel, and the thread's next execution starts fresh.
+                     Between executions the kernel is paused, so it uses no CPU at all then.
+    cpus             CPU quota of the kernel's cgroup, in cores (0: none; no cgroup: none).
     file_size_bytes  RLIMIT_FSIZE: no file written in the jail grows past it (OSError EFBIG).
-                     Only /mnt/data is on disk; its total size is not limited here.
-    processes        RLIMIT_NPROC: tasks (processes and threads) the kernel's user may have; an
-                     idle kernel uses ~12. Contains fork bombs, even when the server runs as root
-                     (jail.py says how). When a cell reaches it, or ends, the processes it started
-                     are killed.
-    tmp_bytes        size of the jail's /tmp and of its /dev/shm (tmpfs each: memory).
+    disk_bytes       quota of the thread's /mnt/data (the only place on disk), in bytes of disk
+    disk_files       and in files and directories; input files the engine places do not count.
+                     Before an execution RLIMIT_FSIZE is lowered to the room left; a watchdog
+                     stops a cell that crosses the quota; files the execution created past it
+                     are deleted, newest first, and the logs say so.
+    output_files     files one execution returns (Execution.files): those directly in /mnt/data
+                     first, then by name; the rest are named in the logs.
+    processes        tasks (processes and threads) of the kernel: RLIMIT_NPROC of the kernel's
+                     user (an idle kernel uses ~12) and the pids limit of its cgroup. Contains
+                     fork bombs, even when the server runs as root (jail.py says how). When a cell
+                     reaches it, or ends, the processes it started are killed.
+    tmp_bytes        size of the jail's /tmp and of its /dev/shm (tmpfs each: memory, counted in
+                     the kernel's cgroup).
 
     Per execution and pool:
 
@@ -44,7 +54,11 @@ class Limits:
 
     memory_bytes: int = 2 * 1024**3
     cpu_seconds: int = 300
+    cpus: float = 1.0
     file_size_bytes: int = 256 * 1024**2
+    disk_bytes: int = 1024**3
+    disk_files: int = 10000
+    output_files: int = 20
     processes: int = 64
     exec_timeout_s: float = 60.0
     interrupt_grace_s: float = 5.0

@@ -26,7 +26,8 @@ class Execution:
     timed_out    the wall-clock limit was hit.
     state_reset  the thread had a kernel before and this execution ran on a fresh one (idle expiry,
                  LRU eviction, or a kernel that died or had to be restarted after a timeout).
-    files        names relative to /mnt/data of regular files this execution created or modified.
+    files        names relative to /mnt/data of regular files this execution created or modified,
+                 at most Limits.output_files of them (the logs name the others).
     duration_s   wall time of the execution itself (not of getting a kernel).
     """
 

@@ -10,6 +10,18 @@ Lifecycle:
   * a kernel that died, hit a timeout it did not recover from, expired or was evicted is killed
     at once (its state is being thrown away; nothing to save): the thread's next execution runs on
     a fresh one and says so with `state_reset`. The thread's files stay.
+
+On the host, a pool holds a slot (host.py) for its lifetime: its kernels' uids, its cgroups
+(cgroups.py: one memory, process and CPU budget per kernel, or per-kernel accounting from /proc
+when the host has no usable cgroup) and its runtime dirs are named after it, so two servers on
+one host share none of them. Starting a pool removes what dead ones left: their runtime dirs,
+cgroups, and the pre-warm slots under <root>/slots.
+
+Per execution: the kernel is resumed, runs the cell, its leftover processes are killed and it is
+paused again (no CPU between executions); /mnt/data is held to its quota (disk_bytes, disk_files:
+files are limited to the room left with RLIMIT_FSIZE, a watchdog stops a cell that crosses the
+quota, and files the cell created past it are deleted); at most output_files of the files it wrote
+are returned, the rest are named in the logs.
 """
 
 from __future__ import annotations
@@ -17,19 +29,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import zmq
 
 from . import files
 from . import jail as jail_mod
+from .cgroups import Budget, Cgroups, KernelCgroup, detect
 from .errors import SandboxUnavailable
+from .host import SLOT_UIDS, Slot
 from .jail import Jail, UidRange
 from .kernel import Kernel
 from .limits import Limits
@@ -45,6 +59,8 @@ class _Thread:
     last_used: float = 0.0
     had_kernel: bool = False
     busy: bool = False
+    # files the engine put in /mnt/data (name -> size): not counted against the quota
+    inputs: dict[str, int] = field(default_factory=dict)
 
 
 class KernelPool:
@@ -52,8 +68,10 @@ class KernelPool:
 
     def __init__(self, root: Path, limits: Limits = Limits(), *, hide: Sequence[Path] = (),
                  allow_unsandboxed: bool = False, clock: Callable[[], float] = time.monotonic,
-                 bwrap: str | None = None):
+                 bwrap: str | None = None, cgroups: bool = True):
+        """cgroups=False: never use cgroups, account from /proc (for tests of that fallback)."""
         self.root = Path(root)
+        self.use_cgroups = cgroups
         # The bubblewrap binary; None: the one found on this machine (jail.BWRAP).
         self.bwrap = bwrap
         self.limits = limits
@@ -76,6 +94,11 @@ class KernelPool:
         self._uids: UidRange | None = None
         self._context = zmq.Context()
         self._runtime_base: Path | None = None
+        self._slot: Slot | None = None
+        self._cgroups: Cgroups | None = None
+        # how each kernel's memory, processes and CPU are held together: "cgroup v1",
+        # "cgroup v2", or "procfs" (summed from /proc while a cell runs); set by available()
+        self.accounting = "procfs"
 
     # -- availability ------------------------------------------------------------------------
 
@@ -86,17 +109,60 @@ class KernelPool:
         """
         with self._probe_lock:
             if not self._probed:
+                try:
+                    self._take_slot()
+                except (OSError, RuntimeError) as e:
+                    self._reason = f"no sandbox slot on this host: {e}"
+                    self._probed = True
+                    return self._reason
+                assert self._slot is not None
                 jail = Jail(self.limits, hide=self.hide, bwrap=self.bwrap or jail_mod.BWRAP)
-                uids = UidRange() if jail.privileged else None
+                uids = UidRange(self._slot.uid_base, SLOT_UIDS) if jail.privileged else None
                 self._reason = jail.probe(uids.base if uids else None)
                 if self._reason is None:
                     self._jail, self._uids = jail, uids
+                    if jail.seccomp is None:
+                        log.warning("code_interpreter: kernels run without a seccomp filter (%s): "
+                                    "jailed code may create user namespaces", jail.seccomp_note)
+                    self._setup_cgroups()
                 elif self.allow_unsandboxed:
                     log.warning("code_interpreter runs kernels WITHOUT a sandbox (allow_unsandboxed): "
                                 "%s", self._reason)
                     self._jail = Jail(self.limits, sandboxed=False)
                 self._probed = True
             return self._reason
+
+    def _take_slot(self) -> None:
+        """Our slot on the host, and what dead pools left behind: runtime dirs, pre-warm slots."""
+        self._slot = Slot(str(self.root.resolve()))
+        for d in self._slot.clean_stale():
+            log.info("code_interpreter: removed the stale runtime dir %s", d)
+        stale = self.root / "slots"
+        if stale.exists():
+            for entry in os.scandir(stale):
+                files.remove_tree(Path(entry.path))
+        self._runtime_base = self._slot.runtime_dir
+        self._runtime_base.mkdir(mode=0o700, exist_ok=True)
+
+    def _setup_cgroups(self) -> None:
+        assert self._slot is not None
+        why = "turned off" if not self.use_cgroups else None
+        if why is None:
+            got = detect(f"airlock-s{self._slot.index}")
+            if isinstance(got, Cgroups):
+                self._cgroups = got
+                slot = self._slot
+                n = got.clean(slot.is_free)
+                self.accounting = got.name
+                log.info("code_interpreter: each kernel's memory, processes and CPU are held by "
+                         "its own %s%s", got.name,
+                         f" (removed {n} stale kernel cgroups)" if n else "")
+                return
+            why = got
+        self.accounting = "procfs"
+        log.warning("code_interpreter: no cgroup for kernels (%s); a kernel's memory is summed "
+                    "from /proc while a cell runs, so forked processes can overshoot the limit "
+                    "briefly, and there is no CPU quota per kernel", why)
 
     @property
     def sandboxed(self) -> bool:
@@ -122,17 +188,25 @@ class KernelPool:
         """A file of the thread's /mnt/data, read without following symlinks the code planted."""
         return files.read_file(self.workdir(thread_id), name)
 
+    def open_file(self, thread_id: str, name: str) -> BinaryIO:
+        """A file of the thread's /mnt/data opened for reading (streamed, not read whole),
+        reached without following symlinks the code planted."""
+        return files.open_file(self.workdir(thread_id), name)
+
     def write_file(self, thread_id: str, name: str, data: bytes) -> None:
-        """Put a file into the thread's /mnt/data without following symlinks the code planted."""
+        """Put a file into the thread's /mnt/data without following symlinks the code planted.
+        Such input files do not count against the thread's disk quota."""
         files.write_file(self.workdir(thread_id), name, data)
+        st = self._state(thread_id)
+        with self._cond:
+            st.inputs[name] = len(data)
 
     def _runtime_dir(self) -> Path:
+        """The host side of a kernel's runtime dir: private to the server (0700), in our slot's
+        dir (a tmpfs for root), removed with the kernel and, if the server dies, by the next."""
         if self._runtime_base is None:
-            # zmq ipc socket paths must stay under ~107 bytes: a short base in the temp dir
-            base = tempfile.gettempdir()
-            if len(base) > 60:
-                base = "/tmp"
-            self._runtime_base = Path(tempfile.mkdtemp(prefix="airlock-ci-", dir=base))
+            self.available()
+        assert self._runtime_base is not None
         path = self._runtime_base / f"k-{uuid.uuid4().hex[:12]}"
         path.mkdir(mode=0o700)
         return path
@@ -149,9 +223,20 @@ class KernelPool:
         slot = self.root / "slots" / runtime.name
         slot.mkdir(parents=True, mode=0o700)
         if uid is not None:
-            os.chown(runtime, uid, uid)
             os.chown(slot, uid, uid)
-        kernel = Kernel(jail, runtime, slot, uid, self._context)
+        cgroup: KernelCgroup | None = None
+        if self._cgroups is not None and jail.sandboxed:
+            try:
+                cgroup = self._cgroups.create(runtime.name, Budget(
+                    self.limits.memory_bytes, self.limits.processes + 2, self.limits.cpus))
+            except OSError as e:
+                shutil.rmtree(runtime, ignore_errors=True)
+                files.remove_tree(slot)
+                with self._cond:
+                    if self._uids:
+                        self._uids.give_back(uid)
+                raise RuntimeError(f"could not make the kernel's cgroup: {e}") from e
+        kernel = Kernel(jail, runtime, slot, uid, self._context, cgroup=cgroup)
         with self._cond:
             self._live.add(kernel)
         try:
@@ -166,6 +251,10 @@ class KernelPool:
         try:
             kernel.finish_stop(time.monotonic())
         finally:
+            if kernel.cgroup is not None:
+                kernel.cgroup.kill()
+                if not kernel.cgroup.remove():  # zombies still being reaped: the next start
+                    log.debug("the cgroup of kernel %s is not empty yet", kernel.id)
             shutil.rmtree(kernel.runtime, ignore_errors=True)
             if kernel.workdir.parent == self.root / "slots":
                 files.remove_tree(kernel.workdir)
@@ -298,18 +387,27 @@ class KernelPool:
                 workdir = kernel.workdir
                 before = files.snapshot(workdir, kernel.uid)
                 kernel.arm_cpu(self.limits.cpu_seconds)
+                room = self.limits.disk_bytes - before.usage(st.inputs)[0]
+                kernel.set_file_size(min(self.limits.file_size_bytes, max(room, 0)))
                 ex, lost = kernel.run(code, timeout, self.limits.interrupt_grace_s,
-                                      self.limits.output_chars, self.limits.processes)
+                                      self.limits.output_chars, self.limits.processes,
+                                      memory_limit=self.limits.memory_bytes,
+                                      watch=self._quota_watch(kernel, workdir, st))
                 if not lost:
                     try:
                         kernel.reap_strays()
+                        kernel.pause()
                     except Exception:  # noqa: BLE001 - a wedged kernel: drop it
                         lost = True
                 if lost:
                     with self._cond:
                         st.kernel = None
                     self._dispose(kernel)
-                ex.files = files.changed(before, files.snapshot(workdir, kernel.uid))
+                after = files.snapshot(workdir, kernel.uid)
+                notes = self._hold_quota(workdir, st, before, after)
+                ex.files = self._cap_outputs(files.changed(before, after), notes)
+                if notes:
+                    ex.logs += "".join(notes)
                 ex.state_reset = reset
                 return ex
             finally:
@@ -317,6 +415,81 @@ class KernelPool:
                     st.busy = False
                     st.last_used = self._clock()
                     self._cond.notify_all()
+
+    # -- the disk quota of /mnt/data and the files an execution returns ------------------------
+
+    def _over_quota(self, used: tuple[int, int]) -> bool:
+        return used[0] > self.limits.disk_bytes or used[1] > self.limits.disk_files
+
+    def _quota_text(self) -> str:
+        return (f"{self.limits.disk_bytes // 2**20} MiB in {self.limits.disk_files} files and "
+                "directories")
+
+    def _quota_watch(self, kernel: Kernel, workdir: Path,
+                     st: _Thread) -> Callable[[], str | None]:
+        """The watchdog's check while a cell runs: past the quota, no file may grow any more
+        (RLIMIT_FSIZE 0) and the cell is stopped. Walks /mnt/data, so it runs at most once per
+        four times the last walk's duration."""
+        next_at = [0.0]
+
+        def check() -> str | None:
+            now = time.monotonic()
+            if now < next_at[0]:
+                return None
+            snap = files.snapshot(workdir)
+            next_at[0] = time.monotonic() + 4 * (time.monotonic() - now)
+            if not self._over_quota(snap.usage(st.inputs)):
+                return None
+            kernel.set_file_size(0)
+            return (f"\n[/mnt/data went over its quota of {self._quota_text()}: the cell was "
+                    "stopped.]\n")
+        return check
+
+    def _hold_quota(self, workdir: Path, st: _Thread, before: files.Snapshot,
+                    after: files.Snapshot) -> list[str]:
+        """After an execution: if /mnt/data is over its quota, delete the files this execution
+        created, newest first, until it is not. Notes for the logs (and the server log)."""
+        used = after.usage(st.inputs)
+        if not self._over_quota(used):
+            return []
+        new = sorted((n for n in after.files if n not in before.files),
+                     key=lambda n: after.files[n][1], reverse=True)
+        b, count = used
+        deleted = []
+        for name in new:
+            if not (b > self.limits.disk_bytes or count > self.limits.disk_files):
+                break
+            try:
+                b -= files.unlink(workdir, name)
+            except (OSError, ValueError):
+                continue
+            count -= 1
+            deleted.append(name)
+            del after.files[name]
+        log.warning("code_interpreter: /mnt/data of a thread went over its quota (%d MiB, %d "
+                    "entries); %d new files deleted", used[0] // 2**20, used[1], len(deleted))
+        notes = [f"\n[/mnt/data went over its quota of {self._quota_text()}: "
+                 f"{len(deleted)} files this execution wrote were deleted"
+                 f"{' (' + _names(deleted) + ')' if deleted else ''}.]\n"]
+        if b > self.limits.disk_bytes or count > self.limits.disk_files:
+            notes.append("[/mnt/data is still over its quota: delete files to write more.]\n")
+        return notes
+
+    def _cap_outputs(self, changed: list[str], notes: list[str]) -> list[str]:
+        """The files an execution returns: those directly in /mnt/data first, then by name, at
+        most output_files, and only names of at most MAX_NAME characters; the rest are named in
+        the logs and the server log."""
+        ok = [n for n in changed if len(n) <= MAX_NAME]
+        ok.sort(key=lambda n: (n.count("/"), n))
+        kept, rest = ok[: self.limits.output_files], ok[self.limits.output_files:]
+        rest += [n for n in changed if len(n) > MAX_NAME]
+        if rest:
+            notes.append(f"\n[{len(rest)} more files were written to /mnt/data and not returned "
+                         f"(at most {self.limits.output_files} per execution): "
+                         f"{_names(rest)}.]\n")
+            log.info("code_interpreter: an execution wrote %d more files than it returns (%d); "
+                     "not returned: %s", len(rest), self.limits.output_files, _names(rest))
+        return sorted(kept)
 
     def expire_idle(self, now: float | None = None) -> int:
         """Stop the kernels of threads idle for longer than idle_timeout_s; how many were stopped."""
@@ -383,4 +556,17 @@ class KernelPool:
         if self._runtime_base is not None:
             shutil.rmtree(self._runtime_base, ignore_errors=True)
         files.remove_tree(self.root / "slots")
+        if self._cgroups is not None:
+            self._cgroups.close()
+        if self._slot is not None:
+            self._slot.release()
         self._context.destroy(linger=0)
+
+
+MAX_NAME = 255  # longest path (relative to /mnt/data) an execution returns as a file
+
+
+def _names(names: list[str], n: int = 5, width: int = 80) -> str:
+    """A few names, shortened, for a note; "..." when there are more."""
+    shown = [x if len(x) <= width else x[: width // 2] + "…" + x[-width // 2:] for x in names[:n]]
+    return ", ".join(shown) + (", …" if len(names) > n else "")

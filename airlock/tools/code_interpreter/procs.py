@@ -76,6 +76,21 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int:
+    """Sum of Pss over pids: their physical memory, pages shared between them counted once."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            pass
+    return total
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time the process has used so far."""
     fields = _stat_fields(pid)
