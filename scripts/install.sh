@@ -35,6 +35,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 
 if [ -n "$extras" ]; then
+  # The cluster tier (tests/cluster) and the PostgreSQL pass start a throwaway PostgreSQL server
+  # with initdb/pg_ctl from Debian's postgresql package (scripts/cluster/pg.sh).
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get install -y -q postgresql >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
+    elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+      sudo apt-get install -y -q postgresql >/dev/null
+    else
+      echo "warning: PostgreSQL (initdb) is missing; tests/cluster will fail until it is installed" >&2
+    fi
+  fi
   # The Node SDK's AssistantStream checks the streams too (versions pinned by the lock file).
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
   # The second SDK the suite runs against, kept apart so it cannot replace the newest 3.x.

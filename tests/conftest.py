@@ -13,6 +13,8 @@ import httpx
 import openai
 import pytest
 
+from pg_helpers import PgServer, use_postgres
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # tests/v1 drive the last Assistants v1 SDK (openai 1.20), in a pass of their own
 # (scripts/test.sh); newer SDKs have no v1 methods to call.
@@ -154,6 +156,9 @@ def start_server(tmp_path_factory):
 
     def _start(name: str, *extra_args: str, env: dict[str, str] | None = None) -> AirlockServer:
         base = tmp_path_factory.mktemp(name)
+        if use_postgres() and not any(a.startswith("--database-url") for a in extra_args):
+            # The PostgreSQL pass: each server its own database, kept across its restarts.
+            extra_args = ("--database-url", PgServer.shared().new_database(name), *extra_args)
         srv = AirlockServer(base / "data", base / "logs", extra_args, env)
         started.append(srv)
         return srv.start()
