@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--embedding-model",
                        help="file_search embeddings: a sentence-transformers model dir "
                             "(default: the bundled all-MiniLM-L6-v2)")
+    serve.add_argument("--chroma-url", help="keep file_search vectors in this Chroma server "
+                                            "(http://host:port, `chroma run`) instead of the data dir")
     return p
 
 

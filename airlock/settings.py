@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # file_search: a sentence-transformers model dir or name (None: the bundled all-MiniLM-L6-v2)
     # and how many files are ingested at once.
     embedding_model: str | None = None
+    # http://host:port of a Chroma server (`chroma run`) for vectors, instead of the embedded
+    # index in the data dir; embeddings are still computed here and passed explicitly.
+    chroma_url: str | None = None
     ingest_workers: int = Field(1, ge=1, le=16)
     # How long a run's file_search waits for its stores' files to finish ingesting.
     search_wait_s: float = 60.0

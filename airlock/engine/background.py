@@ -43,7 +43,8 @@ class Background:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.hub = Hub()
-        self.search = Search(store, cfg.index_dir, cfg.embedding_model, parse_limits(cfg))
+        self.search = Search(store, cfg.index_dir, cfg.embedding_model, parse_limits(cfg),
+                             chroma_url=cfg.chroma_url)
         self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping)
         self.sandbox = Sandbox(cfg)
         toolbox = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,

@@ -57,8 +57,9 @@ def parse_limits(cfg: Settings) -> ParseLimits:
 
 class Search:
     def __init__(self, store: Store, root: Path, embedding_model: str | None = None,
-                 limits: ParseLimits | None = None):
+                 limits: ParseLimits | None = None, chroma_url: str | None = None):
         self.store, self.root, self.embedding_model = store, root, embedding_model
+        self.chroma_url = chroma_url  # a Chroma server instead of the embedded index
         # Every parse of an uploaded file (ingestion, files.content) goes through this: a
         # child process within the limits, never this one.
         self.parser = BoundedParser(limits)
@@ -74,7 +75,7 @@ class Search:
                 if self._index is None:
                     log.info("loading the embedding model and search indexes from %s", self.root)
                     self._embedder = Embedder(self.embedding_model)
-                    self._index = SearchIndex(self.root, self._embedder)
+                    self._index = SearchIndex(self.root, self._embedder, self.chroma_url)
         return self._index
 
     @property

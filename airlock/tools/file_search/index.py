@@ -26,16 +26,14 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 
+from .chroma_client import open_client
 from .chunking import split
 from .embedder import Embedder
 from .keywords import ChunkKey, KeywordIndex
-
-if TYPE_CHECKING:
-    from chromadb.api.client import Client
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K = 60
@@ -94,9 +92,7 @@ def fuse(rankings: list[list[ChunkKey]]) -> list[tuple[ChunkKey, float]]:
 
 
 class SearchIndex:
-    def __init__(self, root: Path, embedder: Embedder) -> None:
-        import chromadb
-        from chromadb.config import Settings
+    def __init__(self, root: Path, embedder: Embedder, chroma_url: str | None = None) -> None:
         from chromadb.errors import NotFoundError
 
         self.root = Path(root)
@@ -104,11 +100,7 @@ class SearchIndex:
         self._embedder = embedder
         self._not_found = NotFoundError
         self._keywords = KeywordIndex(self.root / "keywords.sqlite3")
-        # PersistentClient is declared to return the ClientAPI interface, which lacks close();
-        # the object it returns is a chromadb.api.client.Client, which has it.
-        self._client = cast("Client", chromadb.PersistentClient(
-            path=str(self.root / "chroma"),
-            settings=Settings(anonymized_telemetry=False, allow_reset=False)))
+        self._client = open_client(self.root / "chroma", chroma_url)  # embedded, or a chroma server
         self._collections: dict[str, Any] = {}
         self._collections_lock = threading.Lock()
         # Serializes the swap of a file's entries (not the embedding before it), so two
