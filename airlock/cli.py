@@ -72,6 +72,8 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)
     print(f'  client = OpenAI(base_url="{base}", api_key="{cfg.api_key or "x"}")', flush=True)
+    root = f"http://{cfg.host}:{cfg.port}"
+    print(f"  Playground: {root}/playground   API docs: {root}/docs", flush=True)
     # airlock.server.access_log writes the access log (paths only); uvicorn's would repeat it.
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
                 http=EnvelopeH11Protocol)

@@ -15,6 +15,7 @@ from airlock.server import (
     health,
     messages,
     models,
+    playground,
     runs,
     scripted_replies,
     steps,
@@ -50,7 +51,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(v1_runs.thread_and_run)
     for module in (health, assistants, threads, messages, runs, steps, files, models,
                    scripted_replies, vector_stores, vector_store_files, file_batches,
-                   v1_assistants, v1_threads, v1_messages, v1_runs):
+                   v1_assistants, v1_threads, v1_messages, v1_runs, playground):
         app.include_router(module.router)
     app.add_middleware(AssistantsVersion)
     app.add_middleware(Guard, settings=services.cfg)

@@ -9,7 +9,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from airlock.server.errors import envelope
 from airlock.settings import Settings
 
-_OPEN_PATHS = ("/health",)
+# Paths that hold no data answer without the key: the health check, the API description, and
+# the Playground and docs pages with their assets (the page then sends the key on every API call).
+_OPEN_PATHS = ("/health", "/openapi.json", "/playground", "/docs")
+_OPEN_PREFIXES = ("/playground/", "/docs/")
 # Room for multipart boundaries and form fields around the file itself.
 _MULTIPART_SLACK = 1024 * 1024
 
@@ -26,7 +29,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if self.api_key and scope["path"] not in _OPEN_PATHS and not self._authorized(headers):
+        if self.api_key and not _open(scope["path"]) and not self._authorized(headers):
             await envelope(
                 401,
                 "Incorrect API key provided. You can find the key in the --api-key option "
@@ -75,6 +78,10 @@ class Guard:
         except Exception:
             if not refused:
                 raise
+
+
+def _open(path: str) -> bool:
+    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
 
 
 def _too_large(limit: int):
