@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs airlock and everything it runs on into ./.venv, from the package registries only.
-# Usage: scripts/install.sh [--test]   (--test adds the test tools: pytest and the openai SDKs)
+# Usage: scripts/install.sh [--test]   (--test adds the test tools: pytest, the openai SDKs, Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,20 @@ if [ -n "$extras" ]; then
       sudo apt-get install -y -q postgresql >/dev/null
     else
       echo "warning: PostgreSQL (initdb) is missing; tests/cluster will fail until it is installed" >&2
+    fi
+  fi
+  # The Playground's browser tests drive Debian's chromium through Playwright (the [test] extra);
+  # Playwright's own browser download is never used. Without it those tests fail, saying so.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get install -y -q chromium >/dev/null \
+        || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+    elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+      sudo apt-get install -y -q chromium >/dev/null \
+        || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium >/dev/null; }
+    else
+      echo "warning: chromium is missing; the Playground's browser tests will fail until it is installed" >&2
     fi
   fi
   # The Node SDK's AssistantStream checks the streams too (versions pinned by the lock file).

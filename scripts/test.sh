@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs airlock with its test tools, checks the code's habits (lint, types, import layers),
 # then runs the suite: the in-process unit tests, the end-to-end tests with the newest openai
-# 3.x, a second quick pass with openai 2.54.0 (the last 2.x), and the Assistants v1 tests with
-# openai 1.20.0 (the last SDK that spoke v1).
+# 3.x (the Playground's tests in headless Chromium among them), a second quick pass with
+# openai 2.54.0 (the last 2.x; slow tests, the browser's included, are left out), and the
+# Assistants v1 tests with openai 1.20.0 (the last SDK that spoke v1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
