@@ -9,6 +9,9 @@ const ACTIVE = new Set(["queued", "in_progress", "requires_action", "cancelling"
 
 export function createInspector(container, { threadId, openFile, loadImage, submitOutputs }) {
   const runs = new Map(); // id -> {run, steps: Map, stats}
+  // Outputs typed for a waiting function call, by call id: the card is redrawn as events arrive,
+  // and what the user typed must survive that.
+  const drafts = new Map();
   let seq = 0; // arrival order, for runs created in the same second
   const list = h("div", { class: "runs", id: "runs" });
   const refreshButton = h("button", { type: "button", class: "small ghost", id: "runs-refresh", title: "Reload runs" }, "↻");
@@ -120,7 +123,8 @@ export function createInspector(container, { threadId, openFile, loadImage, subm
         h("div", {}, h("code", { class: "fn-name" }, c.function.name), h("span", { class: "muted small mono" }, ` ${c.id}`)),
         h("pre", { class: "code small" }, pretty(c.function.arguments)),
         h("label", { for: `out-${c.id}` }, "Output"),
-        h("textarea", { id: `out-${c.id}`, rows: 3, class: "mono", name: c.id, placeholder: "{\"result\": ...}" }))),
+        h("textarea", { id: `out-${c.id}`, rows: 3, class: "mono", name: c.id, placeholder: "{\"result\": ...}",
+          value: drafts.get(c.id) || "", oninput: (ev) => drafts.set(c.id, ev.currentTarget.value) }))),
       h("button", { type: "submit", class: "primary", dataset: { role: "submit-outputs" } }, "Submit outputs"));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();

@@ -306,7 +306,10 @@ export async function mountThreads(main, { id, params }) {
       attachments.length = 0;
       drawAttachments();
       const entry = rememberedThreads().find((t) => t.id === tid);
-      if (entry && !entry.title) updateThread(tid, { title: text.trim().slice(0, 60) });
+      if (entry && !entry.title) {
+        updateThread(tid, { title: text.trim().slice(0, 60) });
+        drawThreads();
+      }
       updateThread(tid, { assistant_id: select.value });
       setLastAssistant(select.value);
       if (tid !== threadId) {
