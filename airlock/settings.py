@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,8 +19,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Field(default_factory=default_data_dir)
-    # None means "SQLite in the data dir"; a postgresql:// URL is the multi-process future.
+    # None means "SQLite in the data dir"; postgresql+psycopg://... lets several replicas share
+    # one database (docs/deployment.md).
     database_url: str | None = None
+    # Where uploaded and generated files' bytes live (default: <data dir>/files). Replicas share
+    # one directory on a filesystem with atomic rename and fsync (docs/deployment.md).
+    files_root: Path | None = Field(None, validation_alias=AliasChoices("files_root",
+                                                                        "AIRLOCK_FILES_DIR"))
+    # Replicas on PostgreSQL: a claimed run or file stays claimed this long past the claiming
+    # replica's last renewal (every third of it); then any replica ends or re-queues it.
+    lease_s: float = Field(15.0, gt=0)
+    # False: this replica serves the API only and runs no model or ingestion workers.
+    workers: bool = True
     api_key: str | None = None
     model: str | None = None
     # A TOML file mapping model names to GGUF files and per-model settings.
@@ -86,7 +96,7 @@ class Settings(BaseSettings):
 
     @property
     def files_dir(self) -> Path:
-        return self.data_dir / "files"
+        return self.files_root or self.data_dir / "files"
 
     @property
     def index_dir(self) -> Path:

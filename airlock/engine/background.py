@@ -8,6 +8,9 @@
 |                            | index vector-store files (engine.ingestion)                |
 | airlock-sweeper            | expires waiting runs, deletes expired files                |
 | airlock-sandbox-start      | once at start-up: probes the jail, pre-warms kernels       |
+| airlock-listen             | PostgreSQL only: peers' run events and wake-ups (cluster)  |
+| airlock-leases             | PostgreSQL only: renews this replica's claims, ends or     |
+|                            | re-queues lapsed ones (engine.cluster)                     |
 
 The code_interpreter kernel pool keeps threads of its own inside airlock.tools; it is started
 and stopped from here too. Every thread is a daemon and watches `stopping`; `stop` joins them.
@@ -20,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from airlock.engine.cluster import Cluster, replica_name
 from airlock.engine.events import Hub
 from airlock.engine.ingestion import Ingestor
 from airlock.engine.rounds.toolbox import Toolbox
@@ -34,6 +38,7 @@ from airlock.store import Store, scripted_replies
 
 log = logging.getLogger("airlock.engine")
 JOIN_TIMEOUT_S = 30.0
+LISTEN_READY_S = 10.0
 
 
 class Background:
@@ -43,14 +48,20 @@ class Background:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.hub = Hub()
+        self.replica = replica_name()
         self.search = Search(store, cfg.index_dir, cfg.embedding_model, parse_limits(cfg),
                              chroma_url=cfg.chroma_url)
-        self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping)
+        self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping, cfg.lease_s)
         self.sandbox = Sandbox(cfg)
         toolbox = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,
                           files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s)
-        self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn)
+        self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn,
+                                   replica=self.replica, lease_s=cfg.lease_s, works=cfg.workers)
         self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping)
+        bus = store.bus(self.replica)
+        self.cluster = None if bus is None else Cluster(
+            store, bus, self.hub, self.scheduler, self.ingestor, self.replica, cfg.lease_s,
+            self.stopping)
         registry.set_scripted_factory(
             lambda: ScriptedBackend(self._next_scripted_reply, strict=cfg.scripted_strict))
 
@@ -61,12 +72,20 @@ class Background:
         thread.start()
 
     def start(self) -> None:
-        self.sweeper.remove_orphans()
+        if self.cluster is not None:
+            # Listening before anything is claimed or served: no peer's message is missed.
+            self.spawn("airlock-listen", self.cluster.listen)
+            self.cluster.listening.wait(LISTEN_READY_S)
+            # Once before serving: a replica restarted after a crash ends its predecessor's runs.
+            self.cluster.renew_and_reap()
+            self.spawn("airlock-leases", self.cluster.keep_leases)
+        self.sweeper.remove_orphans(recent_too=self.cluster is None)
         self.ingestor.recover()
         self.spawn("airlock-sandbox-start", self.sandbox.prepare)
         self.spawn("airlock-sweeper", self.sweeper.loop)
-        for i in range(self.cfg.ingest_workers):
-            self.spawn(f"airlock-ingest-{i}", self.ingestor.loop)
+        if self.cfg.workers:
+            for i in range(self.cfg.ingest_workers):
+                self.spawn(f"airlock-ingest-{i}", self.ingestor.loop)
         self.scheduler.recover()
 
     def stop(self) -> None:
@@ -81,6 +100,8 @@ class Background:
                 log.warning("thread %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT_S)
         self.search.close()
         self.sandbox.shutdown()
+        if self.cluster is not None:
+            self.cluster.close()
 
     def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
         with self.store.begin() as conn:

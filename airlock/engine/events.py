@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 Event = tuple[str, dict[str, Any]]
@@ -17,10 +18,17 @@ Feed = asyncio.Queue[Event]
 ALL = "*"
 
 
+Forward = Callable[[str, str, dict[str, Any]], None]
+
+
 class Hub:
-    def __init__(self) -> None:
+    """`forward`, when several replicas share the store: also sends each published event to the
+    other replicas (engine.cluster), whose listeners hand it to `deliver` on their own hub."""
+
+    def __init__(self, forward: Forward | None = None) -> None:
         self._lock = threading.Lock()
         self._subs: dict[str, list[tuple[asyncio.AbstractEventLoop, Feed]]] = defaultdict(list)
+        self.forward = forward
 
     def subscribe(self, run_id: str) -> Feed:
         """Events of one run, or of every run with `run_id="*"`; items are (name, data)."""
@@ -42,6 +50,12 @@ class Hub:
             self.publish(run_id, name, data)
 
     def publish(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+        self.deliver(run_id, name, data)
+        if self.forward is not None:
+            self.forward(run_id, name, data)
+
+    def deliver(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+        """Hands an event to this process's watchers only."""
         with self._lock:
             subs = [*self._subs.get(run_id, ()), *self._subs.get(ALL, ())]
         for loop, queue in subs:

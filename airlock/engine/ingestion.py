@@ -34,20 +34,56 @@ LOG_EVERY_S = 5.0
 class Ingestor:
     """Workers run `loop` on threads made by `engine.background`."""
 
-    def __init__(self, store: Store, files_dir: Path, search: Search, stopping: threading.Event):
+    def __init__(self, store: Store, files_dir: Path, search: Search, stopping: threading.Event,
+                 lease_s: float = 0.0):
         self.store, self.files_dir, self.search = store, files_dir, search
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._stopping = stopping
+        self.lease_s = lease_s
+        # Set by engine.cluster when replicas share the store: they hear of queued files too.
+        self.wake_peers: Callable[[], None] | None = None
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
 
     def recover(self) -> None:
-        """At start-up: claims of a dead process are cleared; those files are ingested again."""
+        """At start-up: claims of a dead process are cleared; those files are ingested again.
+        A shared store is left alone: a claim of a dead replica is cleared when its lease lapses
+        (`requeue_lapsed`)."""
+        if self.store.is_shared:
+            return
         t = crud.table_of(VectorStoreFile)
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.status == "in_progress").values(claim=None))
 
-    def wake(self) -> None:
+    def wake(self, *, tell_peers: bool = True) -> None:
         self._wake.set()
+        if tell_peers and self.wake_peers is not None:
+            self.wake_peers()
+
+    def renew_leases(self) -> None:
+        """This replica still works on the files it claimed: their leases run on."""
+        with self._held_lock:
+            tokens = list(self._held)
+        if not tokens:
+            return
+        t = crud.table_of(VectorStoreFile)
+        with self.store.begin() as conn:
+            conn.execute(update(t).where(t.c.claim.in_(tokens), t.c.status == "in_progress")
+                         .values(lease_until=time.time() + self.lease_s))
+
+    def requeue_lapsed(self) -> int:
+        """Files whose claiming replica stopped renewing (it died) wait again for any worker;
+        indexing a file again replaces what the dead worker left of it."""
+        t = crud.table_of(VectorStoreFile)
+        with self.store.begin() as conn:
+            n = int(conn.execute(update(t).where(
+                t.c.status == "in_progress", t.c.claim.is_not(None),
+                t.c.lease_until < time.time()).values(claim=None, lease_until=None)).rowcount)
+        if n:
+            log.warning("queued %d file(s) again: the replica ingesting them stopped", n)
+            self.wake()
+        return n
 
     def wait_ready(self, store_ids: list[str], timeout: float) -> bool:
         """Blocks until no file of these stores is still being ingested (runs search only
@@ -79,6 +115,8 @@ class Ingestor:
             try:
                 self._ingest(*job)
             finally:
+                with self._held_lock:
+                    self._held.discard(job[2])
                 with self._done:
                     self._done.notify_all()
 
@@ -86,13 +124,19 @@ class Ingestor:
         t = crud.table_of(VectorStoreFile)
         token = uuid.uuid4().hex
         with self.store.begin() as conn:
+            # SKIP LOCKED: replicas claiming at once take different files (PostgreSQL).
             row = conn.execute(select(t.c.vector_store_id, t.c.id, t.c.chunking_strategy).where(
-                t.c.status == "in_progress", t.c.claim.is_(None)).order_by(t.c.seq).limit(1)).first()
+                t.c.status == "in_progress", t.c.claim.is_(None)).order_by(t.c.seq).limit(1)
+                .with_for_update(skip_locked=True)).first()
             if row is None:
                 return None
             claimed = conn.execute(update(t).where(
                 t.c.vector_store_id == row.vector_store_id, t.c.id == row.id,
-                t.c.status == "in_progress", t.c.claim.is_(None)).values(claim=token)).rowcount
+                t.c.status == "in_progress", t.c.claim.is_(None)).values(
+                    claim=token, lease_until=time.time() + self.lease_s)).rowcount
+            if claimed:
+                with self._held_lock:
+                    self._held.add(token)
         return (row.vector_store_id, row.id, token, row.chunking_strategy) if claimed else None
 
     def _ingest(self, store_id: str, file_id: str, token: str, chunking: dict[str, Any]) -> None:

@@ -34,7 +34,10 @@ from airlock.store.tables import Message, Run, RunStep
 
 KIND = "run"
 STEP_KIND = "run step"
-RESTARTED = "The server restarted while this run was active; create the run again."
+RESTARTED = ("The server restarted or stopped while this run was active; "
+             "create the run again.")
+LAPSED = ("The server replica running this run stopped answering (its lease lapsed); "
+          "create the run again.")
 
 
 class RunStatus(StrEnum):
@@ -231,16 +234,53 @@ def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
     return crud.add(conn, Run, {**values, "status": S.QUEUED.value, "queued_ns": time.time_ns()})
 
 
-def claim_next(conn: Connection, backend: str) -> RunRecord | None:
-    """Takes the longest-queued run for `backend` and marks it in_progress, or None."""
+def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0
+               ) -> RunRecord | None:
+    """Takes the longest-queued run for `backend` and marks it in_progress, held by `replica`
+    for `lease_s` seconds (renewed by `renew_leases` while it works), or None.
+
+    On PostgreSQL the row is locked `FOR UPDATE SKIP LOCKED`: replicas claiming at once take
+    different runs instead of queueing on one (SQLite has one writer and ignores the clause)."""
     t = crud.table_of(Run)
     run_id = conn.execute(
         select(t.c.id).where(t.c.status == S.QUEUED.value, t.c.backend == backend)
-        .order_by(t.c.queued_ns, t.c.seq).limit(1)
+        .order_by(t.c.queued_ns, t.c.seq).limit(1).with_for_update(skip_locked=True)
     ).scalar()
-    if run_id is None or not _move(conn, run_id, S.IN_PROGRESS, started_at=crud.now()):
+    if run_id is None or not _move(conn, run_id, S.IN_PROGRESS, started_at=crud.now(),
+                                   claimed_by=replica or None,
+                                   lease_until=time.time() + lease_s if lease_s else None):
         return None
     return load(conn, run_id)
+
+
+def renew_leases(conn: Connection, run_ids: list[str], replica: str, lease_s: float) -> int:
+    """The replica still works on these runs: their leases run `lease_s` from now."""
+    if not run_ids:
+        return 0
+    t = crud.table_of(Run)
+    return conn.execute(update(t).where(t.c.id.in_(run_ids), t.c.claimed_by == replica)
+                        .values(lease_until=time.time() + lease_s)).rowcount
+
+
+def end_lapsed(conn: Connection, live: set[str]) -> list[tuple[str, list[Event]]]:
+    """Runs whose replica is gone (not among `live`) or stopped renewing their lease (it hung)
+    end: a run mid-turn fails with server_error, a run being cancelled ends cancelled. Any
+    replica may call this."""
+    t = crud.table_of(Run)
+    now = time.time()
+    gone = t.c.claimed_by.is_(None) | t.c.claimed_by.not_in(sorted(live))
+    lapsed = t.c.lease_until.is_(None) | (t.c.lease_until < now)
+    # Only the candidates are locked, so live replicas' runs are never held up by this.
+    rows = conn.execute(select(t.c.id, t.c.claimed_by).where(
+        t.c.status.in_([S.IN_PROGRESS.value, S.CANCELLING.value]), gone | lapsed
+    ).with_for_update(skip_locked=True)).all()
+    ended = []
+    for run_id, owner in rows:
+        why = LAPSED if owner in live else RESTARTED
+        events = cancel_waiting(conn, run_id) or fail(conn, run_id, why)
+        if events:
+            ended.append((run_id, events))
+    return ended
 
 
 def backends_with_work(conn: Connection) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from airlock.engine import run_state
 from airlock.engine.events import Hub
@@ -21,33 +22,57 @@ from airlock.models.registry import Registry
 from airlock.store import Store
 
 log = logging.getLogger("airlock.engine")
-# How often an idle worker looks at the store without being woken (other processes' runs).
+# How often an idle worker looks at the store without being woken: with SQLite for another
+# process's runs; with PostgreSQL only as a safety net, since peers' wake-ups come by NOTIFY.
 IDLE_CHECK_S = 1.0
+SHARED_IDLE_CHECK_S = 5.0
 
 Spawn = Callable[[str, Callable[[], None]], None]
 
 
+class Peers(Protocol):
+    """The other replicas sharing the store (engine.cluster), when there are any."""
+
+    def wake_runs(self, backend: str) -> None: ...
+    def stop_run(self, run_id: str) -> None: ...
+
+
 class Scheduler:
+    """`replica` names this process in the runs it claims; each claim holds for `lease_s` and is
+    renewed (engine.leases) while the run is in `held`. With `works` False this replica only
+    serves the API: other replicas run the turns."""
+
     def __init__(self, store: Store, registry: Registry, hub: Hub, toolbox: Toolbox,
-                 stopping: threading.Event, spawn: Spawn):
+                 stopping: threading.Event, spawn: Spawn, *, replica: str = "",
+                 lease_s: float = 0.0, works: bool = True):
         self.store, self.registry, self.hub, self.toolbox = store, registry, hub, toolbox
         self.stopping, self._spawn = stopping, spawn
+        self.replica, self.lease_s, self.works = replica, lease_s, works
+        self.peers: Peers | None = None
         self._wakes: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
+        self._held: set[str] = set()
 
     def recover(self) -> None:
-        """At start-up: runs a dead process left mid-turn end failed; queued work is taken up."""
+        """At start-up: runs a dead process left mid-turn end failed; queued work is taken up.
+        A shared store is left alone: other replicas may be working on those runs, and a run
+        whose replica died ends when its lease lapses (engine.leases)."""
         with self.store.begin() as conn:
-            failed = run_state.fail_interrupted(conn)
+            failed = [] if self.store.is_shared else run_state.fail_interrupted(conn)
             pending = run_state.backends_with_work(conn)
         if failed:
             log.warning("marked %d run(s) interrupted by a restart as failed", len(failed))
         for backend in pending:
-            self.wake(backend)
+            self.wake(backend, tell_peers=False)
 
-    def wake(self, backend: str) -> None:
-        """Tells `backend`'s worker that a run is queued, starting the worker on first use."""
+    def wake(self, backend: str, *, tell_peers: bool = True) -> None:
+        """Tells `backend`'s worker that a run is queued, starting the worker on first use;
+        the other replicas' workers hear of it too, so whichever is free takes it."""
+        if tell_peers and self.peers is not None:
+            self.peers.wake_runs(backend)
+        if not self.works:
+            return
         with self._lock:
             wake = self._wakes.get(backend)
             if wake is None:
@@ -55,14 +80,29 @@ class Scheduler:
                 self._spawn(f"airlock-model-{backend}", lambda: self._work(backend, wake))
         wake.set()
 
+    def held(self) -> list[str]:
+        """The runs this replica's workers are executing (their leases are renewed)."""
+        with self._lock:
+            return list(self._held)
+
     def wake_all(self) -> None:
         with self._lock:
             for wake in self._wakes.values():
                 wake.set()
 
     def request_stop(self, run_id: str) -> None:
-        """Asks the worker generating `run_id` to stop; it finishes the run as cancelled."""
+        """Asks the worker generating `run_id` to stop; it finishes the run as cancelled. The
+        worker may be another replica's: it is told too."""
         self._cancel_event(run_id).set()
+        if self.peers is not None:
+            self.peers.stop_run(run_id)
+
+    def stop_if_held(self, run_id: str) -> None:
+        """A peer asked to stop `run_id`: stops it if one of this replica's workers runs it."""
+        with self._lock:
+            held = run_id in self._held
+        if held:
+            self._cancel_event(run_id).set()
 
     def _cancel_event(self, run_id: str) -> threading.Event:
         with self._lock:
@@ -72,15 +112,22 @@ class Scheduler:
         while not self.stopping.is_set():
             try:
                 with self.store.begin() as conn:
-                    run = run_state.claim_next(conn, backend)
+                    run = run_state.claim_next(conn, backend, self.replica, self.lease_s)
+                    if run is not None:
+                        with self._lock:
+                            self._held.add(run.id)
             except Exception:
                 log.exception("claiming a run failed")
                 run = None
             if run is None:
-                wake.wait(IDLE_CHECK_S)
+                wake.wait(SHARED_IDLE_CHECK_S if self.peers is not None else IDLE_CHECK_S)
                 wake.clear()
                 continue
-            self._execute(run)
+            try:
+                self._execute(run)
+            finally:
+                with self._lock:
+                    self._held.discard(run.id)
 
     def _execute(self, run: RunRecord) -> None:
         stop = self._cancel_event(run.id)

@@ -18,6 +18,7 @@ from airlock.store import Store, files
 log = logging.getLogger("airlock.engine")
 RUNS_EVERY_S = 1.0
 FILES_EVERY_S = 30.0
+ORPHAN_AGE_S = 3600.0
 
 
 class Sweeper:
@@ -43,12 +44,16 @@ class Sweeper:
         for run_id, events in expired:
             self.hub.publish_all(run_id, events)
 
-    def remove_orphans(self) -> int:
+    def remove_orphans(self, recent_too: bool = True) -> int:
         """At start-up, before any upload: bytes a crash left without a row (an upload killed
-        between its fsync and its commit, a half-written `.part`) are deleted."""
+        between its fsync and its commit, a half-written `.part`) are deleted. In a files dir
+        shared by replicas (`recent_too` False) another replica may be mid-upload: only bytes
+        older than an hour count as orphans."""
         with self.store.read_conn() as conn:
             known = files.all_paths(conn)
-        orphans = [p for p in self.files_dir.iterdir() if p.is_file() and p.name not in known]
+        cutoff = time.time() - (0 if recent_too else ORPHAN_AGE_S)
+        orphans = [p for p in self.files_dir.iterdir()
+                   if p.is_file() and p.name not in known and p.stat().st_mtime <= cutoff]
         for path in orphans:
             path.unlink(missing_ok=True)
         if orphans:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event
+
+if TYPE_CHECKING:
+    from airlock.store.bus import Bus
 
 _HERE = Path(__file__).parent
 T = TypeVar("T")
@@ -23,12 +26,17 @@ class Store:
         self.files_dir = files_dir
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.is_sqlite = url.startswith("sqlite")
+        # Several replicas may share a PostgreSQL database: claims take leases, wake-ups and
+        # run events cross replicas on the bus (store.bus).
+        self.is_shared = url.startswith("postgresql")
         connect_args = {"check_same_thread": False} if self.is_sqlite else {}
         self.engine = create_engine(
             url,
             connect_args=connect_args,
             pool_size=8,
             max_overflow=8,
+            # A database server restarted under a replica leaves dead connections in the pool.
+            pool_pre_ping=self.is_shared,
             # JSON columns are decoded on every read; orjson does it several times faster.
             json_serializer=lambda v: orjson.dumps(v).decode(),
             json_deserializer=orjson.loads,
@@ -78,6 +86,14 @@ class Store:
     def read_conn(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def bus(self, replica: str) -> Bus | None:
+        """The replicas' message bus (PostgreSQL), or None for SQLite's one process."""
+        if not self.is_shared:
+            return None
+        from airlock.store.bus import Bus
+
+        return Bus(self.url, replica)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id", "claim",
-                      "cancelled"})
+                      "cancelled", "claimed_by", "lease_until"})
 
 
 class Base(DeclarativeBase):
@@ -120,6 +120,10 @@ class Run(Base):
     # Position in the turn queue: set each time the run (re)enters `queued`, so a run coming back
     # for another turn waits behind runs queued before it.
     queued_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The replica whose worker runs the turn, and until when (epoch seconds) its claim holds;
+    # the replica renews it while it works, and any replica ends a run whose lease lapsed.
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_runs_thread_seq", "thread_id", "seq"),
@@ -203,6 +207,8 @@ class VectorStoreFile(Base):
     batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Which ingestion worker holds this file; null while it waits (and again after a restart).
     claim: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Until when the claim holds (epoch seconds); a lapsed claim is cleared and the file queued again.
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ux_vector_store_files_store_file", "vector_store_id", "id", unique=True),
@@ -235,3 +241,15 @@ class ScriptedReply(Base):
     reply: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 
     __table_args__ = (Index("ix_scripted_replies_thread_seq", "thread_id", "seq"),)
+
+
+class BusOverflow(Base):
+    """Replica-to-replica messages too big for a NOTIFY payload (8000 bytes): the notification
+    carries this row's seq and the listeners read the body here. Rows older than a few minutes
+    are deleted."""
+
+    __tablename__ = "bus_overflow"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                     primary_key=True, autoincrement=True)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
