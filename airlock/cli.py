@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "models":
         for entry in registry.entries():
             mark = "*" if entry.name == registry.default else " "
-            print(f"{mark} {entry.name}\t{entry.path or entry.kind}")
+            where = entry.remote.base_url if entry.remote else entry.path or entry.kind
+            print(f"{mark} {entry.name}\t{where}")
         return
     _serve(cfg, registry)
 

@@ -69,3 +69,12 @@ def test_a_name_repeated_in_every_chunk_is_kept_once():
         name = _call_name(name, piece, offered)
     assert name == "get_weather"
     assert _call_name(_call_name("", "get", offered), "_weather", offered) == "get_weather"
+
+
+def test_airlock_models_lists_a_remote_entry_by_its_server(tmp_path, capsys):
+    from airlock.cli import main
+
+    config = tmp_path / "models.toml"
+    config.write_text('default = "big"\n[models.big]\nbase_url = "http://gpu:8080/v1"\n')
+    main(["models", "--models-config", str(config)])
+    assert "* big\thttp://gpu:8080/v1" in capsys.readouterr().out.splitlines()
