@@ -4,6 +4,7 @@ data dir; airlock still computes the embeddings and passes them explicitly."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,6 @@ import httpx
 import pytest
 from chromadb.config import Settings
 
-from conftest import free_port
 from fs_helpers import PENGUINS, ZORBLAX, ready_store
 from runs_helpers import script
 
@@ -23,6 +23,12 @@ pytestmark = pytest.mark.slow
 INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
 CHROMA = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
 
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory):

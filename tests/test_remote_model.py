@@ -14,7 +14,6 @@ import openai
 import pytest
 
 from airlock.models.registry import embedded_gguf
-from conftest import free_port
 from runs_helpers import wait_for_text, wait_run
 
 pytestmark = pytest.mark.slow
@@ -28,6 +27,12 @@ WEATHER = {
 }
 ENDED = ("completed", "failed", "cancelled", "expired", "incomplete", "requires_action")
 
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 @pytest.fixture(scope="module")
 def inference(tmp_path_factory):
@@ -78,6 +83,7 @@ default = "remote"
 base_url = "{inference}"
 model = "{SERVED_AS}"
 constrain = "grammar"
+call_threshold = 0.005
 
 [models.remote-tools]
 base_url = "{inference}"
@@ -165,6 +171,16 @@ def test_function_call_then_submit_tool_outputs(remote, model):
     assert done.status in ("completed", "incomplete"), done.last_error
     assert text_of(remote, thread.id, done.id).strip()
     assert done.usage.completion_tokens > 0
+
+
+def test_auto_tool_choice_calls_only_when_a_call_fits(remote):
+    tools = [{"type": "function", "function": WEATHER}]
+    _, run = ask(remote, "What is the weather in Paris?", tools=tools)
+    assert run.status == "requires_action", run.last_error
+    assert run.required_action.submit_tool_outputs.tool_calls[0].function.name == "get_weather"
+    thread, run = ask(remote, "Tell me a joke.", tools=tools, max_completion_tokens=24)
+    assert run.status in ("completed", "incomplete"), run.last_error
+    assert text_of(remote, thread.id, run.id).strip()
 
 
 def test_json_object_reply_parses(remote):

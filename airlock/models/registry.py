@@ -21,6 +21,7 @@ factory the engine injects). A TOML file adds GGUF models with per-model setting
                                      #   (or `api_key = "..."` in the file)
     constrain = "grammar"            # "grammar" | "json_schema" | "tools" (models.remote)
     timeout = 120                    # optional: seconds without an answer before the run fails
+    call_threshold = 0.005           # optional: decide "auto" tool calls from logprobs
     n_ctx = 8192                     # the server's context, for fitting prompts
 
 `--model` (a configured name, or a path to a .gguf served under its file stem) picks the default.
@@ -78,6 +79,8 @@ class RemoteSpec:
     timeout: float = 120.0
     # Sampler settings the config sets explicitly, and so are sent to the server.
     sampler_keys: tuple[str, ...] = ()
+    # tool_choice "auto": call when P(reply opens a call) reaches this (None: the reply decides).
+    call_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def embedded_gguf() -> Path:
 
 _SCRIPTED = ModelEntry(SCRIPTED_MODEL_NAME, None, kind="scripted")
 _SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb", *sampling.CONFIG_KEYS}
-_REMOTE_SETTINGS = {"base_url", "model", "api_key", "api_key_env", "constrain", "timeout"}
+_REMOTE_SETTINGS = {"base_url", "model", "api_key", "api_key_env", "constrain", "timeout",
+                    "call_threshold"}
 _LOCAL_ONLY = {"path", "n_threads", "chat_template", "cache_mb"}
 _CONSTRAIN = ("grammar", "json_schema", "tools")
 
@@ -258,6 +262,10 @@ def _remote_entry(ctx: str, name: str, spec: dict[str, Any]) -> ModelEntry:
     timeout = spec.get("timeout", 120.0)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ModelConfigError(f"{ctx}: 'timeout' must be a number of seconds > 0")
+    threshold = spec.get("call_threshold")
+    if threshold is not None and (not isinstance(threshold, (int, float))
+                                  or isinstance(threshold, bool) or not 0 < threshold < 1):
+        raise ModelConfigError(f"{ctx}: 'call_threshold' must be a probability between 0 and 1")
     overrides = _sampling_overrides(ctx, spec)
     return ModelEntry(
         name=name, path=None, kind="remote",
@@ -266,6 +274,7 @@ def _remote_entry(ctx: str, name: str, spec: dict[str, Any]) -> ModelEntry:
         remote=RemoteSpec(
             base_url=base_url.rstrip("/"), model=text("model", name) or name, api_key=api_key,
             constrain=constrain or "grammar", timeout=float(timeout),
+            call_threshold=None if threshold is None else float(threshold),
             sampler_keys=tuple(sorted(k for k in overrides if k not in ("temperature", "top_p")))),
     )
 
@@ -407,7 +416,8 @@ class Registry:
             return RemoteBackend(
                 entry.name, spec.base_url, spec.model, api_key=spec.api_key, n_ctx=entry.n_ctx,
                 constrain=spec.constrain,  # type: ignore[arg-type]
-                timeout=spec.timeout, sampler_keys=spec.sampler_keys)
+                timeout=spec.timeout, sampler_keys=spec.sampler_keys,
+                call_threshold=spec.call_threshold)
         if entry.path is None or not entry.path.is_file():
             raise ModelNotFound(f"GGUF file not found for model '{entry.name}': {entry.path}")
         from airlock.models.llama import LlamaBackend  # llama_cpp is slow to import

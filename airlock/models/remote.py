@@ -15,9 +15,13 @@ can constrain (`constrain` in the models config):
 In the first two, tools are described in the prompt (models.function_prompt's generic tool
 section, tool rounds as plain turns), so any chat template on the server works. A forced call
 (tool_choice "required" or a function name) is one constrained request whose JSON is the call.
-With tool_choice "auto" the reply streams freely; text that starts like a call (`<tool_call>`,
-`{"name"`) is held back, and once it is one, that stream is dropped and the call is asked for
-again under the call's constraint, so it always parses. One call per turn.
+With tool_choice "auto", when the config sets `call_threshold`, a one-token request with
+`logprobs` decides first, as the local backend does for the generic format: the model calls when
+the probability that its reply starts with `<` (summed over the server's top 20 first tokens)
+is at least the threshold. Otherwise (or when it answers) the reply streams freely; text that
+starts like a call (`<tool_call>`, `{"name"`) is held back, and once it is one, that stream is
+dropped and the call is asked for again under the call's constraint, so it always parses. One
+call per turn. Tool-result markup the model invents (`<tool_response>`) ends its reply.
 
 Usage comes from the server (`stream_options.include_usage`); a server that sends none in
 streams (llama-cpp-python's) gets its completion tokens counted as streamed chunks (one per
@@ -57,6 +61,10 @@ _CALL_OPENERS = ('<tool_call>{"name"', '{"name"', '```json{"name"', '```{"name"'
 # runs near 4, so this over-counts, which keeps prompt fitting on the safe side).
 _CHARS_PER_TOKEN = 3
 _PER_MESSAGE = 4
+# Markup of the generic tool format that is never part of a reply (the server stops there).
+_STOPS = ["<tool_response>", "</tool_response>", "</tool_call>"]
+# First-token candidates asked for when deciding whether to call (OpenAI allows up to 20).
+_TOP_LOGPROBS = 20
 
 
 class RemoteModelError(RuntimeError):
@@ -68,7 +76,8 @@ class RemoteBackend:
 
     def __init__(self, name: str, base_url: str, model: str, *, api_key: str | None = None,
                  n_ctx: int = 4096, constrain: Constrain = "grammar",
-                 timeout: float = DEFAULT_TIMEOUT_S, sampler_keys: Sequence[str] = ()):
+                 timeout: float = DEFAULT_TIMEOUT_S, sampler_keys: Sequence[str] = (),
+                 call_threshold: float | None = None):
         if constrain not in CONSTRAIN_MODES:
             raise ValueError(f"constrain must be one of {', '.join(CONSTRAIN_MODES)}")
         self.name = name
@@ -80,6 +89,7 @@ class RemoteBackend:
         # Sampler settings beyond temperature/top_p (top_k, min_p, repeat_penalty) are sent
         # only when the models config sets them: OpenAI itself refuses unknown parameters.
         self.sampler_keys = tuple(sampler_keys)
+        self.call_threshold = call_threshold
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers,
@@ -113,6 +123,8 @@ class RemoteBackend:
             body["parallel_tool_calls"] = request.parallel_tool_calls
             return self._stream(body, request, on_text, should_stop, gate=False)
         if calling and not json_reply and request.tool_choice == "auto":
+            if self.call_threshold is not None and self._decides_to_call(body):
+                return self._forced_call(request, should_stop)
             result = self._stream(body, request, on_text, should_stop, gate=True)
             if result.tool_calls is not _STARTED_CALL:
                 return result
@@ -142,7 +154,31 @@ class RemoteBackend:
                 body[key] = extra[key]
         if isinstance(extra.get("seed"), int):
             body["seed"] = extra["seed"]
+        if self.constrain != "tools" and (request.tools or any(
+                m["role"] == "tool" for m in request.messages)):
+            body["stop"] = _STOPS
         return body
+
+    def _decides_to_call(self, body: dict[str, Any]) -> bool:
+        """tool_choice "auto": whether the probability that the reply opens a call reaches
+        `call_threshold`. A server that sends no logprobs leaves it to the reply."""
+        probe = dict(body, stream=False, max_tokens=1, temperature=0.0, logprobs=True,
+                     top_logprobs=_TOP_LOGPROBS)
+        probe.pop("stream_options", None)
+        try:
+            response = self._http.post("/chat/completions", json=probe)
+        except Exception as exc:
+            raise self._wrap(exc) from None
+        if response.status_code >= 400:
+            raise self._status_error(response)
+        try:
+            first = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            p = sum(math.exp(c["logprob"]) for c in first
+                    if str(c.get("token", "")).lstrip().startswith("<"))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return False
+        assert self.call_threshold is not None
+        return p >= self.call_threshold
 
     def _constrain(self, body: dict[str, Any], request: TurnRequest,
                    schema: dict[str, Any] | None = None) -> None:

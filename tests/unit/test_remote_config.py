@@ -45,6 +45,7 @@ def test_the_remote_model_name_defaults_to_the_entry_name(tmp_path):
     ('base_url = "http://h"\nconstrain = "regex"', "'constrain' must be one of"),
     ('base_url = "http://h"\npath = "x.gguf"', "cannot be set for a remote model"),
     ('base_url = "http://h"\ntimeout = 0', "'timeout'"),
+    ('base_url = "http://h"\ncall_threshold = 1.5', "'call_threshold'"),
     ('base_url = "http://h"\napi_key = "a"\napi_key_env = "B"', "not both"),
     ('base_url = "http://h"\napi_key_env = "AIRLOCK_TEST_UNSET_KEY"', "is not set"),
     ('path = "x.gguf"\nmodel = "m"', "only for remote models"),
