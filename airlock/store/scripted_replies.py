@@ -18,10 +18,12 @@ def push(conn: Connection, replies: list[dict[str, Any]], thread_id: str | None)
 
 
 def pop(conn: Connection, thread_id: str | None) -> dict[str, Any] | None:
-    """The next reply for this thread, else the next global one."""
+    """The next reply for this thread, else the next global one. Replicas popping at once
+    (PostgreSQL) each take a different reply: SKIP LOCKED."""
     t = crud.table_of(ScriptedReply)
     for where in (t.c.thread_id == thread_id, t.c.thread_id.is_(None)):
-        row = conn.execute(select(t).where(where).order_by(t.c.seq).limit(1)).first()
+        row = conn.execute(select(t).where(where).order_by(t.c.seq).limit(1)
+                           .with_for_update(skip_locked=True)).first()
         if row is not None:
             conn.execute(delete(t).where(t.c.seq == row.seq))
             reply: dict[str, Any] = row.reply

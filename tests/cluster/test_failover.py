@@ -1,0 +1,66 @@
+"""kill -9 of a replica mid-run: its run ends failed (server_error) within the lease, the other
+replicas' runs complete, and work still queued is taken by the survivors. Nothing stays stuck."""
+
+from __future__ import annotations
+
+import time
+
+from cluster_fixtures import LEASE_S, a, cluster  # noqa: F401  (fixtures)
+
+from runs_helpers import script, slow_reply, wait_for_text
+
+TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+
+
+def test_a_killed_replicas_run_fails_within_the_lease(cluster, a):  # noqa: F811
+    doomed = cluster.replica("doomed")
+    c = a.client()
+    asst = c.beta.assistants.create(model="scripted")
+    # One slow run for each working replica (a, b, doomed): a worker runs one turn at a time,
+    # so each replica holds exactly one of them; the fourth waits in the queue.
+    threads = [c.beta.threads.create(messages=[{"role": "user", "content": f"slow {i}"}])
+               for i in range(4)]
+    for t in threads:
+        script(a, slow_reply(words=300, delay_ms=20), thread_id=t.id)  # ~6 s each
+    runs = [c.beta.threads.runs.create(thread_id=t.id, assistant_id=asst.id) for t in threads]
+
+    def statuses():
+        return [c.beta.threads.runs.retrieve(r.id, thread_id=r.thread_id).status for r in runs]
+
+    deadline = time.monotonic() + 30
+    while statuses().count("in_progress") < 3:
+        assert time.monotonic() < deadline, statuses()
+        time.sleep(0.05)  # poll interval between GETs, not synchronisation
+
+    for r, status in zip(runs, statuses(), strict=True):
+        if status == "in_progress":
+            wait_for_text(c, r.thread_id, r.id)  # mid-reply: a step and a message exist
+    doomed.crash()
+    killed_at = time.time()
+    deadline = time.monotonic() + 60
+    while True:
+        now = statuses()
+        if all(s in TERMINAL for s in now):
+            break
+        assert time.monotonic() < deadline, f"runs stuck after kill -9: {now}"
+        time.sleep(0.1)  # poll interval between GETs, not synchronisation
+
+    final = [c.beta.threads.runs.retrieve(r.id, thread_id=r.thread_id) for r in runs]
+    failed = [r for r in final if r.status == "failed"]
+    assert len(failed) == 1, [r.status for r in final]
+    assert [r.status for r in final].count("completed") == 3
+    (lost,) = failed
+    assert lost.last_error.code == "server_error"
+    # Ended within the lease of the kill (timestamps have one-second resolution).
+    assert lost.failed_at <= killed_at + LEASE_S + 1
+    steps = c.beta.threads.runs.steps.list(lost.id, thread_id=lost.thread_id).data
+    assert [s.status for s in steps] == ["failed"]
+    (msg,) = c.beta.threads.messages.list(lost.thread_id, run_id=lost.id).data
+    assert msg.status == "incomplete" and msg.incomplete_details.reason == "run_failed"
+
+    # The thread of the lost run is usable again, on the survivors.
+    script(a, {"text": "back"}, thread_id=lost.thread_id)
+    again = c.beta.threads.runs.create_and_poll(thread_id=lost.thread_id, assistant_id=asst.id,
+                                                poll_interval_ms=50)
+    assert again.status == "completed"
+    c.close()
