@@ -11,12 +11,14 @@ import anyio.to_thread
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, text
 
 if TYPE_CHECKING:
     from airlock.store.bus import Bus
 
 _HERE = Path(__file__).parent
+# pg_advisory_xact_lock key held while migrating (any constant unique to airlock).
+MIGRATION_LOCK = 0x61_69_72_6C_6F_63_6B
 T = TypeVar("T")
 
 
@@ -50,6 +52,10 @@ class Store:
         cfg.set_main_option("script_location", str(_HERE / "migrations"))
         cfg.attributes["connection_url"] = self.url
         with self.engine.begin() as conn:
+            if self.is_shared:
+                # Replicas starting together migrate one at a time; the later ones find the
+                # schema at head. The lock ends with this transaction.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
