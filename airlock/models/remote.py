@@ -115,12 +115,15 @@ class RemoteBackend:
         calling = bool(request.tools) and request.tool_choice != "none"
         json_reply = request.json_object or request.json_schema is not None
         body = self._body(request)
-        if calling and self.constrain == "tools":
-            body["tools"] = [{"type": "function", "function": t} for t in request.tools]
-            choice = request.tool_choice
-            body["tool_choice"] = ({"type": "function", "function": {"name": choice["name"]}}
-                                   if isinstance(choice, dict) else choice)
-            body["parallel_tool_calls"] = request.parallel_tool_calls
+        if self.constrain == "tools":
+            if request.tools:  # sent with tool_choice "none" too: the rounds refer to them
+                body["tools"] = [{"type": "function", "function": t} for t in request.tools]
+                choice = request.tool_choice
+                body["tool_choice"] = (
+                    {"type": "function", "function": {"name": choice["name"]}}
+                    if isinstance(choice, dict) else choice)
+                body["parallel_tool_calls"] = request.parallel_tool_calls
+            self._constrain(body, request)
             return self._stream(body, request, on_text, should_stop, gate=False)
         if calling and not json_reply and request.tool_choice == "auto":
             if self.call_threshold is not None and self._decides_to_call(body):
