@@ -79,3 +79,24 @@ def test_airlock_models_lists_a_remote_entry_by_its_server(tmp_path, capsys):
     config.write_text('default = "big"\n[models.big]\nbase_url = "http://gpu:8080/v1"\n')
     main(["models", "--models-config", str(config)])
     assert "* big\thttp://gpu:8080/v1" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("constrain, key", [("grammar", "grammar"), ("json_schema", "response_format"),
+                                             ("tools", "response_format")])
+def test_each_constrain_mode_asks_the_server_in_its_own_terms(constrain, key):
+    from airlock.models.backend import TurnRequest
+    from airlock.models.remote import RemoteBackend
+
+    backend = RemoteBackend("m", "http://h/v1", "m", constrain=constrain)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    request = TurnRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=64,
+                          json_schema=schema)
+    body = backend._body(request)
+    backend._constrain(body, request)
+    assert key in body and not ({"grammar", "response_format"} - {key}) & set(body)
+    if constrain == "grammar":
+        assert "root ::=" in body["grammar"]
+    else:
+        assert body["response_format"] == {"type": "json_schema",
+                                           "json_schema": {"name": "reply", "schema": schema}}
+    backend.close()
