@@ -54,7 +54,8 @@ class Background:
         self.ingestor = Ingestor(store, cfg.files_dir, self.search, self.stopping, cfg.lease_s)
         self.sandbox = Sandbox(cfg)
         toolbox = Toolbox(search=self.search, ingestor=self.ingestor, sandbox=self.sandbox,
-                          files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s)
+                          files_dir=cfg.files_dir, search_wait_s=cfg.search_wait_s,
+                          replica=self.replica)
         self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn,
                                    replica=self.replica, lease_s=cfg.lease_s, works=cfg.workers)
         self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping)

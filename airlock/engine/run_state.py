@@ -24,13 +24,13 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from airlock.engine.citations import Source
 from airlock.engine.events import Event
 from airlock.errors import InvalidRequest
 from airlock.store import crud
-from airlock.store.tables import Message, Run, RunStep
+from airlock.store.tables import KernelHome, Message, Run, RunStep
 
 KIND = "run"
 STEP_KIND = "run step"
@@ -234,17 +234,23 @@ def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
     return crud.add(conn, Run, {**values, "status": S.QUEUED.value, "queued_ns": time.time_ns()})
 
 
-def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0
-               ) -> RunRecord | None:
+def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0,
+               peers: set[str] | None = None) -> RunRecord | None:
     """Takes the longest-queued run for `backend` and marks it in_progress, held by `replica`
-    for `lease_s` seconds (renewed by `renew_leases` while it works), or None.
+    for `lease_s` seconds (renewed by `renew_leases` while it works), or None. Runs of threads
+    whose code_interpreter kernel lives on one of `peers` (live replicas other than this one)
+    are left to them (store.kernel_homes).
 
     On PostgreSQL the row is locked `FOR UPDATE SKIP LOCKED`: replicas claiming at once take
     different runs instead of queueing on one (SQLite has one writer and ignores the clause)."""
     t = crud.table_of(Run)
+    q = select(t.c.id).where(t.c.status == S.QUEUED.value, t.c.backend == backend)
+    if peers:
+        h = crud.table_of(KernelHome)
+        q = q.where(~exists().where(h.c.thread_id == t.c.thread_id,
+                                    h.c.replica.in_(sorted(peers))))
     run_id = conn.execute(
-        select(t.c.id).where(t.c.status == S.QUEUED.value, t.c.backend == backend)
-        .order_by(t.c.queued_ns, t.c.seq).limit(1).with_for_update(skip_locked=True)
+        q.order_by(t.c.queued_ns, t.c.seq).limit(1).with_for_update(skip_locked=True, of=t)
     ).scalar()
     if run_id is None or not _move(conn, run_id, S.IN_PROGRESS, started_at=crud.now(),
                                    claimed_by=replica or None,

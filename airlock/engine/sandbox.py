@@ -29,8 +29,10 @@ class Sandbox:
             exec_timeout_s=cfg.code_timeout_s, output_chars=cfg.code_output_chars,
             pool_size=cfg.code_pool_size, max_kernels=cfg.code_max_kernels,
             idle_timeout_s=cfg.code_idle_timeout_s)
-        # The jail must not see the database, uploads, indexes or other threads' dirs.
-        self.pool = KernelPool(cfg.sandbox_dir, limits, hide=[cfg.data_dir],
+        # The jail must not see the database, uploads (a shared files dir may lie outside the
+        # data dir), indexes or other threads' dirs.
+        hide = [cfg.data_dir] + ([cfg.files_dir] if cfg.files_root else [])
+        self.pool = KernelPool(cfg.sandbox_dir, limits, hide=hide,
                                allow_unsandboxed=cfg.allow_unsandboxed_code, bwrap=cfg.bwrap)
         self.allow_unsandboxed = cfg.allow_unsandboxed_code
         self.refusal: str | None = None

@@ -20,6 +20,7 @@ from airlock.engine.run_state import RunRecord
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry
 from airlock.store import Store
+from airlock.store.bus import live_replicas
 
 log = logging.getLogger("airlock.engine")
 # How often an idle worker looks at the store without being woken: with SQLite for another
@@ -112,7 +113,9 @@ class Scheduler:
         while not self.stopping.is_set():
             try:
                 with self.store.begin() as conn:
-                    run = run_state.claim_next(conn, backend, self.replica, self.lease_s)
+                    # Threads whose kernel lives on another live replica wait for it.
+                    peers = (live_replicas(conn) - {self.replica}) if self.peers else None
+                    run = run_state.claim_next(conn, backend, self.replica, self.lease_s, peers)
                     if run is not None:
                         with self._lock:
                             self._held.add(run.id)

@@ -253,3 +253,14 @@ class BusOverflow(Base):
                                      primary_key=True, autoincrement=True)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class KernelHome(Base):
+    """Replicas on PostgreSQL: the replica whose code_interpreter kernel holds a thread's state.
+    While that replica is alive, only its workers claim the thread's runs (engine.run_state)."""
+
+    __tablename__ = "kernel_homes"
+    thread_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True)
+    replica: Mapped[str] = mapped_column(String(128), nullable=False)
+    updated_at: Mapped[float] = mapped_column(Float, nullable=False)

@@ -31,7 +31,7 @@ from airlock.engine.rounds.steps import (
 from airlock.engine.rounds.toolbox import Toolbox, resources
 from airlock.engine.run_state import RunRecord, ToolIO, Usage
 from airlock.engine.sandbox import Execution, Sandbox, SandboxUnavailable
-from airlock.store import Store, blobs, crud, files
+from airlock.store import Store, blobs, crud, files, kernel_homes
 from airlock.store.ids import new_id
 from airlock.store.tables import File, Message
 
@@ -48,6 +48,9 @@ _PLAIN_NAME = re.compile(r"[^\x00-\x1f\x7f/\\]{1,200}")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 RESET_NOTE = ("[The Python session was restarted since the last call (idle too long or "
               "evicted): earlier variables are gone; files in /mnt/data remain.]")
+MOVED_NOTE = ("[The Python session was restarted since the last call (the server that held "
+              "it stopped): earlier variables and files written to /mnt/data are gone; the "
+              "input files are in /mnt/data again.]")
 
 
 class ToolFailed(Exception):
@@ -116,6 +119,12 @@ def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
     if sandbox.refusal:
         set_calls(store, step["id"], [call])
         raise ToolFailed(sandbox.refusal)
+    moved = False
+    if store.is_shared:
+        # Replicas: this replica becomes the thread's kernel home. If another held it, that
+        # replica is gone (live homes keep their threads' runs): the session starts afresh.
+        with store.begin() as conn:
+            moved = kernel_homes.move_in(conn, thread_id, box.replica) is not None
     try:
         _place(sandbox, box.files_dir, thread_id, inputs)
         ex = sandbox.pool.execute(thread_id, code)
@@ -146,7 +155,7 @@ def run_round(store: Store, box: Toolbox, publish: Publish, run: RunRecord,
     call["code_interpreter"] = {"input": code, "outputs": outputs}
     run.params.tool_io[call_id] = ToolIO(
         name="code_interpreter", arguments=json.dumps({"code": code}),
-        output=for_model(ex, images, produced), images=images, files=produced)
+        output=for_model(ex, images, produced, moved), images=images, files=produced)
     complete_builtin(store, publish, run, step["id"], [call])
 
 
@@ -178,9 +187,12 @@ def _output_file(conn: Connection, files_dir: Path, data: BinaryIO, filename: st
     return file_id
 
 
-def for_model(ex: Execution, images: list[str], produced: dict[str, str]) -> str:
+def for_model(ex: Execution, images: list[str], produced: dict[str, str],
+              moved: bool = False) -> str:
     parts = []
-    if ex.state_reset:
+    if moved:
+        parts.append(MOVED_NOTE)
+    elif ex.state_reset:
         parts.append(RESET_NOTE)
     logs = ex.logs if len(ex.logs) <= LOGS_FOR_MODEL else (
         ex.logs[: LOGS_FOR_MODEL // 2] + "\n[...]\n" + ex.logs[-LOGS_FOR_MODEL // 2:])

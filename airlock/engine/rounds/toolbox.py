@@ -23,6 +23,7 @@ class Toolbox:
     sandbox: Sandbox
     files_dir: Path  # where output files' bytes go
     search_wait_s: float = 60.0
+    replica: str = ""  # this replica's name: the kernel home it records (store.kernel_homes)
 
 
 def resources(conn: Connection, run: RunRecord, tool: str) -> list[dict[str, Any]]:
