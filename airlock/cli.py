@@ -17,7 +17,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--data-dir", help="where the database and uploaded files live")
-    serve.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir")
+    serve.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir. "
+                                              "postgresql+psycopg://... lets replicas share it")
+    serve.add_argument("--files-dir", dest="files_root",
+                       help="uploaded files' bytes (default: files/ in --data-dir); replicas "
+                            "share one directory (docs/deployment.md)")
     serve.add_argument("--api-key", help="require this bearer token on every request")
     serve.add_argument("--log-level")
     models = sub.add_parser("models", help="list the models this server would serve")
