@@ -62,7 +62,7 @@ class Background:
         bus = store.bus(self.replica)
         self.cluster = None if bus is None else Cluster(
             store, bus, self.hub, self.scheduler, self.ingestor, self.replica, cfg.lease_s,
-            self.stopping)
+            self.stopping, on_drop=self._drop_for_peer)
         registry.set_scripted_factory(
             lambda: ScriptedBackend(self._next_scripted_reply, strict=cfg.scripted_strict))
 
@@ -103,6 +103,18 @@ class Background:
         self.sandbox.shutdown()
         if self.cluster is not None:
             self.cluster.close()
+
+    def drop_kernel(self, thread_id: str) -> None:
+        """A deleted thread's kernel stops and its /mnt/data goes, here and on every peer."""
+        self.sandbox.drop(thread_id)
+        if self.cluster is not None:
+            self.cluster.drop_kernel(thread_id)
+
+    def _drop_for_peer(self, thread_id: str) -> None:
+        # Off the listener's thread (stopping a kernel takes a while); not kept for `stop` to
+        # join, since a kernel being stopped needs nothing more of us.
+        threading.Thread(target=self.sandbox.drop, args=(thread_id,), name="airlock-drop-kernel",
+                         daemon=True).start()
 
     def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
         with self.store.begin() as conn:

@@ -9,6 +9,7 @@ here runs. Messages travel on the store's bus (LISTEN/NOTIFY, `store.bus`), as J
 | w    | a run is queued for a backend               | wakes its worker for that backend        |
 | i    | files are queued for ingestion              | wakes its ingestion workers              |
 | s    | a cancel asks the run's worker to stop       | stops the run if one of its workers has it |
+| k    | a thread is deleted                          | stops the thread's kernel if it has one  |
 
 Each replica sends from one connection, so its events reach every peer in the order published;
 a stream therefore sees a run's events in the order the replica running it produced them.
@@ -26,6 +27,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -48,8 +50,10 @@ def replica_name() -> str:
 
 class Cluster:
     def __init__(self, store: Store, bus: Bus, hub: Hub, scheduler: Scheduler,
-                 ingestor: Ingestor, replica: str, lease_s: float, stopping: threading.Event):
+                 ingestor: Ingestor, replica: str, lease_s: float, stopping: threading.Event,
+                 on_drop: Callable[[str], None] = lambda _thread_id: None):
         self.store, self.bus, self.hub = store, bus, hub
+        self.on_drop = on_drop  # a peer's thread was deleted: stop its kernel here (off this thread)
         self.scheduler, self.ingestor = scheduler, ingestor
         self.replica, self.lease_s, self.stopping = replica, lease_s, stopping
         self.listening = threading.Event()
@@ -76,6 +80,9 @@ class Cluster:
     def stop_run(self, run_id: str) -> None:
         self._send("s", r=run_id)
 
+    def drop_kernel(self, thread_id: str) -> None:
+        self._send("k", t=thread_id)
+
     # --- receiving ------------------------------------------------------------------------------
 
     def listen(self) -> None:
@@ -95,6 +102,8 @@ class Cluster:
             self.ingestor.wake(tell_peers=False)
         elif kind == "s":
             self.scheduler.stop_if_held(msg["r"])
+        elif kind == "k":
+            self.on_drop(msg["t"])
 
     # --- leases ---------------------------------------------------------------------------------
 

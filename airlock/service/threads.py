@@ -66,5 +66,5 @@ class Threads:
 
     async def delete(self, thread_id: str) -> None:
         await self.ctx.store.write(_delete, thread_id)
-        # Its code_interpreter kernel stops and its /mnt/data goes.
-        await off_loop(self.ctx.background.sandbox.drop, thread_id)
+        # Its code_interpreter kernel stops and its /mnt/data goes, on whichever replica.
+        await off_loop(self.ctx.background.drop_kernel, thread_id)
