@@ -80,7 +80,8 @@ class Background:
             # Once before serving: a replica restarted after a crash ends its predecessor's runs.
             self.cluster.renew_and_reap()
             self.spawn("airlock-leases", self.cluster.keep_leases)
-        self.sweeper.remove_orphans(recent_too=self.cluster is None)
+        # A files dir given with --files-dir may be shared with replicas mid-upload.
+        self.sweeper.remove_orphans(recent_too=self.cfg.files_root is None)
         self.ingestor.recover()
         self.spawn("airlock-sandbox-start", self.sandbox.prepare)
         self.spawn("airlock-sweeper", self.sweeper.loop)

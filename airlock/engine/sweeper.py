@@ -47,8 +47,8 @@ class Sweeper:
     def remove_orphans(self, recent_too: bool = True) -> int:
         """At start-up, before any upload: bytes a crash left without a row (an upload killed
         between its fsync and its commit, a half-written `.part`) are deleted. In a files dir
-        shared by replicas (`recent_too` False) another replica may be mid-upload: only bytes
-        older than an hour count as orphans."""
+        that replicas may share (`recent_too` False: one given with --files-dir) another replica
+        may be mid-upload: only bytes older than an hour count as orphans."""
         with self.store.read_conn() as conn:
             known = files.all_paths(conn)
         cutoff = time.time() - (0 if recent_too else ORPHAN_AGE_S)
