@@ -20,6 +20,7 @@ from airlock.engine import filters
 from airlock.settings import Settings
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
+from airlock.store.pg_keywords import PgKeywordIndex
 from airlock.store.tables import File
 from airlock.tools.file_search import (
     BoundedParser,
@@ -74,8 +75,12 @@ class Search:
             with self._lock:
                 if self._index is None:
                     log.info("loading the embedding model and search indexes from %s", self.root)
-                    self._embedder = Embedder(self.embedding_model)
-                    self._index = SearchIndex(self.root, self._embedder, self.chroma_url)
+                    # A converted copy of the model for the fast runtime is cached here.
+                    self._embedder = Embedder(self.embedding_model, cache_dir=self.root / "models")
+                    # Replicas on PostgreSQL share the keyword index there (full-text search).
+                    keywords = PgKeywordIndex(self.store.engine) if self.store.is_shared else None
+                    self._index = SearchIndex(self.root, self._embedder, self.chroma_url,
+                                              keywords=keywords)
         return self._index
 
     @property

@@ -264,3 +264,19 @@ class KernelHome(Base):
         String(64), ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True)
     replica: Mapped[str] = mapped_column(String(128), nullable=False)
     updated_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class SearchChunk(Base):
+    """PostgreSQL only (store.pg_keywords): file_search chunk texts, searched with full-text
+    search through a generated `tsv` tsvector column and its GIN index, which the migration
+    adds (SQLite keeps an FTS5 file in the data dir instead)."""
+
+    __tablename__ = "search_chunks"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    file_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        Index("ux_search_chunks_key", "store_id", "file_id", "chunk_index", unique=True),)

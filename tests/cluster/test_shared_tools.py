@@ -32,6 +32,14 @@ def test_file_search_on_a_file_uploaded_through_another_replica(clients, a, api,
                                                           file_ids=[uploaded.id])
     assert batch.file_counts.completed == 1, batch.file_counts
 
+    # Each working replica searches itself: one of them did not ingest the file, and still
+    # finds it and reads its text: vectors in the Chroma server, chunk texts and keywords in
+    # PostgreSQL.
+    for c in (ca, cb):
+        found = c.vector_stores.search(vector_store_id=store.id, query="copper wire").data
+        assert [r.file_id for r in found] == [uploaded.id]
+        assert "copper wire" in found[0].content[0].text
+
     asst = capi.beta.assistants.create(
         model="scripted", tools=[{"type": "file_search"}],
         tool_resources={"file_search": {"vector_store_ids": [store.id]}})

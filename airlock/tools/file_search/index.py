@@ -92,14 +92,17 @@ def fuse(rankings: list[list[ChunkKey]]) -> list[tuple[ChunkKey, float]]:
 
 
 class SearchIndex:
-    def __init__(self, root: Path, embedder: Embedder, chroma_url: str | None = None) -> None:
+    def __init__(self, root: Path, embedder: Embedder, chroma_url: str | None = None,
+                 keywords: Any = None) -> None:
         from chromadb.errors import NotFoundError
 
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._embedder = embedder
         self._not_found = NotFoundError
-        self._keywords = KeywordIndex(self.root / "keywords.sqlite3")
+        # `keywords`: another keyword index with KeywordIndex's methods (replicas on PostgreSQL
+        # share one: airlock.store.pg_keywords); by default an FTS5 file under root.
+        self._keywords = keywords or KeywordIndex(self.root / "keywords.sqlite3")
         self._client = open_client(self.root / "chroma", chroma_url)  # embedded, or a chroma server
         self._collections: dict[str, Any] = {}
         self._collections_lock = threading.Lock()
