@@ -22,7 +22,7 @@ from airlock.engine.search import Search
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
 from airlock.store.tables import File, VectorStoreFile
-from airlock.tools.file_search import FileRejected, ParseCancelled, split
+from airlock.tools.file_search import FileRejected, ParseCancelled, chunk
 
 log = logging.getLogger("airlock.file_search")
 IDLE_CHECK_S = 0.5
@@ -152,13 +152,14 @@ class Ingestor:
             text = self.search.parser.extract_text(self.files_dir / file.path, file.filename,
                                                    should_stop=self._stopping.is_set)
             static = chunking["static"]
-            chunks = split(text, self.search.tokenizer, static["max_chunk_size_tokens"],
-                           static["chunk_overlap_tokens"])
+            # Chunked keeps the word pieces, so overlapping chunks share embedded windows.
+            doc = chunk(text, self.search.tokenizer, static["max_chunk_size_tokens"],
+                        static["chunk_overlap_tokens"])
             log.info("ingesting %s (%s) into %s: %d characters, %d chunks", file_id,
-                     file.filename, store_id, len(text), len(chunks))
-            if not chunks:
+                     file.filename, store_id, len(text), len(doc.ranges))
+            if not doc.ranges:
                 raise FileRejected("invalid_file", f"{file.filename} contains no text.")
-            self.search.index.add_file(store_id, file_id, chunks, on_progress=self._progress(
+            self.search.index.add_file(store_id, file_id, doc, on_progress=self._progress(
                 store_id, file_id, token, file.filename))
         except (_Abandoned, ParseCancelled):
             log.info("stopped ingesting %s (%s): removed or cancelled", file_id, file.filename)

