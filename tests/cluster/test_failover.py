@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from cluster_fixtures import LEASE_S, a, cluster  # noqa: F401  (fixtures)
+from cluster_fixtures import LEASE_S, a, api, cluster  # noqa: F401  (fixtures)
 
 from runs_helpers import script, slow_reply, wait_for_text
 
@@ -63,4 +63,49 @@ def test_a_killed_replicas_run_fails_within_the_lease(cluster, a):  # noqa: F811
     again = c.beta.threads.runs.create_and_poll(thread_id=lost.thread_id, assistant_id=asst.id,
                                                 poll_interval_ms=50)
     assert again.status == "completed"
+    c.close()
+
+
+def code(source: str) -> dict:
+    return {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {"input": source}}]}
+
+
+def kernel_home_pid(cluster, thread_id: str) -> int:  # noqa: F811
+    """The pid of the replica holding the thread's kernel, read from the shared database: which
+    replica to kill (replica names end in <pid>-<random>)."""
+    import psycopg
+
+    url = cluster.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        (name,) = conn.execute("SELECT replica FROM kernel_homes WHERE thread_id = %s",
+                               (thread_id,)).fetchone()
+    return int(name.split("-")[-2])
+
+
+def test_when_a_kernels_replica_dies_the_next_cell_runs_on_a_fresh_kernel(cluster, api):  # noqa: F811
+    cluster.replica("spare")  # a third working replica, so two remain after the kill
+    c = api.client()
+    asst = c.beta.assistants.create(model="scripted", tools=[{"type": "code_interpreter"}])
+    thread = c.beta.threads.create(messages=[{"role": "user", "content": "keep x"}])
+    script(api, code("x = 5\nprint(x)"), {"text": "ok"}, code("print(x)"), {"text": "ok"},
+           thread_id=thread.id)
+    first = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id,
+                                                poll_interval_ms=50)
+    assert first.status == "completed", first.last_error
+
+    pid = kernel_home_pid(cluster, thread.id)
+    (home,) = [s for s in cluster.replicas.values() if s.proc is not None and s.proc.pid == pid]
+    home.crash()
+    try:
+        c.beta.threads.messages.create(thread.id, role="user", content="and now?")
+        second = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id,
+                                                     poll_interval_ms=50)
+        assert second.status == "completed", second.last_error
+        steps = c.beta.threads.runs.steps.list(second.id, thread_id=thread.id, order="asc").data
+        logs = "".join(o.logs for o in steps[0].step_details.tool_calls[0].code_interpreter.outputs
+                       if o.type == "logs")
+        assert "NameError" in logs  # a fresh kernel: x is gone, and the run still completes
+        assert kernel_home_pid(cluster, thread.id) != pid
+    finally:
+        home.start()  # the fixtures' replicas serve the tests after this one
     c.close()
