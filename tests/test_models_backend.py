@@ -348,3 +348,57 @@ def test_enum_and_property_names_with_escapes(backend):
 def test_unset_sampling_parameters_mean_openai_defaults(backend):
     result, _ = run(backend, user("Hi!"), temperature=None, top_p=None, max_tokens=4)
     assert result.completion_tokens > 0
+
+
+# -- no call or template markup in replies (the generic format) -------------------------------
+
+WEATHER = {"name": "get_weather", "description": "Get the current weather for a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                          "required": ["city"]}}
+MARKUP = ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", '{"name"',
+          "<|im_start|>", "<|im_end|>")
+
+
+def _call(i: int, city: str) -> dict[str, str]:
+    return {"id": f"call_{i}", "name": "get_weather", "arguments": json.dumps({"city": city})}
+
+
+# Before call formats, SmolLM2 answered each of these (greedy, tool_choice "none") with a
+# `<tool_response>\n{"name": "get_weather", ...}\n</tool_response>` block, streamed as text.
+LEAKED = {
+    "parallel round": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Weather in Rome and Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [_call(1, "Rome"), _call(2, "Paris")]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "Sunny, 25 C"},
+        {"role": "tool", "tool_call_id": "call_2", "name": "get_weather", "content": "Rain, 12 C"},
+    ],
+    "two rounds": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Weather in Rome, then in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [_call(1, "Rome")]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "Sunny, 25 C"},
+        {"role": "assistant", "content": "", "tool_calls": [_call(2, "Paris")]},
+        {"role": "tool", "tool_call_id": "call_2", "name": "get_weather", "content": "Rain, 12 C"},
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LEAKED))
+@pytest.mark.parametrize("temperature", [0.0, 0.7])
+def test_no_markup_reaches_the_reply_after_tool_rounds(backend, name, temperature):
+    assert backend.call_format.name == "generic"
+    result, pieces = run(backend, LEAKED[name], tools=[WEATHER], tool_choice="none",
+                         temperature=temperature, max_tokens=80)
+    assert result.tool_calls == []
+    assert "".join(pieces) == result.text and result.text.strip()
+    for marker in MARKUP:
+        assert marker not in result.text and not any(marker in p for p in pieces), marker
+
+
+def test_tools_section_only_when_a_tool_may_be_called(backend):
+    prompt = backend.render(LEAKED["parallel round"], [WEATHER], "none")
+    assert "You can call these functions" not in prompt
+    assert "<tool_response>" in prompt  # earlier rounds still render, as data
+    assert "You can call these functions" in backend.render(LEAKED["parallel round"], [WEATHER],
+                                                            "auto")

@@ -1,21 +1,33 @@
 """Tool calls on a llama.cpp model, decided and written under grammars, so they always parse.
 
-A turn with tools is a few constrained steps, each continuing the text so far (the KV prefix
-makes every step cost only its new tokens):
-1. decide (tool_choice "auto" only): the model calls when it gives the tokens that open
-   `<tool_call>` at least CALL_THRESHOLD of the next-token probability. Small models rarely rank
-   the opener first even when a call fits, but they do raise its probability (see
-   scripts/eval/tool_calls.py for the measured decision rate);
+A turn with tools is a few constrained steps, each continuing the text so far in the model's
+call format (models.call_formats; the KV prefix makes every step cost only its new tokens):
+1. decide (tool_choice "auto" only), from the next-token distribution:
+   - native formats (HERMES, LLAMA3): the probability that the reply starts with a call opener
+     (`<tool_call>`, `<|python_tag|>`, or a JSON object opening `{"name"`, bare or fenced),
+     summed over the ways the model may spell it, token by token; the model calls when it is
+     at least the format's threshold;
+   - GENERIC: the probability mass of the tokens that start `<tool_call>`'s first character
+     (small models rarely rank the opener first even when a call fits, but they do raise its
+     probability);
+   see scripts/eval/tool_calls.py for the measured decision rates and the thresholds' choice;
 2. the function name: a grammar allowing only the declared names (skipped when one is forced);
-3. the arguments: a grammar built from the function's JSON schema, bounded so it must close;
-4. with parallel_tool_calls, decide again whether another call follows (up to MAX_CALLS).
+3. the arguments: a grammar built from the function's JSON schema, bounded so it must close.
+   A function that takes only Python code (code_interpreter, Llama's python tool) gets its
+   `code` string opened on a new line: small models then write the whole program (definitions,
+   then the print) where, on the same line, they write a bare call to a function they never
+   define. Its grammar is any JSON string characters, closed by us at the token budget;
+4. with parallel_tool_calls, decide again whether another call follows (up to the format's
+   maximum).
 Arguments are validated with jsonschema as a guarantee.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
@@ -23,46 +35,119 @@ import llama_cpp
 import numpy as np
 from llama_cpp.llama_grammar import LlamaGrammar
 
-from airlock.models.function_prompt import CALL_CLOSE, CALL_OPEN
-from airlock.models.json_grammar import json_schema_gbnf, quantize_budget
+from airlock.models.call_formats import JSON_OPENERS, CallFormat, advance
+from airlock.models.json_grammar import _CHAR_RULE, json_schema_gbnf, quantize_budget
 
 MAX_CALLS = 4
-# Chosen on the evaluation's cases with SmolLM2-135M: greedy (opener ranked first) called on
-# none of 20 call cases; this threshold is right on 22 of 30.
-CALL_THRESHOLD = 0.005
 # Room for one call's arguments: enough for real functions, small enough to always finish.
 ARGS_BUDGET = 256
 MIN_ARGS_BUDGET = 32
-CALL_OVERHEAD = 24  # the name and the <tool_call> framing around the arguments
+CALL_OVERHEAD = 24  # the name and the framing around the arguments
+# Room for a program (code-only functions).
+CODE_BUDGET = 768
+CODE_OPENING = ' {"code": "\\n'
+CODE_GBNF = f'root ::= char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
+# The opener probability is summed over the next tokens of at least this probability (along
+# the whole path), at most this many tokens deep and this many candidates wide.
+MIN_PATH_P = 0.01
+MAX_DEPTH = 6
+TOP_K = 16
+# A first token whose continuations open a call at least this often is kept from starting a
+# reply once the decision is to answer.
+START_BAN_P = 0.5
 
 
-def call_openers(llm: llama_cpp.Llama, vocab: Any) -> np.ndarray:
-    """Ids of the ordinary tokens whose text starts a `<tool_call>` (control tokens excluded)."""
+def first_char_openers(llm: llama_cpp.Llama, vocab: Any, opener: str = "<tool_call>") -> np.ndarray:
+    """Ids of the ordinary tokens whose text starts with the opener's first character (control
+    tokens excluded): the generic format's decision."""
     ids = [i for i in range(llm.n_vocab())
            if not llama_cpp.llama_vocab_is_control(vocab, i)
            and not llama_cpp.llama_vocab_is_eog(vocab, i)
-           and llm.detokenize([i]).startswith(CALL_OPEN[0].encode())]
+           and llm.detokenize([i]).startswith(opener[0].encode())]
     return np.array(ids, dtype=np.int64)
+
+
+@dataclass
+class Decision:
+    call: bool
+    probability: float
+    # First tokens that mostly open a call: kept from starting a reply when the decision is no.
+    start_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Target:
+    rest: str
+    flexible: bool
+    started: bool
 
 
 class ToolTurn:
     def __init__(self, llm: llama_cpp.Llama, vocab: Any, prompt: list[int],
                  tools: list[dict[str, Any]], should_stop: Callable[[], bool],
-                 openers: np.ndarray, max_tokens: int):
-        self.llm, self.vocab, self.openers = llm, vocab, openers
+                 fmt: CallFormat, max_tokens: int, token_text: Callable[[int], str],
+                 first_char: np.ndarray | None = None):
+        self.llm, self.vocab, self.fmt = llm, vocab, fmt
+        self.first_char = first_char  # the generic decision's token ids
+        self.token_text = token_text  # a token's text, control tokens spelled out
         self.max_tokens = max_tokens  # the turn's whole budget: every call must fit in it
         self.prompt = prompt
         self.tools = {t["name"]: t for t in tools}
         self.should_stop = should_stop
         self.generated = 0
 
-    def wants_call(self, text_so_far: str = "") -> bool:
-        """The choice between calling and answering, read off the next-token distribution."""
-        tokens = self.prompt + (self.llm.tokenize(text_so_far.encode(), add_bos=False,
-                                                  special=False) if text_so_far else [])
-        logits = self._next_logits(tokens)
-        probs = np.exp(logits - logits.max())
-        return float(probs[self.openers].sum() / probs.sum()) >= CALL_THRESHOLD
+    # -- the decision ----------------------------------------------------------------------
+
+    def decide(self, text_so_far: str = "") -> Decision:
+        """Call or answer, read off the next-token distribution after `text_so_far`."""
+        tokens = self.prompt + self._encode(text_so_far)
+        if self.fmt.first_char_decision and self.first_char is not None:
+            probs = _softmax(self._next_logits(tokens))
+            p = float(probs[self.first_char].sum())
+            return Decision(p >= self.fmt.threshold, p)
+        targets = [_Target(o, False, False) for o in self.fmt.openers]
+        if not text_so_far:  # a bare JSON call only opens a reply
+            targets += [_Target(o, True, False) for o in JSON_OPENERS]
+        firsts: dict[int, float] = {}
+        p = self._opener_probability(tokens, targets, 0, 1.0, firsts)
+        return Decision(p >= self.fmt.threshold, p,
+                        [t for t, share in firsts.items() if share >= START_BAN_P])
+
+    def _opener_probability(self, tokens: list[int], targets: list[_Target], depth: int,
+                            path_p: float, firsts: dict[int, float]) -> float:
+        """The probability that what follows `tokens` completes one of `targets`."""
+        probs = _softmax(self._next_logits(tokens))
+        k = min(TOP_K, len(probs) - 1)
+        top = np.argpartition(-probs, k)[:k]
+        total = 0.0
+        for t in sorted(top.tolist(), key=lambda i: -probs[i]):
+            p = float(probs[t])
+            if p * path_p < MIN_PATH_P:
+                continue
+            piece = self.token_text(t)
+            if not piece:
+                continue
+            live: list[_Target] = []
+            done = False
+            for target in targets:
+                rest = advance(target.rest, piece, flexible=target.flexible,
+                               started=target.started)
+                if rest == "":
+                    done = True
+                    break
+                if rest is not None:
+                    live.append(_Target(rest, target.flexible,
+                                        target.started or rest != target.rest))
+            if done:
+                share = 1.0
+            elif live and depth + 1 < MAX_DEPTH:
+                share = self._opener_probability(tokens + [t], live, depth + 1, path_p * p, firsts)
+            else:
+                continue
+            total += p * share
+            if depth == 0:
+                firsts[t] = share
+        return total
 
     def _next_logits(self, tokens: list[int]) -> np.ndarray:
         """Logits after `tokens`, evaluating only what the context does not hold yet."""
@@ -78,22 +163,32 @@ class ToolTurn:
         ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
-    def calls(self, forced: str | None, parallel: bool) -> list[dict[str, str]]:
-        text = ""
+    # -- writing calls ---------------------------------------------------------------------
+
+    def calls(self, forced: str | None, parallel: bool, prefix: str = "") -> list[dict[str, str]]:
+        """Calls written in the format after `prefix` (text the reply already holds)."""
+        fmt = self.fmt
+        text = prefix + ("\n" if prefix and not prefix.endswith("\n") else "")
         out: list[dict[str, str]] = []
         while True:
             budget = min(ARGS_BUDGET, self.max_tokens - self.generated - CALL_OVERHEAD)
             if budget < MIN_ARGS_BUDGET:
                 return out  # no room for (another) call: the caller answers instead
-            text += f'{CALL_OPEN}\n{{"name": '
+            if out:
+                text += fmt.separator
+            # Each value is decoded after the `":` before it, its space under the grammar: the
+            # tokenizers merge that space with what follows (` "`, ` {"`), and a prompt ending
+            # in a lone space token throws small models off (wrong names, odd arguments).
+            text += fmt.begin
             name = forced or self._choose_name(text)
-            text += json.dumps(name) + ', "arguments": '
+            text += f' {json.dumps(name)}, "{fmt.args_key}":'
             arguments = self._arguments(text, name, budget)
-            text += arguments + f"}}\n{CALL_CLOSE}\n"
+            text += f" {arguments}{fmt.end}"
             out.append({"name": name, "arguments": arguments})
-            if not parallel or len(out) >= MAX_CALLS or self.should_stop():
+            if (not parallel or len(out) >= min(MAX_CALLS, fmt.max_calls)
+                    or self.should_stop()):
                 return out
-            if not self.wants_call(text):
+            if not self.decide(text).call:
                 return out  # a forced function stays forced for every parallel call
 
     def _choose_name(self, text: str) -> str:
@@ -101,23 +196,40 @@ class ToolTurn:
         if len(names) == 1:
             return names[0]
         alts = " | ".join(_gbnf_literal(json.dumps(n)) for n in names)
-        got = self._detok(self._tokens(text, LlamaGrammar.from_string(f"root ::= {alts}",
-                                                                     verbose=False), 64))
+        got = self._detok(self._tokens(text, LlamaGrammar.from_string(
+            f'root ::= " " ({alts})', verbose=False), 64))
         return json.loads(got)
 
     def _arguments(self, text: str, name: str, budget: int) -> str:
         schema = self.tools[name].get("parameters") or {"type": "object"}
-        grammar = LlamaGrammar.from_string(json_schema_gbnf(schema, quantize_budget(budget)),
-                                           verbose=False)
-        raw = self._detok(self._tokens(text, grammar, budget))
-        value = json.loads(raw)  # the grammar guarantees JSON; the schema check is the guarantee
+        value: Any = None
+        if takes_code(schema):
+            value = self._code(text, min(CODE_BUDGET, self.max_tokens - self.generated
+                                         - CALL_OVERHEAD))
+        if value is None:
+            budget = max(MIN_ARGS_BUDGET // 2,
+                         min(budget, self.max_tokens - self.generated - CALL_OVERHEAD))
+            grammar = LlamaGrammar.from_string(
+                spaced(json_schema_gbnf(schema, quantize_budget(budget))), verbose=False)
+            # The grammar guarantees JSON; the schema check is the guarantee.
+            value = json.loads(self._detok(self._tokens(text, grammar, budget)))
         jsonschema.validate(value, schema)
         return json.dumps(value)
 
-    def _tokens(self, text: str, grammar: LlamaGrammar, max_tokens: int,
-                count: bool = True) -> list[int]:
-        tokens = self.prompt + (self.llm.tokenize(text.encode(), add_bos=False, special=False)
-                                if text else [])
+    def _code(self, text: str, budget: int) -> dict[str, str] | None:
+        """The program, written from a new line; None when the model wrote none there."""
+        grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
+        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget))
+        if not raw.endswith('"}'):  # the budget ran out: close the string ourselves
+            raw = _complete_escapes(raw) + '"}'
+        code = json.loads(CODE_OPENING + raw)["code"].strip("\n")
+        return {"code": code} if code.strip() else None
+
+    def _encode(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=False) if text else []
+
+    def _tokens(self, text: str, grammar: LlamaGrammar, max_tokens: int) -> list[int]:
+        tokens = self.prompt + self._encode(text)
         out: list[int] = []
         gen = self.llm.generate(tokens, temp=0.0, grammar=grammar)
         try:
@@ -129,12 +241,48 @@ class ToolTurn:
                     break
         finally:
             gen.close()
-        if count:
-            self.generated += len(out)
+        self.generated += len(out)
         return out
 
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+
+def spaced(gbnf: str) -> str:
+    """The grammar with a space before its root: the space after `":`."""
+    spaced_root, n = re.subn(r"^root ::= (.*)$", r'root ::= " " (\1)', gbnf, count=1,
+                             flags=re.MULTILINE)
+    if n != 1:
+        raise ValueError("a grammar without a one-line root rule")
+    return spaced_root
+
+
+def takes_code(schema: dict[str, Any]) -> bool:
+    """A function whose only argument is a string named `code`: a program to run."""
+    props = schema.get("properties")
+    return (schema.get("type") == "object" and isinstance(props, dict) and list(props) == ["code"]
+            and isinstance(props["code"], dict) and props["code"].get("type") == "string"
+            and set(props["code"]) <= {"type", "description", "title"})
+
+
+def _complete_escapes(raw: str) -> str:
+    """JSON string characters (valid so far) cut anywhere: without a trailing incomplete
+    escape (a lone backslash, or `\\u` and fewer than four hex digits)."""
+    i = raw.rfind("\\")
+    if i < 0:
+        return raw
+    run = len(raw[: i + 1]) - len(raw[: i + 1].rstrip("\\"))  # backslashes ending at i
+    if run % 2 == 0:
+        return raw  # escaped backslashes, complete
+    tail = raw[i + 1:]
+    if tail == "" or (tail[0] == "u" and len(tail) < 5):
+        return raw[:i]
+    return raw
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    probs = np.exp(logits - logits.max())
+    return probs / probs.sum()
 
 
 def _gbnf_literal(text: str) -> str:

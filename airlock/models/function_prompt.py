@@ -1,7 +1,8 @@
-"""Function tools for chat templates that know nothing of tools: a generic tool section in the
-system prompt, and tool rounds written as plain turns. The call format is the widespread
-`<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, which small instruction-tuned models
-have often seen."""
+"""Function tools in prompts. For chat templates that know nothing of tools (call_formats.GENERIC):
+a generic tool section in the system prompt, and tool rounds written as plain turns; the call
+format is the widespread `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, which small
+instruction-tuned models have often seen. For templates that render tools themselves: the rounds
+in the shape those templates expect (`native_messages`)."""
 
 from __future__ import annotations
 
@@ -53,15 +54,41 @@ def plain_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
     return out
 
 
-def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tool rounds in the Hugging Face chat shape that tool-aware templates expect."""
+def native_messages(messages: list[dict[str, Any]], one_call_per_message: bool = False
+                    ) -> list[dict[str, Any]]:
+    """Tool rounds in the Hugging Face chat shape that tool-aware templates expect: an
+    assistant message with `tool_calls` (arguments as objects), then one `tool` message per
+    result, its content the output as it is. With `one_call_per_message` (Llama 3.x templates
+    refuse more than one call per message), each call is its own assistant message, followed
+    by its result."""
+    results = {m.get("tool_call_id"): m for m in messages if m["role"] == "tool"}
+    placed: set[str] = set()
     out: list[dict[str, Any]] = []
     for m in messages:
         if m["role"] == "assistant" and m.get("tool_calls"):
-            out.append({"role": "assistant", "content": m.get("content") or "", "tool_calls": [
-                {"id": c["id"], "type": "function",
-                 "function": {"name": c["name"], "arguments": json.loads(c["arguments"])}}
-                for c in m["tool_calls"]]})
+            calls = [{"id": c["id"], "type": "function",
+                      "function": {"name": c["name"], "arguments": json.loads(c["arguments"])}}
+                     for c in m["tool_calls"]]
+            if not one_call_per_message:
+                out.append({"role": "assistant", "content": m.get("content") or "",
+                            "tool_calls": calls})
+                continue
+            if m.get("content"):
+                out.append({"role": "assistant", "content": m["content"]})
+            for call in calls:
+                out.append({"role": "assistant", "content": "", "tool_calls": [call]})
+                result = results.get(call["id"])
+                if result is not None:
+                    out.append(_tool_message(result))
+                    placed.add(call["id"])
+        elif m["role"] == "tool":
+            if m.get("tool_call_id") not in placed:
+                out.append(_tool_message(m))
         else:
-            out.append(dict(m))
+            out.append(dict(m, content=m.get("content") or ""))
     return out
+
+
+def _tool_message(m: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": m.get("tool_call_id") or "", "name": m.get("name", ""),
+            "content": m.get("content") or ""}

@@ -2,9 +2,16 @@
 
 - The prompt is the GGUF's own chat template (Jinja, as Hugging Face renders it), or an
   override, or ChatML when the file has none.
+- Tool calls are offered and decoded in the call format of the template's family
+  (models.call_formats: Hermes/Qwen `<tool_call>`, Llama 3.x JSON, or the generic tool section),
+  under grammars (models.call_decoding); tool rounds render through the template's own
+  `tool_calls` and `tool` role when it has them.
 - Tokens stream from `Llama.generate`; each token's bytes go through an incremental UTF-8
-  decoder, so a piece is never half a character, and text that could be the start of a stop
-  string is held back until it is known not to be one.
+  decoder, so a piece is never half a character. Text that could be the start of a stop string,
+  of a call or of template markup is held back until it is known not to be one
+  (models.text_gate): markup never reaches the reply. A call the model starts in its text is
+  decoded as a real call when the turn may call tools, and ends the reply when it may not; a
+  reply that would be empty because it opened with one is sampled again without that opening.
 - KV reuse: the context keeps the last evaluated sequence and `Llama.generate` re-evaluates only
   what follows the longest common prefix (consecutive turns of one thread). Before a turn of
   another conversation overwrites that sequence, its state is saved to a bounded RAM cache
@@ -34,9 +41,11 @@ from llama_cpp.llama_grammar import LlamaGrammar
 from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
-from airlock.models.call_decoding import ToolTurn, call_openers
+from airlock.models.call_decoding import Decision, ToolTurn, first_char_openers
+from airlock.models.call_formats import CALL_OPENERS, GENERIC, CallFormat, detect, markup
 from airlock.models.function_prompt import native_messages, plain_messages
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
+from airlock.models.text_gate import TextGate, find_stop, stop_prefix_len
 
 MiB = 1 << 20
 DEFAULT_CACHE_BYTES = 512 * MiB
@@ -55,6 +64,9 @@ CHATML_STOP = "<|im_end|>"
 MIN_SNAPSHOT_TOKENS = 32
 # A cached state is restored only when it reuses this many more tokens than the live context.
 MIN_RESTORE_GAIN = 8
+# A reply that would be empty because it opened with a call it may not make (or with markup) is
+# sampled again, its first token banned, at most this many times.
+START_RETRIES = 3
 _PIECE_BUF = 256
 
 
@@ -135,8 +147,11 @@ class LlamaBackend:
             template = CHATML_TEMPLATE
             stops.add(CHATML_STOP)
         self.chat_template = template
-        # A template that renders `tools` itself gets them natively (e.g. Qwen, Hermes, Llama 3).
-        self.native_tools = "tools" in template
+        # How the model family writes calls; a template that renders `tools` in a known format
+        # gets tools and tool rounds natively (Qwen/Hermes, Llama 3.x).
+        self.call_format = detect(template)
+        self.native_tools = self.call_format.native
+        self._markup = markup(template)
         self._formatter = Jinja2ChatFormatter(
             template=template, eos_token=eos_text, bos_token=self._bos_text,
             add_generation_prompt=True,
@@ -156,9 +171,12 @@ class LlamaBackend:
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._grammars: OrderedDict[Any, LlamaGrammar] = OrderedDict()
-        self._last_prompt: tuple[Any, list[int]] | None = None
+        self._last_prompt: tuple[Any, list[int], CallFormat] | None = None
         self._closed = False
-        self._openers: np.ndarray | None = None  # tokens that open a tool call, found on first use
+        self._first_char: np.ndarray | None = None  # the generic decision's tokens, on first use
+        self._control: dict[int, bool] = {}
+        self._texts: dict[int, str] = {}
+        self._opener_ids: set[int] | None = None  # single tokens spelling a call opener
 
     # -- prompt -------------------------------------------------------------------------------
 
@@ -166,32 +184,41 @@ class LlamaBackend:
                tool_choice: Any = "none") -> str:
         """The prompt text these messages render to (generation prompt included).
 
-        Tools go through the GGUF's own template when it knows tools (it uses `tools`), else
-        through the generic tool section; tool rounds likewise.
+        Tools go through the GGUF's own template when it knows tools in a format we decode,
+        else through the generic tool section; tool rounds likewise. Tools are rendered only
+        when the model may call them; earlier rounds always render, as data.
         """
+        return self._render_format(messages, tools, tool_choice)[0]
+
+    def _render_format(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]],
+                       tool_choice: Any) -> tuple[str, CallFormat]:
         offered = bool(tools) and tool_choice != "none"
-        if offered and self.native_tools:
+        fmt = self.call_format
+        if fmt.native:
             try:
                 # Plain dicts in the OpenAI shapes that llama_cpp's TypedDicts describe: cast,
                 # as mypy cannot match dict[str, Any] to a TypedDict.
-                native = cast(list[ChatCompletionRequestMessage], native_messages(messages))
+                native = cast(list[ChatCompletionRequestMessage],
+                              native_messages(messages, fmt.one_call_per_message))
+                if not offered:
+                    return self._formatter(messages=native).prompt, fmt
                 offered_tools = cast(list[ChatCompletionTool],
                                      [{"type": "function", "function": t} for t in tools])
-                return self._formatter(messages=native, tools=offered_tools).prompt
+                return self._formatter(messages=native, tools=offered_tools).prompt, fmt
             except Exception:  # a template that cannot take these turns: the generic way
                 pass
         msgs = [dict(m, content=m.get("content") or "")
                 for m in plain_messages(messages, list(tools), tool_choice)]
         try:
-            return self._render(msgs)
+            return self._render(msgs), GENERIC
         except Exception:
             # Strict templates (e.g. "roles must alternate", "no system role") reject what an
             # Assistants thread allows: merge same-role runs, then fold the system message in.
             merged = _merge_roles(msgs)
             try:
-                return self._render(merged)
+                return self._render(merged), GENERIC
             except Exception:
-                return self._render(_merge_roles(_fold_system(merged)))
+                return self._render(_merge_roles(_fold_system(merged))), GENERIC
 
     def _render(self, messages: list[dict[str, str]]) -> str:
         # role/content dicts: llama_cpp's message TypedDicts, which mypy cannot match to dict[str, str]
@@ -199,16 +226,21 @@ class LlamaBackend:
 
     def _prompt_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
                        tool_choice: Any = "none") -> list[int]:
+        return self._prompt(messages, tools, tool_choice)[0]
+
+    def _prompt(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]],
+                tool_choice: Any) -> tuple[list[int], CallFormat]:
+        """The prompt's tokens, and the call format it offers tools in."""
         key = json.dumps([messages, tools, tool_choice], sort_keys=True)
         last = self._last_prompt
         if last is not None and last[0] == key:
-            return last[1]
-        text = self.render(messages, tools, tool_choice)
+            return last[1], last[2]
+        text, fmt = self._render_format(messages, tools, tool_choice)
         if self._add_bos and self._bos_text and text.startswith(self._bos_text):
             text = text[len(self._bos_text):]  # the tokenizer adds it
         tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=self._add_bos, special=True)
-        self._last_prompt = (key, tokens)
-        return tokens
+        self._last_prompt = (key, tokens, fmt)
+        return tokens, fmt
 
     def count_tokens(self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = (),
                      tool_choice: Any = "none") -> int:
@@ -227,7 +259,7 @@ class LlamaBackend:
         Raises ContextOverflow when the prompt leaves no room for a token."""
         if self._closed:
             raise RuntimeError(f"model {self.name} is closed")
-        tokens = self._prompt_tokens(request.messages, request.tools, request.tool_choice)
+        tokens, fmt = self._prompt(request.messages, request.tools, request.tool_choice)
         n_prompt = len(tokens)
         room = self.n_ctx - n_prompt
         if room < 1:
@@ -240,116 +272,191 @@ class LlamaBackend:
 
         with self._lock:
             llm = self._llm
-            calling = request.tools and request.tool_choice != "none"
+            calling = bool(request.tools) and request.tool_choice != "none"
+            start_bans: set[int] = set()
+            cached_before: int | None = None
             if calling:
-                result = self._tool_calls(request, tokens, max_tokens, should_stop)
+                result, decision = self._tool_calls(request, tokens, fmt, max_tokens, should_stop)
                 if result is not None:
                     return result
-            cached_before = llm.first_n_past if calling else None
+                cached_before = llm.first_n_past
+                if decision is not None:  # the decision is to answer: no reply opens a call
+                    start_bans.update(decision.start_tokens)
             grammar = self._grammar(request, max_tokens)
             self._prepare_kv(tokens, request.thread_id)
             self._kv_thread = request.thread_id
             seed = extra.get("seed")
             llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
             llm.first_n_past = None
-            llm.abort = should_stop
-
-            stops = self._stop_strings
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            out: list[str] = []
-            pending = ""  # decoded text that may be the beginning of a stop string
+            # A call the model starts in its text becomes a real one when calls are allowed
+            # (not inside a JSON reply: there it is only text, and ends the reply).
+            switch = calling and grammar is None
+            openers = self._single_opener_ids()
+            start_bans |= openers
+            always = set() if switch else openers
             n_out = 0
-            finish: FinishReason = "length"
-            pieces, eog = self._pieces, self._eog
-            gen = llm.generate(
-                tokens,
-                temp=1.0 if request.temperature is None else float(request.temperature),
-                top_p=1.0 if request.top_p is None else float(request.top_p),
-                top_k=int(extra.get("top_k", 40)),
-                min_p=float(extra.get("min_p", 0.05)),
-                repeat_penalty=float(extra.get("repeat_penalty", 1.0)),
-                grammar=grammar,
-            )
-            try:
-                for token in gen:
-                    is_eog = eog.get(token)
-                    if is_eog is None:
-                        is_eog = eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
-                    if is_eog:
-                        finish = "stop"
-                        break
-                    n_out += 1
-                    piece = pieces.get(token)
-                    if piece is None:
-                        piece = pieces[token] = self._piece(token)
-                    text = decoder.decode(piece)
-                    if text:
-                        if stops:
-                            pending += text
-                            cut = _find_stop(pending, stops)
-                            if cut is not None:
-                                if cut:
-                                    out.append(pending[:cut])
-                                    on_text(pending[:cut])
-                                pending = ""
-                                finish = "stop"
-                                break
-                            keep = _stop_prefix_len(pending, stops)
-                            if keep < len(pending):
-                                text = pending[: len(pending) - keep]
-                                pending = pending[len(pending) - keep:]
-                                out.append(text)
-                                on_text(text)
-                        else:
-                            out.append(text)
-                            on_text(text)
-                    if n_out >= max_tokens:
-                        finish = "length"
-                        break
-                    if should_stop():
-                        finish = "cancelled"
-                        break
-            except _Cancelled:
-                finish = "cancelled"
-            finally:
-                gen.close()
-                llm.abort = None
-            if pending:
-                out.append(pending)
-                on_text(pending)
+            for _attempt in range(START_RETRIES + 1):
+                gate = TextGate(self._stop_strings + self._markup, CALL_OPENERS,
+                                json_openers=bool(request.tools) and grammar is None)
+                finish, used, first = self._sample(
+                    tokens, request, extra, grammar, gate, on_text, should_stop,
+                    max_tokens - n_out, always, start_bans)
+                n_out += used
+                hit = gate.hit
+                if (hit is None or not hit.at_start or grammar is not None or first is None
+                        or finish == "cancelled" or n_out >= max_tokens):
+                    break
+                start_bans.add(first)  # it opened a call or markup: sample again without it
             # After a decision step the prompt was evaluated there: report that reuse.
             cached = cached_before if cached_before is not None else (llm.first_n_past or 0)
+            text = gate.shown
+            if hit is not None and hit.kind == "call" and switch and not hit.at_start:
+                turn = self._tool_turn(request, tokens, fmt, max_tokens - n_out, should_stop)
+                calls = turn.calls(None, request.parallel_tool_calls, prefix=text)
+                if calls:
+                    return TurnResult(
+                        text=text, prompt_tokens=n_prompt,
+                        completion_tokens=n_out + turn.generated,
+                        finish_reason="cancelled" if should_stop() else "stop",
+                        cached_tokens=min(cached, n_prompt), tool_calls=calls)
 
         return TurnResult(
-            text="".join(out),
+            text=text,
             prompt_tokens=n_prompt,
             completion_tokens=n_out,
             finish_reason=finish,
             cached_tokens=min(cached, n_prompt),
         )
 
-    def _tool_calls(self, request: TurnRequest, tokens: list[int], max_tokens: int,
-                    should_stop: Callable[[], bool]) -> TurnResult | None:
-        """The calls this turn makes, or None when the model answers instead (lock held)."""
+    def _sample(self, tokens: list[int], request: TurnRequest, extra: dict[str, Any],
+                grammar: LlamaGrammar | None, gate: TextGate, on_text: Callable[[str], None],
+                should_stop: Callable[[], bool], max_tokens: int, always: set[int],
+                start: set[int]) -> tuple[FinishReason, int, int | None]:
+        """One sampling of the reply through `gate` (lock held): the finish reason, the tokens
+        generated and the first of them. `always`: tokens never sampled; `start`: tokens not
+        sampled while the reply shows nothing yet."""
+        llm = self._llm
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        n_out = 0
+        first: int | None = None
+        finish: FinishReason = "length"
+        pieces, eog = self._pieces, self._eog
+        gen = llm.generate(
+            tokens,
+            temp=1.0 if request.temperature is None else float(request.temperature),
+            top_p=1.0 if request.top_p is None else float(request.top_p),
+            top_k=int(extra.get("top_k", 40)),
+            min_p=float(extra.get("min_p", 0.05)),
+            repeat_penalty=float(extra.get("repeat_penalty", 1.0)),
+            logits_processor=_bans(gate, always, start),
+            grammar=grammar,
+        )
+        llm.abort = should_stop
+        try:
+            for token in gen:
+                if first is None:
+                    first = token
+                is_eog = eog.get(token)
+                if is_eog is None:
+                    is_eog = eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+                if is_eog:
+                    finish = "stop"
+                    break
+                n_out += 1
+                if self._is_control(token):  # template structure, never text
+                    shown = gate.control(self._token_text(token))
+                    if shown:
+                        on_text(shown)
+                    finish = "stop"
+                    break
+                piece = pieces.get(token)
+                if piece is None:
+                    piece = pieces[token] = self._piece(token)
+                text = decoder.decode(piece)
+                if text:
+                    shown = gate.feed(text)
+                    if shown:
+                        on_text(shown)
+                    if gate.hit is not None:
+                        finish = "stop"
+                        break
+                if n_out >= max_tokens:
+                    finish = "length"
+                    break
+                if should_stop():
+                    finish = "cancelled"
+                    break
+        except _Cancelled:
+            finish = "cancelled"
+        finally:
+            gen.close()
+            llm.abort = None
+        tail = gate.finish()
+        if tail:
+            on_text(tail)
+        return finish, n_out, first
+
+    def _tool_turn(self, request: TurnRequest, tokens: list[int], fmt: CallFormat,
+                   max_tokens: int, should_stop: Callable[[], bool]) -> ToolTurn:
+        first_char = None
+        if fmt.first_char_decision:
+            if self._first_char is None:
+                self._first_char = first_char_openers(self._llm, self._vocab)
+            first_char = self._first_char
+        return ToolTurn(self._llm, self._vocab, tokens, request.tools, should_stop, fmt,
+                        max_tokens, self._token_text, first_char)
+
+    def _tool_calls(self, request: TurnRequest, tokens: list[int], fmt: CallFormat,
+                    max_tokens: int, should_stop: Callable[[], bool]
+                    ) -> tuple[TurnResult | None, Decision | None]:
+        """The calls this turn makes (None when the model answers instead), and the decision
+        that chose to answer, if one was made (lock held)."""
         llm = self._llm
         self._prepare_kv(tokens, request.thread_id)
         self._kv_thread = request.thread_id
         llm.first_n_past = None
-        if self._openers is None:
-            self._openers = call_openers(llm, self._vocab)
-        turn = ToolTurn(llm, self._vocab, tokens, request.tools, should_stop, self._openers,
-                        max_tokens)
+        turn = self._tool_turn(request, tokens, fmt, max_tokens, should_stop)
         choice = request.tool_choice
         forced = choice.get("name") if isinstance(choice, dict) else None
         calls: list[dict[str, str]] = []
-        if forced or choice == "required" or turn.wants_call():
+        decision = None
+        if not forced and choice != "required":
+            decision = turn.decide()
+        if decision is None or decision.call:
             calls = turn.calls(forced, request.parallel_tool_calls)
         if not calls:
-            return None
+            return None, decision
         n_prompt = len(tokens)
         return TurnResult(text="", prompt_tokens=n_prompt, completion_tokens=turn.generated,
                           finish_reason="cancelled" if should_stop() else "stop",
-                          cached_tokens=min(llm.first_n_past or 0, n_prompt), tool_calls=calls)
+                          cached_tokens=min(llm.first_n_past or 0, n_prompt),
+                          tool_calls=calls), decision
+
+    def _is_control(self, token: int) -> bool:
+        known = self._control.get(token)
+        if known is None:
+            known = self._control[token] = bool(llama_cpp.llama_vocab_is_control(self._vocab, token))
+        return known
+
+    def _token_text(self, token: int) -> str:
+        """A token's text, control tokens spelled out (`<|python_tag|>`)."""
+        text = self._texts.get(token)
+        if text is None:
+            raw = self._llm.detokenize([token], special=self._is_control(token))
+            text = self._texts[token] = raw.decode("utf-8", errors="replace")
+        return text
+
+    def _single_opener_ids(self) -> set[int]:
+        """Tokens that alone spell a call opener (Qwen's `<tool_call>`, Llama's
+        `<|python_tag|>`)."""
+        if self._opener_ids is None:
+            ids = set()
+            for opener in CALL_OPENERS:
+                got = self._llm.tokenize(opener.encode(), add_bos=False, special=True)
+                if len(got) == 1 and not llama_cpp.llama_vocab_is_eog(self._vocab, got[0]):
+                    ids.add(got[0])
+            self._opener_ids = ids
+        return self._opener_ids
 
     def _piece(self, token: int) -> bytes:
         buf = ctypes.create_string_buffer(_PIECE_BUF)
@@ -493,17 +600,23 @@ def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return rest
 
 
-def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return min(found) if found else None
+def _bans(gate: TextGate, always: set[int], start: set[int]
+          ) -> llama_cpp.LogitsProcessorList | None:
+    """A logits processor that keeps `always` from being sampled, and `start` while the reply
+    shows nothing yet; None when there is nothing to ban."""
+    if not always and not start:
+        return None
+    always_ids = np.array(sorted(always), dtype=np.int64)
+    start_ids = np.array(sorted(always | start), dtype=np.int64)
+
+    def ban(_input_ids: Any, logits: Any) -> Any:
+        ids = start_ids if not gate.shown else always_ids
+        if ids.size:
+            logits[ids] = -np.inf
+        return logits
+
+    return llama_cpp.LogitsProcessorList([ban])
 
 
-def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
-    """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
-    best = 0
-    for s in stops:
-        for k in range(min(len(s) - 1, len(text)), best, -1):
-            if text.endswith(s[:k]):
-                best = k
-                break
-    return best
+_find_stop = find_stop
+_stop_prefix_len = stop_prefix_len

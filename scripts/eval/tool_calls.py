@@ -1,7 +1,14 @@
 """Tool-call evaluation: does the model call the right function (or answer), with valid arguments?
 
 Run: .venv/bin/python scripts/eval/tool_calls.py [--model NAME_OR_GGUF] [--models-config FILE]
-                                                 [--write docs/benchmarks.md]
+                                                 [--split dev|test|all]
+                                                 [--write docs/benchmarks.md [--label before]]
+
+Dev and test halves. Each case carries its half ("dev" or "test") as written in CASES: the cases
+alternate in list order, which is grouped by expected function, so both halves hold every
+function and both call and answer cases. The halves are data, never recomputed. Any setting of
+the engine or the model (decision thresholds, prompts, sampling) is chosen on the dev half ONLY;
+the test half is what is reported (the default) and nobody may pick a setting by its numbers.
 
 Each case is a user message, the tools on offer, and what a good assistant does: call a named
 function, or answer. Every case runs twice on the engine's own prompt (instructions, the generic
@@ -54,36 +61,36 @@ TOOLS = [
        {"origin": S, "destination": S, "date": S}, ["origin", "destination", "date"]),
 ]
 CASES = [
-    ("What's the weather in Paris right now?", "get_weather"),
-    ("Is it raining in London today?", "get_weather"),
-    ("Tell me the temperature in Tokyo in fahrenheit.", "get_weather"),
-    ("How cold is it in Moscow?", "get_weather"),
-    ("Quiz me on the planets of the solar system.", "display_quiz"),
-    ("Give me a short quiz with two questions about fractions.", "display_quiz"),
-    ("Make a multiple choice quiz about world capitals.", "display_quiz"),
-    ("What is 1234 times 5678?", "calculate"),
-    ("Compute (17 + 25) * 3.", "calculate"),
-    ("Calculate the square of 47.", "calculate"),
-    ("Email bob@example.com that the meeting moved to 3pm.", "send_email"),
-    ("Send an email to alice@example.com with subject Hello saying hi.", "send_email"),
-    ("Write to hr@example.com asking for a day off tomorrow.", "send_email"),
-    ("Remind me to call mom at 6pm.", "set_reminder"),
-    ("Set a reminder for the dentist tomorrow at 9am.", "set_reminder"),
-    ("Please remind me to water the plants at 8.", "set_reminder"),
-    ("How many euros is 100 US dollars?", "convert_currency"),
-    ("Convert 2500 yen to dollars.", "convert_currency"),
-    ("Find me flights from Boston to Denver on May 3.", "search_flights"),
-    ("Are there flights from Madrid to Rome next Friday?", "search_flights"),
-    ("Hello! How are you?", None),
-    ("Thanks, that was helpful.", None),
-    ("What is the capital of Italy?", None),
-    ("Tell me a joke about cats.", None),
-    ("Who wrote Romeo and Juliet?", None),
-    ("Explain what photosynthesis is in one sentence.", None),
-    ("Good morning!", None),
-    ("What does the word 'ephemeral' mean?", None),
-    ("Write a haiku about autumn.", None),
-    ("Can you summarize what a noun is?", None),
+    ("What's the weather in Paris right now?", "get_weather", "dev"),
+    ("Is it raining in London today?", "get_weather", "test"),
+    ("Tell me the temperature in Tokyo in fahrenheit.", "get_weather", "dev"),
+    ("How cold is it in Moscow?", "get_weather", "test"),
+    ("Quiz me on the planets of the solar system.", "display_quiz", "dev"),
+    ("Give me a short quiz with two questions about fractions.", "display_quiz", "test"),
+    ("Make a multiple choice quiz about world capitals.", "display_quiz", "dev"),
+    ("What is 1234 times 5678?", "calculate", "test"),
+    ("Compute (17 + 25) * 3.", "calculate", "dev"),
+    ("Calculate the square of 47.", "calculate", "test"),
+    ("Email bob@example.com that the meeting moved to 3pm.", "send_email", "dev"),
+    ("Send an email to alice@example.com with subject Hello saying hi.", "send_email", "test"),
+    ("Write to hr@example.com asking for a day off tomorrow.", "send_email", "dev"),
+    ("Remind me to call mom at 6pm.", "set_reminder", "test"),
+    ("Set a reminder for the dentist tomorrow at 9am.", "set_reminder", "dev"),
+    ("Please remind me to water the plants at 8.", "set_reminder", "test"),
+    ("How many euros is 100 US dollars?", "convert_currency", "dev"),
+    ("Convert 2500 yen to dollars.", "convert_currency", "test"),
+    ("Find me flights from Boston to Denver on May 3.", "search_flights", "dev"),
+    ("Are there flights from Madrid to Rome next Friday?", "search_flights", "test"),
+    ("Hello! How are you?", None, "dev"),
+    ("Thanks, that was helpful.", None, "test"),
+    ("What is the capital of Italy?", None, "dev"),
+    ("Tell me a joke about cats.", None, "test"),
+    ("Who wrote Romeo and Juliet?", None, "dev"),
+    ("Explain what photosynthesis is in one sentence.", None, "test"),
+    ("Good morning!", None, "dev"),
+    ("What does the word 'ephemeral' mean?", None, "test"),
+    ("Write a haiku about autumn.", None, "dev"),
+    ("Can you summarize what a noun is?", None, "test"),
 ]
 INSTRUCTIONS = "You are a helpful assistant."
 
@@ -100,15 +107,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
     ap.add_argument("--models-config")
+    ap.add_argument("--split", choices=("dev", "test", "all"), default="test",
+                    help="which half to run (default test, the reported one; tune on dev only)")
     ap.add_argument("--write")
+    ap.add_argument("--label", help="suffix of the doc section (e.g. before), to keep tables apart")
     args = ap.parse_args()
+    cases = [(text, expected) for text, expected, half in CASES
+             if args.split == "all" or half == args.split]
     registry = Registry.load(args.model, args.models_config)
     backend = registry.backend(registry.default)
     schemas = {t["name"]: t["parameters"] for t in TOOLS}
     right = valid = calls = called_right = 0
     misses = []
     t0 = time.perf_counter()
-    for text, expected in CASES:
+    for text, expected in cases:
         got = run_case(backend, text, "auto").tool_calls
         decision = got[0]["name"] if got else None
         right += decision == expected
@@ -125,19 +137,25 @@ def main() -> None:
                 misses.append(f"INVALID {c}: {exc}")
     seconds = time.perf_counter() - t0
     registry.close()
+    n = len(cases)
     table = "\n".join([
-        "| model | cases | correct-decision rate (auto: right function, or answer) "
+        "| model | half | cases | correct-decision rate (auto: right function, or answer) "
         "| of which call-vs-answer right | schema-valid-argument rate | time |",
-        "|---|---|---|---|---|---|",
-        f"| {registry.default} | {len(CASES)} | {right}/{len(CASES)} = **{right / len(CASES):.0%}** "
-        f"| {called_right}/{len(CASES)} = {called_right / len(CASES):.0%} "
+        "|---|---|---|---|---|---|---|",
+        f"| {registry.default} | {args.split} | {n} | {right}/{n} = **{right / n:.0%}** "
+        f"| {called_right}/{n} = {called_right / n:.0%} "
         f"| {valid}/{calls} = **{valid / calls:.0%}** | {seconds:.0f} s |",
     ])
     print(table)
     print("\n".join(misses), file=sys.stderr)
     if args.write:
         command = "python scripts/eval/tool_calls.py " + " ".join(sys.argv[1:])
-        write_section(Path(args.write), "eval-tools", "Evaluation: tool calls", table, 1, command)
+        # One section per model and half, so the two models' tables (and halves) sit side by side.
+        name = f"eval-tools-{registry.default}" + ("" if args.split == "test" else f"-{args.split}")
+        title = f"Evaluation: tool calls ({registry.default}, {args.split} half"
+        if args.label:
+            name, title = f"{name}-{args.label}", f"{title}, {args.label}"
+        write_section(Path(args.write), name, title + ")", table, 1, command)
 
 
 if __name__ == "__main__":

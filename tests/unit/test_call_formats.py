@@ -1,0 +1,211 @@
+"""Call formats chosen from chat template text, and the text gate that keeps call and template
+markup out of replies (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airlock.models.call_decoding import _complete_escapes, takes_code
+from airlock.models.call_formats import (
+    GENERIC,
+    HERMES,
+    LLAMA3,
+    advance,
+    detect,
+    markup,
+)
+from airlock.models.function_prompt import native_messages
+from airlock.models.text_gate import TextGate
+
+QWEN_LIKE = (
+    "{%- if tools %}<|im_start|>system\n# Tools\n<tools>{% for t in tools %}{{ t | tojson }}"
+    "{% endfor %}</tools>\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args>}\n"
+    "</tool_call><|im_end|>\n{%- endif %}{% for m in messages %}...{% endfor %}"
+)
+LLAMA31_LIKE = (
+    "{{- bos_token }}{%- if not tools is defined %}{%- set tools = none %}{%- endif %}"
+    "<|start_header_id|>system<|end_header_id|>\n\n{%- if tools is not none %}Environment: "
+    "ipython{%- endif %}<|eot_id|>{%- for message in messages %}{%- if message.role == 'tool' %}"
+    "<|start_header_id|>ipython<|end_header_id|>\n\n{{ message.content }}<|eot_id|>{%- endif %}"
+    "{%- endfor %}"
+)
+CHATML = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+          "{% endfor %}")
+MISTRAL_LIKE = "{%- if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}"
+
+
+@pytest.mark.parametrize("template,fmt", [
+    (QWEN_LIKE, HERMES),
+    (LLAMA31_LIKE, LLAMA3),
+    (CHATML, GENERIC),  # knows no tools
+    (MISTRAL_LIKE, GENERIC),  # renders tools, in a syntax we do not decode
+    (None, GENERIC),
+])
+def test_format_from_template_text(template, fmt):
+    assert detect(template) is fmt
+    assert fmt.native == (fmt is not GENERIC)
+
+
+def test_call_text_per_format():
+    args = json.dumps({"city": "Oslo"})
+    assert HERMES.call_text("get_weather", args) == (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>')
+    assert LLAMA3.call_text("get_weather", args) == (
+        '{"name": "get_weather", "parameters": {"city": "Oslo"}}')
+    assert GENERIC.call_text("f", "{}").startswith('<tool_call>\n{"name": "f", "arguments": {}}')
+    assert LLAMA3.max_calls == 1 and LLAMA3.one_call_per_message
+
+
+def test_markup_includes_the_templates_control_text():
+    found = markup(LLAMA31_LIKE)
+    assert "<|start_header_id|>" in found and "<|eot_id|>" in found and "<tool_call>" in found
+    assert "<|im_end|>" in markup(CHATML)
+
+
+def test_advance_follows_an_opener_across_pieces():
+    rest = advance("<tool_call>", "<tool", flexible=False, started=False)
+    assert rest == "_call>"
+    assert advance(rest, "_call>\n{", flexible=False, started=True) == ""
+    assert advance("<tool_call>", "\n<", flexible=False, started=False) == "tool_call>"
+    assert advance("<tool_call>", "Sure", flexible=False, started=False) is None
+    # JSON openers allow whitespace inside.
+    assert advance('{"name"', "{\n  ", flexible=True, started=False) == '"name"'
+    assert advance('{"name"', '{"city', flexible=True, started=False) is None
+
+
+def feed_all(gate: TextGate, pieces: list[str]) -> str:
+    shown = "".join(gate.feed(p) for p in pieces)
+    return shown + gate.finish()
+
+
+STOPS = ("<|im_end|>", *markup(CHATML))
+
+
+def gate(json_openers: bool = True) -> TextGate:
+    return TextGate(STOPS, ("<tool_call>", "<|python_tag|>"), json_openers=json_openers)
+
+
+def test_plain_text_passes_and_partial_markers_are_held():
+    g = gate()
+    assert g.feed("Hello <") == "Hello "  # "<" may begin a marker
+    assert g.feed("b>") == "<b>"
+    assert g.feed(" a < b, c <") == " a < b, c "
+    assert g.finish() == "<"  # too short to be taken for markup
+    assert g.shown == "Hello <b> a < b, c <" and g.hit is None
+
+
+def test_a_call_opener_mid_text_is_a_call_hit():
+    g = gate()
+    shown = feed_all(g, ["Let me check.", " <tool", "_call>", '\n{"name": "x"'])
+    assert shown == "Let me check. " and g.shown == shown
+    assert g.hit is not None and g.hit.kind == "call" and not g.hit.at_start
+
+
+@pytest.mark.parametrize("pieces", [
+    ['{"', 'name', '": "get_weather", "arguments": {}}'],
+    ["\n", "{\n", '  "name": "f"'],
+    ["```", "json", "\n", "{", '"name": "f"}'],
+])
+def test_a_bare_json_call_opening_the_reply_is_a_call_hit(pieces):
+    g = gate()
+    assert feed_all(g, pieces) == ""
+    assert g.hit is not None and g.hit.kind == "call" and g.hit.at_start
+
+
+def test_json_that_is_not_a_call_passes():
+    g = gate()
+    assert feed_all(g, ['{"', "city", '": "Oslo"}']) == '{"city": "Oslo"}'
+    g = gate()
+    assert feed_all(g, ["```", "python", "\nprint(1)\n```"]) == "```python\nprint(1)\n```"
+    # Without tools offered a reply opening {"name" is just JSON.
+    g = gate(json_openers=False)
+    assert feed_all(g, ['{"name": "Ann"}']) == '{"name": "Ann"}'
+    # {"name" later in a reply is text.
+    g = gate()
+    assert feed_all(g, ['Use {"name": 1}']) == 'Use {"name": 1}'
+
+
+@pytest.mark.parametrize("marker", [
+    "<tool_response>", "</tool_call>", "<|im_start|>", "<|im_end|>", "<|eot_id|>",
+    "<|start_header_id|>",
+])
+def test_markup_ends_the_reply_and_is_never_shown(marker):
+    g = gate()
+    shown = feed_all(g, ["The answer is 4.", marker[:3], marker[3:], "user\nmore"])
+    assert shown == "The answer is 4."
+    assert g.hit is not None and g.hit.kind == "stop" and not g.hit.at_start
+
+
+def test_markup_opening_the_reply_shows_nothing():
+    g = gate()
+    assert feed_all(g, ["\n", "<tool_response>", "{}"]) == ""
+    assert g.hit is not None and g.hit.at_start and g.shown == ""
+
+
+def test_a_partial_marker_at_the_end_is_dropped():
+    g = gate()
+    assert feed_all(g, ["Done.", " <tool_ca"]) == "Done. "
+
+
+def test_control_tokens_end_the_reply_or_open_a_call():
+    g = gate()
+    assert g.feed("Hi") == "Hi"
+    assert g.control("<|python_tag|>") == ""
+    assert g.hit is not None and g.hit.kind == "call" and not g.hit.at_start
+    g = gate()
+    assert g.control("<|reserved_special_token_3|>") == ""
+    assert g.hit is not None and g.hit.kind == "stop" and g.hit.at_start
+
+
+def test_leading_whitespace_waits_for_the_reply():
+    g = gate()
+    assert g.feed("\n") == "" and g.feed("  ") == ""
+    assert g.feed("Yes") == "\n  Yes"
+
+
+ROUNDS = [
+    {"role": "user", "content": "Weather in Oslo and Rome?"},
+    {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+        {"id": "call_2", "name": "get_weather", "arguments": '{"city": "Rome"}'}]},
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "snow"},
+    {"role": "tool", "tool_call_id": "call_2", "name": "get_weather", "content": "sun"},
+]
+
+
+def test_native_rounds_keep_parallel_calls_together():
+    out = native_messages(ROUNDS)
+    assert [m["role"] for m in out] == ["user", "assistant", "tool", "tool"]
+    assert out[1]["tool_calls"][1]["function"] == {"name": "get_weather",
+                                                   "arguments": {"city": "Rome"}}
+    assert out[2]["content"] == "snow"  # the output as it is: data, no wrapping
+
+
+def test_native_rounds_one_call_per_message():
+    out = native_messages(ROUNDS, one_call_per_message=True)
+    assert [m["role"] for m in out] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert [len(m.get("tool_calls", [])) for m in out] == [0, 1, 0, 1, 0]
+    assert [m["content"] for m in out if m["role"] == "tool"] == ["snow", "sun"]
+
+
+def test_code_only_functions_are_recognised():
+    code = {"type": "object", "properties": {"code": {"type": "string",
+                                                      "description": "The Python code to run."}},
+            "required": ["code"]}
+    assert takes_code(code)
+    assert not takes_code({"type": "object", "properties": {"code": {"type": "integer"}}})
+    assert not takes_code({"type": "object", "properties": {
+        "code": {"type": "string"}, "lang": {"type": "string"}}})
+    assert not takes_code({"type": "object", "properties": {
+        "code": {"type": "string", "maxLength": 5}}})  # constrained: the schema grammar
+
+
+@pytest.mark.parametrize("raw,kept", [
+    ("print(1)", "print(1)"), ("a\\nb", "a\\nb"), ("a\\", "a"), ("a\\u00", "a"),
+    ("a\\u0041", "a\\u0041"), ("a\\\\", "a\\\\"), ("a\\\\\\", "a\\\\"),
+])
+def test_a_cut_code_string_loses_only_its_incomplete_escape(raw, kept):
+    assert _complete_escapes(raw) == kept
+    json.loads(f'"{kept}"')
