@@ -8,9 +8,10 @@ is 3,000 characters of extracted text.
 
 Ingestion (every run, fresh index): the first --ingest-pages pages of the Bible, written as one
 .txt file per book (the last one cut at a verse), go through airlock's whole path: extract_text,
-split at the default chunking (800-token chunks, 400 overlap), SearchIndex.add_file (cutting each
-chunk into the 128-piece sub-windows it embeds, embedding them, adding them to Chroma and the FTS5
-index). In the same run, raw sentence-transformers (a second SentenceTransformer on the same
+chunk() at the default chunking (800-token chunks, 400 overlap), SearchIndex.add_file (cutting the
+document into the 128-piece sub-windows its overlapping chunks share, embedding each once, adding
+them to Chroma and the FTS5 index). The side-by-side against the path before issue 15 is
+scripts/bench/ingest.py. In the same run, raw sentence-transformers (a second SentenceTransformer on the same
 all-MiniLM-L6-v2 weights, its own defaults: batch 32) encodes exactly those sub-windows; the ratio
 airlock ÷ raw says what parsing, chunking and indexing cost on top of the model.
 
@@ -67,7 +68,13 @@ from _report import summary, write_section  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from airlock.tools.file_search import Embedder, SearchIndex, default_model_path, extract_text, split  # noqa: E402
+from airlock.tools.file_search import (  # noqa: E402
+    Embedder,
+    SearchIndex,
+    chunk,
+    default_model_path,
+    extract_text,
+)
 
 ROOT = HERE.parents[1]
 CACHE = ROOT / ".cache" / "bench-file-search"
@@ -267,15 +274,17 @@ def measure_ingest(embedder: Embedder, raw, files: list[Path], tmp: Path, raw_fi
         timed = Timed(embedder)
         t0 = time.perf_counter()
         index = SearchIndex(root, timed)
-        chunks, chars = [], 0
+        chunks, chars, docs = [], 0, []
         for path in files:
             text = extract_text(path, path.name)
             chars += len(text)
-            file_chunks = split(text, embedder.tokenizer, CHUNK_TOKENS, CHUNK_OVERLAP)
-            index.add_file(STORE, path.name, file_chunks)
-            chunks += file_chunks
+            # As the server ingests: overlapping chunks share their embedded windows.
+            doc = chunk(text, embedder.tokenizer, CHUNK_TOKENS, CHUNK_OVERLAP)
+            index.add_file(STORE, path.name, doc)
+            chunks += doc.chunks
+            docs.append(doc)
         seconds = time.perf_counter() - t0
-        windows, _ = index._windows(chunks)  # the texts add_file embedded
+        windows = [w for doc in docs for w in index._windows(doc)[0]]  # what add_file embedded
         index.close()
         shutil.rmtree(root, ignore_errors=True)
         return seconds, timed.seconds, chunks, chars, windows
@@ -287,10 +296,9 @@ def measure_ingest(embedder: Embedder, raw, files: list[Path], tmp: Path, raw_fi
 
     if raw_first:  # the windows are the same every run; take them from a dry split
         probe = SearchIndex(tmp / "probe", embedder)
-        chunks = [c for p in files
-                  for c in split(extract_text(p, p.name), embedder.tokenizer,
-                                 CHUNK_TOKENS, CHUNK_OVERLAP)]
-        windows = probe._windows(chunks)[0]
+        windows = [w for p in files
+                   for w in probe._windows(chunk(extract_text(p, p.name), embedder.tokenizer,
+                                                 CHUNK_TOKENS, CHUNK_OVERLAP))[0]]
         probe.close()
         shutil.rmtree(tmp / "probe", ignore_errors=True)
         raw_s = raw_side(windows)

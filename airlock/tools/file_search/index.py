@@ -55,8 +55,11 @@ _WINDOW_OVERLAP = 24
 _WINDOW_MARGIN = 16
 # Windows per embed() call during ingestion: a search waits for at most one such call.
 _EMBED_BATCH = 16
-# A chunk has several windows; ask HNSW for this many entries per wanted chunk at first.
-_WINDOWS_PER_CHUNK_GUESS = 4
+# A chunk has several windows; ask HNSW for this many entries per wanted chunk at first. More
+# than a chunk's own windows: HNSW's deeper results are approximate (at 240 entries, about 70%
+# of an exact search's, measured on the retrieval eval), and fusion reads the vector list down
+# to rank 60. 8 instead of 4 raised hybrid recall@5 on the eval's dev half from 0.82 to 0.85.
+_WINDOWS_PER_CHUNK_GUESS = 8
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]*[A-Za-z0-9]")
 
 
