@@ -98,14 +98,17 @@ class Bus:
         (a thread's loop). Reconnects after a lost connection."""
         while not stopping.is_set():
             try:
+                # Overflow bodies are read on a second connection: the listening one is busy
+                # (locked) while its notifies() generator runs.
                 with psycopg.connect(self.url, autocommit=True,
-                                     application_name=APP_PREFIX + self.replica) as conn:
+                                     application_name=APP_PREFIX + self.replica) as conn, \
+                        psycopg.connect(self.url, autocommit=True) as reader:
                     conn.execute(f"LISTEN {CHANNEL}")
                     if ready is not None:
                         ready.set()
                     while not stopping.is_set():
                         for note in conn.notifies(timeout=0.5):
-                            self._deliver(conn, note.payload, handler)
+                            self._deliver(reader, note.payload, handler)
             except psycopg.Error:
                 if not stopping.is_set():
                     log.exception("listening for the other replicas failed; reconnecting")

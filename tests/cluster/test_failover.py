@@ -109,3 +109,39 @@ def test_when_a_kernels_replica_dies_the_next_cell_runs_on_a_fresh_kernel(cluste
     finally:
         home.start()  # the fixtures' replicas serve the tests after this one
     c.close()
+
+
+def test_a_hung_replicas_run_fails_when_its_lease_lapses(cluster, api):  # noqa: F811
+    """SIGSTOP: the replica keeps its connections (so it still looks alive) but stops renewing;
+    its run fails once the lease lapses. Woken again, it cannot overwrite that ending."""
+    import os
+    import signal
+
+    import psycopg
+
+    c = api.client()
+    asst = c.beta.assistants.create(model="scripted")
+    thread = c.beta.threads.create(messages=[{"role": "user", "content": "slow"}])
+    script(api, slow_reply(words=600, delay_ms=20), thread_id=thread.id)  # ~12 s
+    run = c.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+    wait_for_text(c, thread.id, run.id)
+    url = cluster.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        (owner,) = conn.execute("SELECT claimed_by FROM runs WHERE id = %s", (run.id,)).fetchone()
+    pid = int(owner.split("-")[-2])
+    os.kill(pid, signal.SIGSTOP)
+    stopped_at = time.time()
+    try:
+        ended = c.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=100)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert ended.status == "failed" and ended.last_error.code == "server_error"
+    assert "lease" in ended.last_error.message
+    assert ended.failed_at <= stopped_at + 2 * LEASE_S + 1
+    # The woken replica's turn finds the run ended: nothing it writes changes that.
+    script(api, {"text": "after"}, thread_id=thread.id)
+    again = c.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id,
+                                                poll_interval_ms=50)
+    assert again.status == "completed"
+    assert c.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "failed"
+    c.close()

@@ -125,3 +125,21 @@ def test_a_cancel_through_another_replica_stops_the_turn(clients, api):  # noqa:
     (msg,) = capi.beta.threads.messages.list(thread.id, run_id=run.id).data
     # Stopped within a few tokens of the cancel, far from the 2000 words scripted.
     assert len(msg.content[0].text.value.split()) < 1000
+
+
+def test_events_bigger_than_a_notification_still_stream(clients, api):  # noqa: F811
+    """A run's snapshot carries its instructions: at 20 kB an event is over NOTIFY's 8000-byte
+    payload, and crosses replicas through the overflow table instead."""
+    c = clients["api"]
+    long = "Follow these rules. " * 1000
+    asst = c.beta.assistants.create(model="scripted", instructions=long)
+    thread = c.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    script(api, {"text": "hello there"}, thread_id=thread.id)
+    seen = {}
+    with c.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id) as stream:
+        for ev in stream:
+            if ev.event.startswith("thread.run."):
+                seen[ev.event] = ev.data
+    assert seen["thread.run.in_progress"].instructions == long  # sent by the executing replica
+    assert seen["thread.run.completed"].instructions == long
+    assert seen["thread.run.completed"].status == "completed"
