@@ -80,8 +80,8 @@ fi
 
 mkdir -p "$work/files"
 for i in $(seq 1 "$replicas"); do
-  AIRLOCK_FILES_DIR="$work/files" "$py" -m airlock serve --host 127.0.0.1 --port $((port + i - 1)) \
-    --data-dir "$work/replica$i" --database-url "$db_url" --chroma-url "http://127.0.0.1:$chroma_port" \
+  "$py" -m airlock serve --host 127.0.0.1 --port $((port + i - 1)) --data-dir "$work/replica$i" \
+    --database-url "$db_url" --files-dir "$work/files" --chroma-url "http://127.0.0.1:$chroma_port" \
     "${model_args[@]}" >"$work/replica$i.log" 2>&1 &
   pids+=($!)
 done
