@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where the database and uploaded files live")
     serve.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir. "
                                               "postgresql+psycopg://... lets replicas share it")
-    serve.add_argument("--files-dir", dest="files_root",
+    serve.add_argument("--files-dir", dest="files_root", metavar="DIR",
                        help="uploaded files' bytes (default: files/ in --data-dir); replicas "
                             "share one directory (docs/deployment.md)")
     serve.add_argument("--api-key", help="require this bearer token on every request")
