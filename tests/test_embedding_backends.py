@@ -11,6 +11,7 @@ import pytest
 
 from airlock.tools.file_search import Chunked, Embedder, SearchIndex, chunk
 from airlock.tools.file_search.chunking import shared_windows, window_starts
+from fs_helpers import ready_store
 
 # -- fixtures ------------------------------------------------------------------------------
 
@@ -165,3 +166,24 @@ def test_a_chunked_document_finds_every_fact(tmp_path, fast):
         hits = index.search(["vs"], question, k=3, mode="vector")
         assert hits[0].file_id == "file-doc" and fact in hits[0].text, question
     index.close()
+
+
+# -- through the server ----------------------------------------------------------------------
+
+
+def test_server_embeds_on_openvino_and_says_so(fs_server, fs_client):
+    parts = []
+    for i, fact in enumerate(FACTS):
+        parts.append(FILLER * (3 + i))
+        parts.append(fact + " ")
+    # Small overlapping chunks: many windows shared between neighbours.
+    store, _ = ready_store(fs_client, {"report.txt": "".join(parts).encode()}, chunking_strategy={
+        "type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 100}})
+    for fact in FACTS:
+        results = fs_client.vector_stores.search(vector_store_id=store.id, query=fact).data
+        assert results and any(fact in c.text for c in results[0].content), fact
+    log = fs_server.stdout_path.read_text(errors="replace") + fs_server.stderr_path.read_text(
+        errors="replace")
+    assert "on OpenVINO" in log
+    models = fs_server.data_dir / "index" / "models"
+    assert [p for p in models.iterdir() if (p / "model.xml").is_file()], "no converted model cached"
