@@ -119,7 +119,11 @@ class Cluster:
         held = self.scheduler.held()
         if held:
             with self.store.begin() as conn:
-                run_state.renew_leases(conn, held, self.replica, self.lease_s)
+                renewed = run_state.renew_leases(conn, held, self.replica, self.lease_s)
+            for run_id in set(held) - renewed:
+                # Ended while we worked on it (we stalled past the lease and a peer failed it):
+                # the turn stops instead of generating for nobody.
+                self.scheduler.stop_if_held(run_id)
         self.ingestor.renew_leases()
         with self.store.begin() as conn:
             ended = run_state.end_lapsed(conn, live_replicas(conn) | {self.replica})

@@ -259,13 +259,19 @@ def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float
     return load(conn, run_id)
 
 
-def renew_leases(conn: Connection, run_ids: list[str], replica: str, lease_s: float) -> int:
-    """The replica still works on these runs: their leases run `lease_s` from now."""
+def renew_leases(conn: Connection, run_ids: list[str], replica: str, lease_s: float
+                 ) -> set[str]:
+    """The replica still works on these runs: their leases run `lease_s` from now. Returns the
+    runs renewed; the others ended meanwhile (a peer ended them when this replica stalled, or a
+    cancel finished them) and their turns should stop."""
     if not run_ids:
-        return 0
+        return set()
     t = crud.table_of(Run)
-    return conn.execute(update(t).where(t.c.id.in_(run_ids), t.c.claimed_by == replica)
-                        .values(lease_until=time.time() + lease_s)).rowcount
+    renewed = conn.execute(update(t).where(
+        t.c.id.in_(run_ids), t.c.claimed_by == replica,
+        t.c.status.in_([S.IN_PROGRESS.value, S.CANCELLING.value]))
+        .values(lease_until=time.time() + lease_s).returning(t.c.id)).scalars()
+    return set(renewed)
 
 
 def end_lapsed(conn: Connection, live: set[str]) -> list[tuple[str, list[Event]]]:

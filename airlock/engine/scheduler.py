@@ -99,11 +99,12 @@ class Scheduler:
             self.peers.stop_run(run_id)
 
     def stop_if_held(self, run_id: str) -> None:
-        """A peer asked to stop `run_id`: stops it if one of this replica's workers runs it."""
+        """Stops `run_id`'s turn if one of this replica's workers is executing it (a peer asked,
+        or the run ended under us); otherwise nothing."""
         with self._lock:
-            held = run_id in self._held
-        if held:
-            self._cancel_event(run_id).set()
+            stop = self._cancels.get(run_id) if run_id in self._held else None
+        if stop is not None:
+            stop.set()
 
     def _cancel_event(self, run_id: str) -> threading.Event:
         with self._lock:
@@ -116,9 +117,10 @@ class Scheduler:
                     # Threads whose kernel lives on another live replica wait for it.
                     peers = (live_replicas(conn) - {self.replica}) if self.peers else None
                     run = run_state.claim_next(conn, backend, self.replica, self.lease_s, peers)
-                    if run is not None:
-                        with self._lock:
-                            self._held.add(run.id)
+                if run is not None:
+                    # Held once committed: a renewal never sees (and stops) an uncommitted claim.
+                    with self._lock:
+                        self._held.add(run.id)
             except Exception:
                 log.exception("claiming a run failed")
                 run = None
