@@ -135,3 +135,15 @@ def test_auto_calls_the_code_tool_for_a_computation(qwen):
     result, _ = generate(qwen, msgs, [CODE_INTERPRETER], "auto", max_tokens=600,
                          parallel_tool_calls=False)
     assert [c["name"] for c in result.tool_calls] == ["code_interpreter"], result.text
+
+
+def test_a_python_block_becomes_a_code_call(qwen):
+    """Asked to compute "with code", the model opens a ```python block instead of calling: while
+    code_interpreter may be called, the block is its call, and the program runs."""
+    msgs = [{"role": "system", "content": "You are a helpful assistant. Use code to compute."},
+            {"role": "user", "content": "Compute the 20th Fibonacci number (fib(1)=fib(2)=1) "
+                                        "with code."}]
+    result, pieces = generate(qwen, msgs, [CODE_INTERPRETER], "auto", max_tokens=600)
+    assert [c["name"] for c in result.tool_calls] == ["code_interpreter"], result.text
+    assert "```" not in result.text and "".join(pieces) == result.text
+    assert "6765" in run_python(json.loads(result.tool_calls[0]["arguments"])["code"])

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 # Texts that open a call anywhere in a reply (after leading whitespace).
 CALL_OPENERS = ("<tool_call>", "<|python_tag|>")
+# Texts that open a Python block: when a code-only function (code_interpreter) may be called,
+# the block becomes its call, wherever in the reply it starts.
+CODE_FENCES = ("```python", "```py\n")
 # Texts that open a call at the very start of a reply, compared with all whitespace removed.
 JSON_OPENERS = ('{"name"', '```json{"name"', '```{"name"')
 # Markup of tool calls, tool results and chat templates: never part of a reply's text. A model

@@ -41,8 +41,15 @@ from llama_cpp.llama_grammar import LlamaGrammar
 from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
-from airlock.models.call_decoding import Decision, ToolTurn, first_char_openers
-from airlock.models.call_formats import CALL_OPENERS, GENERIC, CallFormat, detect, markup
+from airlock.models.call_decoding import Decision, ToolTurn, first_char_openers, takes_code
+from airlock.models.call_formats import (
+    CALL_OPENERS,
+    CODE_FENCES,
+    GENERIC,
+    CallFormat,
+    detect,
+    markup,
+)
 from airlock.models.function_prompt import native_messages, plain_messages
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
 from airlock.models.text_gate import TextGate, find_stop, stop_prefix_len
@@ -294,9 +301,13 @@ class LlamaBackend:
             openers = self._single_opener_ids()
             start_bans |= openers
             always = set() if switch else openers
+            # A model that starts a Python block while it may run code gets its program run:
+            # the block becomes a call of the code-only function (code_interpreter).
+            code_fn = _code_function(request.tools) if switch else None
+            call_openers = CALL_OPENERS + (CODE_FENCES if code_fn else ())
             n_out = 0
             for _attempt in range(START_RETRIES + 1):
-                gate = TextGate(self._stop_strings + self._markup, CALL_OPENERS,
+                gate = TextGate(self._stop_strings + self._markup, call_openers,
                                 json_openers=bool(request.tools) and grammar is None)
                 finish, used, first = self._sample(
                     tokens, request, extra, grammar, gate, on_text, should_stop,
@@ -304,15 +315,18 @@ class LlamaBackend:
                 n_out += used
                 hit = gate.hit
                 if (hit is None or not hit.at_start or grammar is not None or first is None
+                        or hit.marker in CODE_FENCES
                         or finish == "cancelled" or n_out >= max_tokens):
                     break
                 start_bans.add(first)  # it opened a call or markup: sample again without it
             # After a decision step the prompt was evaluated there: report that reuse.
             cached = cached_before if cached_before is not None else (llm.first_n_past or 0)
             text = gate.shown
-            if hit is not None and hit.kind == "call" and switch and not hit.at_start:
+            fence = hit is not None and hit.marker in CODE_FENCES
+            if hit is not None and hit.kind == "call" and switch and (fence or not hit.at_start):
                 turn = self._tool_turn(request, tokens, fmt, max_tokens - n_out, should_stop)
-                calls = turn.calls(None, request.parallel_tool_calls, prefix=text)
+                calls = (turn.calls(code_fn, False, prefix=text) if fence
+                         else turn.calls(None, request.parallel_tool_calls, prefix=text))
                 if calls:
                     return TurnResult(
                         text=text, prompt_tokens=n_prompt,
@@ -598,6 +612,14 @@ def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
         else:
             rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+def _code_function(tools: Sequence[dict[str, Any]]) -> str | None:
+    """The offered function that only runs Python code, if there is one."""
+    for t in tools:
+        if takes_code(t.get("parameters") or {}):
+            return str(t["name"])
+    return None
 
 
 def _bans(gate: TextGate, always: set[int], start: set[int]

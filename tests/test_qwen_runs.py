@@ -1,0 +1,74 @@
+"""The seed flows end to end on the second model family (Qwen2.5-Coder-0.5B-Instruct, native
+Hermes-style tools), through a real server and the strict client: the weather functions flow
+answers in plain text after its outputs, and a computation runs through code_interpreter."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.qwen import MARKUP, WEATHER, qwen_path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def qwen_client(start_server):
+    srv = start_server("qwen", "--model", str(qwen_path()))
+    c = srv.client()
+    yield c
+    c.close()
+
+
+def text_of(client, thread_id: str) -> str:
+    (msg,) = client.beta.threads.messages.list(thread_id=thread_id, order="desc", limit=1).data
+    assert msg.role == "assistant"
+    return "".join(part.text.value for part in msg.content if part.type == "text")
+
+
+def assert_no_markup(text: str) -> None:
+    for marker in MARKUP:
+        assert marker not in text, (marker, text)
+
+
+def test_weather_flow_answers_in_plain_text_after_the_outputs(qwen_client):
+    assistant = qwen_client.beta.assistants.create(
+        model="gpt-4o", instructions="You are a weather bot. Use the provided functions.",
+        tools=[{"type": "function", "function": WEATHER}])
+    thread = qwen_client.beta.threads.create(
+        messages=[{"role": "user", "content": "What's the weather in Oslo right now?"}])
+    run = qwen_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, temperature=0)
+    assert run.status == "requires_action", run.last_error
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather"]
+    assert "oslo" in json.loads(calls[0].function.arguments)["city"].lower()
+    # The cookbook answers tool_calls[0] only; that must be all the run asks for.
+    run = qwen_client.beta.threads.runs.submit_tool_outputs_and_poll(
+        thread_id=thread.id, run_id=run.id,
+        tool_outputs=[{"tool_call_id": calls[0].id, "output": "Snow, -3 C, wind 20 km/h"}])
+    assert run.status == "completed", (run.status, run.last_error, run.required_action)
+    answer = text_of(qwen_client, thread.id)
+    assert answer.strip()
+    assert_no_markup(answer)
+    assert "snow" in answer.lower() or "-3" in answer
+
+
+def test_a_computation_runs_through_code_interpreter(qwen_client):
+    assistant = qwen_client.beta.assistants.create(
+        model="gpt-4o", instructions="You are a helpful assistant. Use code to compute.",
+        tools=[{"type": "code_interpreter"}])
+    run = qwen_client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, temperature=0,
+        thread={"messages": [{"role": "user", "content":
+                              "Compute the 20th Fibonacci number (fib(1)=fib(2)=1) with code."}]})
+    assert run.status == "completed", (run.status, run.last_error)
+    steps = qwen_client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id).data
+    code_calls = [c for s in steps if s.step_details.type == "tool_calls"
+                  for c in s.step_details.tool_calls if c.type == "code_interpreter"]
+    assert code_calls, "the model answered without running code"
+    logs = "".join(o.logs for c in code_calls for o in c.code_interpreter.outputs
+                   if o.type == "logs")
+    assert "6765" in logs, [c.code_interpreter.input for c in code_calls]
+    assert_no_markup(text_of(qwen_client, run.thread_id))
