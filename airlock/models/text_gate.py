@@ -10,12 +10,15 @@ stops generating, and either decodes a call from there ("call") or ends the repl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from airlock.models.call_formats import JSON_OPENERS, squeeze
 
+# Punctuation before a reply's first JSON call opener: the rest of markup the model half wrote.
+_LEAD = re.compile(r"^[^\w{`]+")
 # A held tail shorter than this that only might begin a marker is shown at the end of a reply.
 _MIN_DROPPED = 2
 
@@ -44,12 +47,12 @@ class TextGate:
         if self.hit is not None:
             return ""
         held = self.held + text
-        if not self.shown.strip():
-            if not held.strip():
-                self.held = held  # leading whitespace waits for what follows
+        if _blank(self.shown):
+            if _blank(held):
+                self.held = held  # leading whitespace and punctuation wait for what follows
                 return ""
             if self.json_openers:
-                flat = squeeze(held)
+                flat = _LEAD.sub("", squeeze(held))
                 if any(flat.startswith(o) for o in self.json_openers):
                     self.held = ""
                     self.hit = Hit("call", held, at_start=True)
@@ -61,13 +64,13 @@ class TextGate:
         if marker is not None:
             out = held[:cut]
             self.held = ""
-            at_start = not (self.shown + out).strip()
+            at_start = _blank(self.shown + out)
             self.hit = Hit("call" if marker in self.openers else "stop", marker, at_start)
             return "" if at_start else self._show(out)
         keep = _prefix_len(held, self.markers)
         out = held[: len(held) - keep]
-        if not (self.shown + out).strip():
-            self.held = held  # nothing but whitespace: the reply has not begun
+        if _blank(self.shown + out):
+            self.held = held  # nothing but whitespace or punctuation: the reply has not begun
             return ""
         self.held = held[len(held) - keep:]
         return self._show(out)
@@ -80,7 +83,7 @@ class TextGate:
         out = self.finish() if self.shown or self.held.strip() else ""
         self.held = ""
         self.hit = Hit("call" if text in self.openers else "stop", text,
-                       at_start=not self.shown.strip())
+                       at_start=_blank(self.shown))
         return out
 
     def finish(self) -> str:
@@ -91,14 +94,20 @@ class TextGate:
         tail = held.strip()
         if len(tail) >= _MIN_DROPPED and (
                 any(m.startswith(tail) for m in self.markers)
-                or (not self.shown.strip()
-                    and any(o.startswith(squeeze(tail)) for o in self.json_openers))):
+                or (_blank(self.shown) and (lead := _LEAD.sub("", squeeze(tail)))
+                    and any(o.startswith(lead) for o in self.json_openers))):
             return ""
         return self._show(held)
 
     def _show(self, text: str) -> str:
         self.shown += text
         return text
+
+
+def _blank(text: str) -> bool:
+    """Nothing a reader would call a reply yet: no letter or digit. A model that starts with a
+    stray fragment of markup (`>` after a call opener it was kept from writing) has not begun."""
+    return not any(ch.isalnum() for ch in text)
 
 
 def _find(text: str, markers: tuple[str, ...]) -> tuple[int, str | None]:

@@ -165,6 +165,16 @@ def test_leading_whitespace_waits_for_the_reply():
     assert g.feed("Yes") == "\n  Yes"
 
 
+def test_leading_punctuation_waits_and_a_call_behind_it_is_a_call():
+    g = gate()
+    assert g.feed("**") == "" and g.feed("Bold") == "**Bold"
+    g = gate()  # the rest of an opener the model was kept from writing, then a bare call
+    assert g.feed(">") == "" and g.feed('{"name": "f"') == ""
+    assert g.hit is not None and g.hit.kind == "call" and g.hit.at_start
+    g = gate()
+    assert g.feed("--") == "" and g.finish() == "--"  # a reply of punctuation still shows
+
+
 ROUNDS = [
     {"role": "user", "content": "Weather in Oslo and Rome?"},
     {"role": "assistant", "content": "", "tool_calls": [
