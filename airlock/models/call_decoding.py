@@ -45,6 +45,8 @@ MIN_ARGS_BUDGET = 32
 CALL_OVERHEAD = 24  # the name and the framing around the arguments
 # Room for a program (code-only functions).
 CODE_BUDGET = 768
+# A line written this many times in a row inside a program is a loop.
+REPEATED_LINES = 3
 CODE_OPENING = ' {"code": "\\n'
 CODE_GBNF = f'root ::= char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
 # The opener probability is summed over the next tokens of at least this probability (along
@@ -217,18 +219,34 @@ class ToolTurn:
         return json.dumps(value)
 
     def _code(self, text: str, budget: int) -> dict[str, str] | None:
-        """The program, written from a new line; None when the model wrote none there."""
+        """The program, written from a new line; None when the model wrote none there.
+
+        Small models loop inside programs too (the same line again and again until the budget
+        ends mid-statement): decoding stops at a line's REPEATED_LINES-th repeat in a row, the
+        repeats are dropped, and a program cut by the budget loses its unfinished last line, so
+        what runs is what the model meant, not a syntax error."""
         grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
-        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget))
-        if not raw.endswith('"}'):  # the budget ran out: close the string ourselves
+
+        def looping(out: list[int]) -> bool:
+            return _repeat_run(self._detok(out)) >= REPEATED_LINES
+
+        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=looping))
+        cut = not raw.endswith('"}')
+        if cut:  # the budget ran out or a loop was stopped: close the string ourselves
             raw = _complete_escapes(raw) + '"}'
-        code = json.loads(CODE_OPENING + raw)["code"].strip("\n")
+        code = json.loads(CODE_OPENING + raw)["code"]
+        lines = code.strip("\n").split("\n")
+        if cut and len(lines) > 1:
+            lines = lines[:-1]  # unfinished
+        code = "\n".join(_without_repeats(lines)).strip("\n")
         return {"code": code} if code.strip() else None
 
     def _encode(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False) if text else []
 
-    def _tokens(self, text: str, grammar: LlamaGrammar, max_tokens: int) -> list[int]:
+    def _tokens(self, text: str, grammar: LlamaGrammar, max_tokens: int,
+                halt: Callable[[list[int]], bool] | None = None) -> list[int]:
+        """Tokens decoded greedily under `grammar`; `halt`, asked after each token, may end them."""
         tokens = self.prompt + self._encode(text)
         out: list[int] = []
         gen = self.llm.generate(tokens, temp=0.0, grammar=grammar)
@@ -239,6 +257,8 @@ class ToolTurn:
                 out.append(token)
                 if len(out) >= max_tokens:
                     break
+                if halt is not None and halt(out):
+                    break
         finally:
             gen.close()
         self.generated += len(out)
@@ -246,6 +266,31 @@ class ToolTurn:
 
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+
+def _repeat_run(raw: str) -> int:
+    """How many times the last complete line of JSON-escaped code repeats in a row."""
+    lines = raw.split("\\n")[:-1]  # escaped newlines; the last piece is unfinished
+    if not lines or not lines[-1].strip():
+        return 0
+    n = 1
+    while n < len(lines) and lines[-1 - n] == lines[-1]:
+        n += 1
+    return n
+
+
+def _without_repeats(lines: list[str]) -> list[str]:
+    """The lines, each run of one non-blank line repeated REPEATED_LINES times or more kept once."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j + 1 < len(lines) and lines[j + 1] == lines[i]:
+            j += 1
+        run = j - i + 1
+        out += [lines[i]] if run >= REPEATED_LINES and lines[i].strip() else lines[i:j + 1]
+        i = j + 1
+    return out
 
 
 def spaced(gbnf: str) -> str:

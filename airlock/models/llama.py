@@ -308,7 +308,7 @@ class LlamaBackend:
             n_out = 0
             for _attempt in range(START_RETRIES + 1):
                 gate = TextGate(self._stop_strings + self._markup, call_openers,
-                                json_openers=bool(request.tools) and grammar is None)
+                                json_openers=grammar is None and _used_tools(request))
                 finish, used, first = self._sample(
                     tokens, request, extra, grammar, gate, on_text, should_stop,
                     max_tokens - n_out, always, start_bans)
@@ -612,6 +612,14 @@ def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
         else:
             rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+def _used_tools(request: TurnRequest) -> bool:
+    """Tools are on offer, or were in this conversation: a reply opening with a bare
+    `{"name": ...}` object is then a call (made, or refused), never text. Without tools it may
+    be an answer (a user asking for JSON)."""
+    return bool(request.tools) or any(
+        m.get("role") == "tool" or m.get("tool_calls") for m in request.messages)
 
 
 def _code_function(tools: Sequence[dict[str, Any]]) -> str | None:
