@@ -32,9 +32,11 @@ def snapshot(airlock: Airlock) -> Snapshot:
 
 
 def clean_up(airlock: Airlock, before: Snapshot) -> None:
-    airlock.clear()
+    # Runs stop before the scripted queues are emptied: a run still queued would otherwise
+    # start with its reply gone and fail (strict mode) instead of ending cancelled.
     for thread_id in sorted(airlock.threads.used):
         _stop_runs(airlock.http, thread_id)
+    airlock.clear()
     for thread_id in sorted(airlock.threads.created):
         _delete(airlock.http, f"/v1/threads/{thread_id}")
     for kind, limit in LISTED:

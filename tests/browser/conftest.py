@@ -26,7 +26,9 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while it
+# is open, and later tests of the session (asyncio.run in an app's test) must not find one.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     why = _missing()
     if why:
@@ -37,7 +39,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield b

@@ -31,6 +31,7 @@ import errno
 import os
 import re
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,22 @@ class KernelCgroup:
         return ok
 
 
+# SIGKILLed processes leave their group only once the kernel has reaped them, which takes a
+# moment on a busy host: rmdir waits for that, this long at most.
+REMOVE_WAIT_S = 5.0
+
+
+def _kill_and_remove(cg: KernelCgroup) -> bool:
+    deadline = time.monotonic() + REMOVE_WAIT_S
+    while True:
+        cg.kill()
+        if cg.remove():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
 class Cgroups:
     """The pool's cgroups: makes one per kernel. Build with `detect`."""
 
@@ -189,9 +206,7 @@ class Cgroups:
                 if not top.is_dir():
                     continue
                 for k in [p for p in top.iterdir() if p.is_dir()]:
-                    cg = KernelCgroup(self.version, [k])
-                    cg.kill()
-                    n += cg.remove()
+                    n += _kill_and_remove(KernelCgroup(self.version, [k]))
                 if top != g:
                     with contextlib.suppress(OSError):
                         os.rmdir(top)
