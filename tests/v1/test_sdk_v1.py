@@ -224,7 +224,8 @@ def test_an_incomplete_run_shows_as_completed_with_its_reason(fs_server):
     client = fs_server.client()
     assistant = client.beta.assistants.create(model="scripted")
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Long?"}])
-    script(fs_server, {"text": " ".join(["word"] * 40)}, thread_id=thread.id)
+    # Distinct words: the same word again and again would be a loop, which the loop guard ends.
+    script(fs_server, {"text": " ".join(f"word{i}" for i in range(40))}, thread_id=thread.id)
     run = wait_on_run(client, client.beta.threads.runs.create(
         thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=16))
     assert run.status == "completed" and run.incomplete_details.reason == "max_completion_tokens"
