@@ -153,7 +153,9 @@ def test_walk_deep_trees_without_recursion_or_many_fds(tmp_path):
     snap = files.snapshot(top)
     assert len(snap.files) == files.WINDOW * 3 and snap.entries == files.WINDOW * 6 + 1
     assert not any(n.startswith("link/") for n in snap.files)  # not followed
-    assert len(os.listdir("/proc/self/fd")) == fds
+    # No descriptor left open by the walk (at most as many as before: in the suite's process
+    # other threads' clients may close theirs meanwhile).
+    assert len(os.listdir("/proc/self/fd")) <= fds
     files.remove_tree(top)
     assert not top.exists() and Path("/etc").exists()
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert len(os.listdir("/proc/self/fd")) <= fds
