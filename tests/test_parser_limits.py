@@ -296,8 +296,9 @@ def test_pptx_and_zip_bombs_fail_on_the_pre_check(lim_client, lim_server):
 
 def test_pdf_html_and_text_bombs_fail_in_the_child(lim_client, lim_server):
     assert_bombs_fail(lim_client, lim_server, {
-        # 20,000 pages drawing one shared content stream: ~20 s of pypdf, cut at 6 s.
-        "pages.pdf": raw_pdf(20_000, HELLO),
+        # 100,000 pages drawing one shared content stream: well over a minute of pypdf, cut at
+        # 6 s (20,000 pages parsed within 6 s on a fast, quiet machine).
+        "pages.pdf": raw_pdf(100_000, HELLO),
         # One page whose content stream inflates to 120 MB (pypdf's own cap is 75 MB).
         "stream.pdf": raw_pdf(1, b"BT /F1 12 Tf 72 720 Td (Hi) Tj ET\n" + b"0 0 m\n" * 20_000_000,
                               compress=True),
