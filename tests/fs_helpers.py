@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import openai
 
 ZORBLAX = (b"Company history. The Zorblax engine was invented by Mira Tell in 1987 in the town of "
@@ -31,3 +33,27 @@ def ready_store(client: openai.OpenAI, docs: dict[str, bytes], **kwargs):
 def search_files(client: openai.OpenAI, store_id: str, query: str, **kwargs) -> list[str]:
     return [r.filename for r in client.vector_stores.search(vector_store_id=store_id, query=query,
                                                             **kwargs).data]
+
+
+def docx_bytes(text: str) -> bytes:
+    """A one-paragraph Word document."""
+    import docx
+
+    doc = docx.Document()
+    doc.add_paragraph(text)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def pptx_bytes(text: str) -> bytes:
+    """A one-slide PowerPoint deck whose body is `text`."""
+    import pptx
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Quarterly review"
+    slide.placeholders[1].text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()

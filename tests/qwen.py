@@ -19,16 +19,6 @@ _FETCH = Path(__file__).resolve().parent.parent / "scripts" / "fetch_test_model.
 WEATHER = {"name": "get_weather", "description": "Get the current weather for a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                           "required": ["city"]}}
-# The engine's built-in, offered as a function (engine.offering.CODE_INTERPRETER's schema).
-CODE_INTERPRETER = {
-    "name": "code_interpreter",
-    "description": "Run Python code in a Jupyter kernel that keeps its state between calls. "
-                   "numpy, pandas and matplotlib are available; files live in /mnt/data. Use "
-                   "it for calculations, data analysis and charts; print() what you need.",
-    "parameters": {"type": "object", "properties": {
-        "code": {"type": "string", "description": "The Python code to run."}},
-        "required": ["code"]},
-}
 FILE_SEARCH = {
     "name": "file_search",
     "description": "Search the user's uploaded files for passages about a topic.",

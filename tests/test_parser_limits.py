@@ -21,6 +21,7 @@ import pytest
 
 from airlock.tools.file_search import FileRejected
 from airlock.tools.file_search.sandboxed import BoundedParser, ParseLimits, precheck
+from fs_helpers import docx_bytes, pptx_bytes
 
 MB = 1 << 20
 # The test server's limits: a short timeout keeps the slow bombs fast; a small text cap makes a
@@ -46,28 +47,6 @@ def normal_pdf(text: str, pages: int = 1) -> bytes:
         pdf.add_page()
         pdf.multi_cell(0, 8, text)
     return bytes(pdf.output())
-
-
-def normal_docx(text: str) -> bytes:
-    import docx
-
-    doc = docx.Document()
-    doc.add_paragraph(text)
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
-
-
-def normal_pptx(text: str) -> bytes:
-    import pptx
-
-    deck = pptx.Presentation()
-    slide = deck.slides.add_slide(deck.slide_layouts[1])
-    slide.shapes.title.text = "Quarterly review"
-    slide.placeholders[1].text = text
-    out = io.BytesIO()
-    deck.save(out)
-    return out.getvalue()
 
 
 Chunks = Callable[[], Iterator[bytes]]
@@ -110,7 +89,7 @@ def docx_bomb(paragraphs: int) -> bytes:
     """A .docx whose word/document.xml holds `paragraphs` empty `<w:p/>` (6 bytes each)."""
     head = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             b'<w:document xmlns:w="' + W_NS.encode() + b'"><w:body>')
-    return rezip(normal_docx("x"), replace={"word/document.xml": repeated(
+    return rezip(docx_bytes("x"), replace={"word/document.xml": repeated(
         head, b"<w:p/>", paragraphs, b"</w:body></w:document>")})
 
 
@@ -120,14 +99,14 @@ def pptx_bomb(shapes: int) -> bytes:
             b'<p:sld xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
             b'xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main">'
             b"<p:cSld><p:spTree>")
-    return rezip(normal_pptx("x"), replace={"ppt/slides/slide1.xml": repeated(
+    return rezip(pptx_bytes("x"), replace={"ppt/slides/slide1.xml": repeated(
         head, b"<p:sp/>", shapes, b"</p:spTree></p:cSld></p:sld>")})
 
 
 def docx_with_image_bomb(megabytes: int) -> bytes:
     """A .docx whose document links an "image" of `megabytes` MB of zeros (python-docx reads
     every linked part into memory)."""
-    base = normal_docx("The image below is large.")
+    base = docx_bytes("The image below is large.")
     src = zipfile.ZipFile(io.BytesIO(base))
     rels = src.read("word/_rels/document.xml.rels").replace(
         b"</Relationships>",
@@ -142,7 +121,7 @@ def docx_with_image_bomb(megabytes: int) -> bytes:
 
 
 def docx_with_members(count: int) -> bytes:
-    out = io.BytesIO(normal_docx("Many members."))
+    out = io.BytesIO(docx_bytes("Many members."))
     with zipfile.ZipFile(out, "a") as z:
         for i in range(count):
             z.writestr(f"customXml/item{i}.bin", b"x")
@@ -240,7 +219,7 @@ def lim_client(lim_server):
     c = lim_server.client()
     # Warm up: the embedding model and the parser process load before any baseline is taken.
     store = c.vector_stores.create(name="warm-up")
-    vsf = add(c, store.id, "warm.docx", normal_docx("Warm up the embedding model."), 180.0)
+    vsf = add(c, store.id, "warm.docx", docx_bytes("Warm up the embedding model."), 180.0)
     assert vsf.status == "completed", vsf.last_error
     yield c
     c.close()
@@ -262,8 +241,8 @@ def assert_bombs_fail(client, server, bombs: dict[str, bytes], *needles: str) ->
         assert name in message and "limit" in message and needle in message, message
         assert took < BOMB_DEADLINE_S, f"{name} took {took:.1f} s"
     normal = {"after.pdf": normal_pdf("The lighthouse keeper logged 412 storms in 1911."),
-              "after.docx": normal_docx("The canteen serves barley soup on Thursdays."),
-              "after.pptx": normal_pptx("Revenue from glass marbles rose nine percent.")}
+              "after.docx": docx_bytes("The canteen serves barley soup on Thursdays."),
+              "after.pptx": pptx_bytes("Revenue from glass marbles rose nine percent.")}
     for name, data in normal.items():
         vsf = add(client, store.id, name, data, 120.0)
         assert vsf.status == "completed", (name, vsf.last_error)
@@ -391,8 +370,8 @@ def test_precheck_member_count_text_size_and_what_it_leaves_to_the_parser(tmp_pa
     # Not a zip at all, or a real document: the parser decides, as before.
     blob.write_bytes(b"not a zip")
     precheck(blob, "broken.docx", LIMITS)
-    precheck(io.BytesIO(normal_docx("fine")), "fine.docx", LIMITS)
-    precheck(io.BytesIO(normal_pptx("fine")), "fine.pptx", LIMITS)
+    precheck(io.BytesIO(docx_bytes("fine")), "fine.docx", LIMITS)
+    precheck(io.BytesIO(pptx_bytes("fine")), "fine.pptx", LIMITS)
 
 
 # -- the child process on its own --------------------------------------------------------------
@@ -416,8 +395,8 @@ def test_child_parses_normal_files_like_the_library(parser, tmp_path):
     from airlock.tools.file_search import extract_text
 
     for name, data in {"a.pdf": normal_pdf("Storms were logged.", pages=3),
-                       "a.docx": normal_docx("Barley soup."),
-                       "a.pptx": normal_pptx("Glass marbles."),
+                       "a.docx": docx_bytes("Barley soup."),
+                       "a.pptx": pptx_bytes("Glass marbles."),
                        "a.html": b"<h1>Volcano</h1><p>Ash \xc3\xa9</p>",
                        "a.json": b'{"city": "Quillport"}',
                        "a.py": b"def f():\n    return 1\n"}.items():
@@ -461,4 +440,4 @@ def test_child_time_limit_and_text_cap(parser, tmp_path):
     finally:
         small.close()
     # The parser keeps working after its children were killed.
-    assert "Barley" in parser.extract_text(write(tmp_path, normal_docx("Barley.")), "a.docx")
+    assert "Barley" in parser.extract_text(write(tmp_path, docx_bytes("Barley.")), "a.docx")

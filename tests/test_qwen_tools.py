@@ -11,10 +11,10 @@ import json
 import jsonschema
 import pytest
 
+from airlock.engine.offering import CODE_INTERPRETER  # the built-in, as the engine offers it
 from airlock.models.backend import TurnRequest
 from airlock.models.call_formats import HERMES
 from tests.qwen import (
-    CODE_INTERPRETER,
     FILE_SEARCH,
     MARKUP,
     SYSTEM,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from fs_helpers import PENGUINS, VOLCANO, ZORBLAX, ready_store, search_files, upload
+from fs_helpers import (
+    PENGUINS,
+    VOLCANO,
+    ZORBLAX,
+    docx_bytes,
+    pptx_bytes,
+    ready_store,
+    search_files,
+    upload,
+)
 from helpers import assert_not_found, assert_param, assert_recent, bad_request
 
 DAY = 86_400
@@ -147,34 +154,12 @@ def _pdf(text: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _docx(text: str) -> bytes:
-    import docx
-
-    doc = docx.Document()
-    doc.add_paragraph(text)
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
-
-
-def _pptx(text: str) -> bytes:
-    import pptx
-
-    deck = pptx.Presentation()
-    slide = deck.slides.add_slide(deck.slide_layouts[1])
-    slide.shapes.title.text = "Quarterly review"
-    slide.placeholders[1].text = text
-    out = io.BytesIO()
-    deck.save(out)
-    return out.getvalue()
-
-
 def test_upload_and_poll_mixed_batch_with_broken_files(fs_client):
     store = fs_client.vector_stores.create(name="mixed")
     docs = {
         "report.pdf": _pdf("The lighthouse keeper logged 412 storms in 1911."),
-        "memo.docx": _docx("The canteen serves barley soup on Thursdays."),
-        "deck.pptx": _pptx("Revenue from glass marbles rose nine percent."),
+        "memo.docx": docx_bytes("The canteen serves barley soup on Thursdays."),
+        "deck.pptx": pptx_bytes("Revenue from glass marbles rose nine percent."),
         "data.json": b'{"city": "Quillport", "population": 5120}',
         "tool.py": b"def gravel_ratio():\n    return 0.37  # sieve constant\n",
         "page.html": VOLCANO,
