@@ -17,9 +17,29 @@ fi
 # The CPU build of torch first: asked for later by sentence-transformers, pip would take the newest
 # build with several GB of CUDA packages.
 "${pip[@]}" "torch==2.13.0"
-# llama-cpp-python compiles from source on first install (about 11 minutes on 2 cores);
-# pip caches the wheel, so later installs take seconds.
+# llama-cpp-python compiles from source on first install (5 to 11 minutes on 2 cores); pip
+# caches the wheel, so later installs take seconds. It is built for this CPU except for
+# llama.cpp's AMX kernels: on AMX CPUs (Sapphire Rapids, as on this project's machines) the
+# native build compiles them in and the first decode crashes inside ggml_backend_amx_mul_mat
+# (seen with 0.3.36). Undefining the compiler's AMX macro leaves them out; the rest stays native.
+export CMAKE_ARGS="${CMAKE_ARGS:-} -DCMAKE_C_FLAGS=-U__AMX_INT8__ -DCMAKE_CXX_FLAGS=-U__AMX_INT8__"
 "${pip[@]}" -e ".${extras}"
+# A wheel cached by an earlier install without those flags would be reused as is: check that the
+# embedded model decodes, and rebuild once without the cache if it does not.
+decodes() {
+  .venv/bin/python - <<'PY' >/dev/null 2>&1
+import llama_cpp
+from airlock.models.registry import embedded_gguf
+llm = llama_cpp.Llama(str(embedded_gguf()), n_ctx=256, n_threads=1, verbose=False)
+llm.create_completion("Hello", max_tokens=2)
+PY
+}
+if ! decodes; then
+  echo "llama-cpp-python crashed on a decode; rebuilding it without the pip cache" >&2
+  "${pip[@]}" --no-deps --force-reinstall --no-cache-dir \
+    "llama-cpp-python==$(.venv/bin/python -c 'import llama_cpp; print(llama_cpp.__version__)')"
+  decodes || { echo "error: llama-cpp-python still cannot decode" >&2; exit 1; }
+fi
 
 # code_interpreter jails each kernel with bubblewrap (Debian package). Install it when we can;
 # without it the server still runs and the tool refuses with a message saying how to fix it.
