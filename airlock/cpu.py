@@ -1,0 +1,154 @@
+"""CPU use: how many threads the model (and the embedder) compute with, and how idle threads wait.
+
+Imported by airlock.models and airlock.tools; imports nothing of airlock.
+
+On a shared machine no fixed setting is right (docs/benchmarks.md, "Decode under CPU
+contention"): llama.cpp's CPU backend is built with OpenMP, whose threads spin at every barrier
+(hundreds per token) before they sleep. On a quiet machine two threads beat one; when other
+processes hold the cores, a thread spins while the thread it waits for is not running, and two
+threads fall far below one. So:
+
+- **The wait policy** is a process-wide OpenMP setting, read once when libgomp loads:
+  `configure_openmp` sets `GOMP_SPINCOUNT` (how long a waiting thread spins before it sleeps)
+  to `DEFAULT_SPINCOUNT` unless the operator set `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY` already.
+  libgomp's own default spins ~100x longer, which is what collapses under contention.
+- **The thread count** is chosen while the model runs: `ThreadTuner` times each evaluation at
+  the count it used (seconds per token), keeps using the fastest and now and then tries the
+  others for a few tokens, so it follows the machine's load as it changes. A model configured
+  with a fixed `n_threads` uses that count and is never tuned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, MutableMapping
+
+log = logging.getLogger("airlock.cpu")
+
+# Spins of libgomp's waiting loop (a `pause` each, ~50 ns on the machines measured) before a
+# waiting thread sleeps: long enough that two threads on a quiet machine never sleep between
+# the operations of one token, short enough that a thread whose partner was preempted soon
+# yields its core. Chosen on the dev runs of scripts/bench/contention_decode.py.
+DEFAULT_SPINCOUNT = 3000
+_OPENMP_VARS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+
+
+def configure_openmp(env: MutableMapping[str, str] | None = None) -> str:
+    """Sets airlock's OpenMP wait policy unless the operator chose one; returns a line saying
+    which applies. Must run before llama_cpp (or torch) is imported: libgomp reads these
+    variables once, when it loads."""
+    env = os.environ if env is None else env
+    chosen = {k: env[k] for k in _OPENMP_VARS if k in env}
+    if chosen:
+        return "OpenMP wait policy from the environment: " + ", ".join(
+            f"{k}={v}" for k, v in sorted(chosen.items()))
+    env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
+    return f"OpenMP wait policy: GOMP_SPINCOUNT={DEFAULT_SPINCOUNT} (airlock's default)"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def candidates(most: int) -> tuple[int, ...]:
+    """The thread counts worth comparing when up to `most` may be used: one, half, all."""
+    return tuple(sorted({1, max(1, most // 2), max(1, most)}))
+
+
+# An evaluation's cost is kept over this many recent evaluations of the same count.
+WINDOW = 16
+# How often (evaluations at the chosen count) the other counts are tried again, and for how
+# many evaluations each: ~2% of a quiet machine's decode goes to trying the slower count.
+EXPLORE_EVERY = 160
+PROBE_EVALS = 3
+# The chosen count's cost moving by this factor from what it was when chosen (the load
+# changed) brings the next trial forward.
+SHIFT = 1.5
+
+
+class ThreadTuner:
+    """Picks the thread count with the lowest measured seconds per token, trying the others
+    now and then. Not thread-safe: one per model context, used under its lock."""
+
+    def __init__(self, choices: Iterable[int], start: int | None = None, *,
+                 explore_every: int = EXPLORE_EVERY, probe: int = PROBE_EVALS):
+        self.choices = tuple(sorted(set(choices)))
+        if not self.choices or self.choices[0] < 1:
+            raise ValueError("thread counts must be positive")
+        self.explore_every, self.probe = explore_every, probe
+        self.current = start if start in self.choices else self.choices[-1]
+        self._costs: dict[int, deque[float]] = {n: deque(maxlen=WINDOW) for n in self.choices}
+        self._since = 0  # evaluations at the current count since the last trial
+        self._trying: list[int] = []  # counts still to try in this round, in order
+        self._left = 0  # evaluations left for the count being tried
+        self._chosen_cost: float | None = None
+        self.switches = 0
+
+    @property
+    def fixed(self) -> bool:
+        return len(self.choices) == 1
+
+    def cost(self, n: int) -> float | None:
+        """Mean seconds per token of the recent evaluations at `n` threads."""
+        samples = self._costs[n]
+        return sum(samples) / len(samples) if samples else None
+
+    def pick(self) -> int:
+        """The thread count for the next evaluation."""
+        if self.fixed:
+            return self.current
+        if not self._trying and self._due():
+            self._trying = [n for n in self.choices if n != self.current]
+            self._left = self.probe
+            # A trial starts fresh: the counts' costs are compared as of now.
+            for n in self._trying:
+                self._costs[n].clear()
+        return self._trying[0] if self._trying else self.current
+
+    def record(self, n: int, tokens: int, seconds: float) -> None:
+        """What an evaluation of `tokens` tokens at `n` threads took."""
+        if self.fixed or n not in self._costs or tokens < 1:
+            return
+        self._costs[n].append(seconds / tokens)
+        if self._trying and n == self._trying[0]:
+            self._left -= 1
+            if self._left <= 0:
+                self._trying.pop(0)
+                self._left = self.probe
+                if not self._trying:
+                    self._settle()
+        elif n == self.current:
+            self._since += 1
+
+    def _due(self) -> bool:
+        if self._since >= self.explore_every:
+            return True
+        now = self.cost(self.current)
+        if any(not self._costs[n] for n in self.choices):
+            return len(self._costs[self.current]) >= self.probe  # never tried: try soon
+        if now is None or self._chosen_cost is None or len(self._costs[self.current]) < WINDOW:
+            return False
+        return now > self._chosen_cost * SHIFT or now * SHIFT < self._chosen_cost
+
+    def _settle(self) -> None:
+        current = self.cost(self.current)
+        # The chosen count's own cost over its last few evaluations, as recent as the trial's.
+        recent = list(self._costs[self.current])[-self.probe:]
+        if recent:
+            current = sum(recent) / len(recent)
+        costs = {n: c for n in self.choices
+                 if (c := current if n == self.current else self.cost(n)) is not None}
+        best = min(costs, key=lambda n: costs[n])
+        if best != self.current:
+            log.debug("threads: %d -> %d (%s)", self.current, best, ", ".join(
+                f"{n}: {1 / c:.0f} tok/s" for n, c in sorted(costs.items()) if c > 0))
+            self.current = best
+            self.switches += 1
+        self._chosen_cost = costs[best]
+        self._since = 0

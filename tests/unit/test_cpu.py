@@ -1,0 +1,71 @@
+"""CPU use (airlock.cpu): the thread-count tuner follows measured speed as the load changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from airlock import cpu
+from airlock.cpu import ThreadTuner, candidates, configure_openmp
+
+
+def drive(tuner: ThreadTuner, cost: dict[int, float], evals: int) -> list[int]:
+    """Runs `evals` single-token evaluations whose cost at each count is `cost`; the counts
+    used, in order."""
+    used = []
+    for _ in range(evals):
+        n = tuner.pick()
+        tuner.record(n, 1, cost[n])
+        used.append(n)
+    return used
+
+
+def test_starts_with_every_core_then_keeps_the_faster_count():
+    tuner = ThreadTuner([1, 2])
+    assert tuner.pick() == 2
+    used = drive(tuner, {1: 0.020, 2: 0.011}, 1000)  # a quiet machine: two threads win
+    assert tuner.current == 2
+    # One is tried now and then, for a few evaluations: a small share of the work.
+    assert 0 < used.count(1) <= 0.05 * len(used)
+
+
+def test_moves_to_one_thread_when_two_collapse_and_back_when_the_load_goes():
+    tuner = ThreadTuner([1, 2])
+    drive(tuner, {1: 0.020, 2: 0.011}, 300)
+    assert tuner.current == 2
+    # Other processes take the cores: two threads spin at their barriers.
+    busy = drive(tuner, {1: 0.030, 2: 0.300}, 200)
+    assert tuner.current == 1
+    # The switch came within a trial of the change, not after a full exploration period.
+    assert busy.index(1) < cpu.WINDOW + cpu.PROBE_EVALS
+    drive(tuner, {1: 0.020, 2: 0.011}, 2 * cpu.EXPLORE_EVERY)
+    assert tuner.current == 2
+
+
+def test_prompt_batches_are_compared_per_token():
+    tuner = ThreadTuner([1, 2])
+    for _ in range(40):
+        n = tuner.pick()
+        tokens = 100
+        tuner.record(n, tokens, tokens * (0.002 if n == 2 else 0.003))
+    assert tuner.current == 2 and tuner.cost(2) == pytest.approx(0.002)
+
+
+def test_a_fixed_count_is_never_tuned():
+    tuner = ThreadTuner([3])
+    assert tuner.fixed
+    assert set(drive(tuner, {3: 1.0}, 500)) == {3}
+
+
+def test_candidates_are_one_half_and_all():
+    assert candidates(1) == (1,)
+    assert candidates(2) == (1, 2)
+    assert candidates(8) == (1, 4, 8)
+
+
+def test_the_operator_wait_policy_is_kept():
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert "from the environment" in configure_openmp(env)
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env = {}
+    assert "airlock's default" in configure_openmp(env)
+    assert env == {"GOMP_SPINCOUNT": str(cpu.DEFAULT_SPINCOUNT)}
