@@ -147,6 +147,8 @@ def test_config_can_tune_the_embedded_model(tmp_path):
         ('[models.x]\nn_ctx = 10\n', "model 'x' needs a 'path'"),
         ('[models.x]\npath = "x.gguf"\nn_ctx = "big"\n', "'n_ctx' must be a positive integer"),
         ('[models.x]\npath = "x.gguf"\nn_threads = 0\n', "'n_threads' must be a positive integer"),
+        ('[models.x]\npath = "x.gguf"\nn_threads_batch = "all"\n',
+         "'n_threads_batch' must be a positive integer or \"auto\""),
         ('[models.x]\npath = "x.gguf"\ncontext = 10\n', "unknown setting.*context"),
         ('default = "y"\n[models.x]\npath = "x.gguf"\n', "default model 'y' is not defined"),
         ('[models.scripted]\npath = "x.gguf"\n', "'scripted' is reserved"),
@@ -160,6 +162,31 @@ def test_bad_config_files_are_clear_errors(tmp_path, text, message):
     with pytest.raises(ModelNotFound, match=message) as info:
         Registry.load(None, config)
     assert str(config) in str(info.value)
+
+
+def test_thread_counts_from_the_config_and_the_environment(tmp_path, monkeypatch):
+    fake_gguf(tmp_path / "x.gguf")
+    config = write_config(tmp_path / "m.toml", """
+[models.fixed]
+path = "x.gguf"
+n_threads = 1
+n_threads_batch = 2
+[models.auto]
+path = "x.gguf"
+n_threads = "auto"
+[models.unset]
+path = "x.gguf"
+""")
+    monkeypatch.setenv("AIRLOCK_N_THREADS", "3")
+    reg = Registry.load(None, config)
+    assert (reg.get("fixed").n_threads, reg.get("fixed").n_threads_batch) == (1, 2)
+    # "auto" in the config wins over the environment; an entry that says nothing takes it.
+    assert (reg.get("auto").n_threads, reg.get("auto").n_threads_batch) == (None, None)
+    assert (reg.get("unset").n_threads, reg.get("unset").n_threads_batch) == (3, None)
+    assert reg.get(DEFAULT_MODEL_NAME).n_threads == 3
+    monkeypatch.setenv("AIRLOCK_N_THREADS", "many")
+    with pytest.raises(ModelNotFound, match="AIRLOCK_N_THREADS must be a positive integer"):
+        Registry.load(None, config)
 
 
 def test_missing_config_file(tmp_path):
@@ -240,6 +267,7 @@ n_threads = 1
         assert backend is reg.backend("small-ctx")
         assert backend.name == "small-ctx" and backend.n_ctx == 1024
         assert backend.count_tokens([{"role": "user", "content": "Hello"}]) > 3
+        assert backend.threads["decode"] == "1 (fixed)"
         assert reg.loaded() == ["small-ctx"]
     finally:
         reg.close()

@@ -26,8 +26,9 @@ from __future__ import annotations
 import codecs
 import ctypes
 import json
-import os
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
+from airlock.cpu import ThreadTuner, available_cores, candidates
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.call_decoding import Decision, ToolTurn, first_char_openers, takes_code
 from airlock.models.call_formats import (
@@ -75,6 +77,7 @@ MIN_RESTORE_GAIN = 8
 # sampled again, its first token banned, at most this many times.
 START_RETRIES = 3
 _PIECE_BUF = 256
+log = logging.getLogger("airlock.models")
 
 
 class ContextOverflow(ValueError):
@@ -86,24 +89,43 @@ class _Cancelled(Exception):
 
 
 class _Llama(llama_cpp.Llama):
-    """`Llama` with two hooks on `eval`: it records where the first evaluation of a turn started
-    (the number of prompt tokens reused from the KV cache), and it evaluates a long prompt in
-    batches, polling the cancel callback between them."""
+    """`Llama` with three hooks on `eval`: it records where the first evaluation of a turn
+    started (the number of prompt tokens reused from the KV cache); it evaluates a long prompt in
+    batches, polling the cancel callback between them; and each evaluation runs at the thread
+    count its tuner picks (one tuner for single-token decode, one for prompt batches), timed for
+    that tuner (airlock.cpu)."""
 
     first_n_past: int | None = None
     abort: Callable[[], bool] | None = None
+    decode_tuner: ThreadTuner
+    batch_tuner: ThreadTuner
+    _set_threads: tuple[int, int] = (0, 0)
 
     def eval(self, tokens):  # noqa: A003 - overrides Llama.eval
         if self.first_n_past is None:
             self.first_n_past = self.n_tokens
         abort = self.abort
         if abort is None or len(tokens) <= 1:
-            return super().eval(tokens)
+            return self._timed_eval(tokens)
         step = self.n_batch
         for i in range(0, len(tokens), step):
             if abort():
                 raise _Cancelled
-            super().eval(tokens[i : i + step])
+            self._timed_eval(tokens[i : i + step])
+
+    def _timed_eval(self, tokens) -> None:
+        if not tokens:
+            return
+        tuner = self.decode_tuner if len(tokens) == 1 else self.batch_tuner
+        n = tuner.pick()
+        want = (n, self.batch_tuner.current) if tuner is self.decode_tuner \
+            else (self.decode_tuner.current, n)
+        if want != self._set_threads:
+            llama_cpp.llama_set_n_threads(self.ctx, want[0], want[1])
+            self._set_threads = want
+        t0 = time.perf_counter()
+        super().eval(tokens)
+        tuner.record(n, len(tokens), time.perf_counter() - t0)
 
 
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -125,20 +147,30 @@ class LlamaBackend:
         *,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        n_threads_batch: int | None = None,
         chat_template: str | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ):
+        """`n_threads` / `n_threads_batch`: fixed thread counts for decoding and for prompt
+        batches; None chooses among 1, half and all cores by measured speed (airlock.cpu)."""
         self.name = name
         self.path = Path(path)
-        threads = n_threads or os.cpu_count() or 1
+        cores = available_cores()
+        decode = ThreadTuner([n_threads] if n_threads else candidates(cores))
+        batch = ThreadTuner([n_threads_batch] if n_threads_batch else candidates(cores))
         self._llm = _Llama(
             model_path=str(self.path),
             n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
+            n_threads=decode.current,
+            n_threads_batch=batch.current,
             seed=DEFAULT_SEED,
             verbose=False,
         )
+        self._llm.decode_tuner, self._llm.batch_tuner = decode, batch
+        self._llm._set_threads = (decode.current, batch.current)
+        self.threads = {"decode": _describe(decode), "batch": _describe(batch)}
+        log.info("model %s: decode threads %s; prompt-batch threads %s", name,
+                 self.threads["decode"], self.threads["batch"])
         self.n_ctx = self._llm.n_ctx()
         self._lock = threading.Lock()
         model = self._llm._model
@@ -612,6 +644,12 @@ def _fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
         else:
             rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+def _describe(tuner: ThreadTuner) -> str:
+    if tuner.fixed:
+        return f"{tuner.current} (fixed)"
+    return "auto: " + " or ".join(map(str, tuner.choices)) + " by measured speed"
 
 
 def _used_tools(request: TurnRequest) -> bool:

@@ -8,7 +8,9 @@ factory the engine injects). A TOML file adds GGUF models with per-model setting
     [models.smol]
     path = "models/x.gguf"           # relative to this file's directory
     n_ctx = 4096                     # optional
-    n_threads = 2                    # optional (default: all cores)
+    n_threads = 2                    # optional: decode threads (default "auto": 1, half or
+                                     #   all cores, by measured speed; airlock.cpu)
+    n_threads_batch = 2              # optional: prompt-batch threads (default "auto")
     chat_template = "..."            # optional Jinja override of the GGUF's own template
     cache_mb = 512                   # optional RAM budget for saved KV states
     temperature = 0.7                # optional sampling defaults for runs that set none;
@@ -25,6 +27,8 @@ factory the engine injects). A TOML file adds GGUF models with per-model setting
     n_ctx = 8192                     # the server's context, for fitting prompts
 
 `--model` (a configured name, or a path to a .gguf served under its file stem) picks the default.
+`AIRLOCK_N_THREADS` / `AIRLOCK_N_THREADS_BATCH` (a count, or "auto") set the thread counts of
+GGUF models whose entry does not set its own (the embedded default among them).
 """
 
 from __future__ import annotations
@@ -89,7 +93,8 @@ class ModelEntry:
     path: Path | None
     kind: ModelKind = "gguf"
     n_ctx: int = DEFAULT_N_CTX
-    n_threads: int | None = None
+    n_threads: int | None = None  # None: chosen by measured speed (airlock.cpu)
+    n_threads_batch: int | None = None
     chat_template: str | None = None
     cache_mb: int = DEFAULT_CACHE_MB
     # Defaults for runs that set no temperature/top_p, and the rest of the sampler's settings.
@@ -120,10 +125,11 @@ def embedded_gguf() -> Path:
 
 
 _SCRIPTED = ModelEntry(SCRIPTED_MODEL_NAME, None, kind="scripted")
-_SETTINGS = {"path", "n_ctx", "n_threads", "chat_template", "cache_mb", *sampling.CONFIG_KEYS}
+_SETTINGS = {"path", "n_ctx", "n_threads", "n_threads_batch", "chat_template", "cache_mb",
+             *sampling.CONFIG_KEYS}
 _REMOTE_SETTINGS = {"base_url", "model", "api_key", "api_key_env", "constrain", "timeout",
                     "call_threshold"}
-_LOCAL_ONLY = {"path", "n_threads", "chat_template", "cache_mb"}
+_LOCAL_ONLY = {"path", "n_threads", "n_threads_batch", "chat_template", "cache_mb"}
 _CONSTRAIN = ("grammar", "json_schema", "tools")
 
 
@@ -206,7 +212,8 @@ def _config_entry(where: str, base: Path, name: str, spec: Any) -> ModelEntry:
         name=name,
         path=path,
         n_ctx=positive_int("n_ctx", DEFAULT_N_CTX),  # type: ignore[arg-type]
-        n_threads=positive_int("n_threads", None),
+        n_threads=_threads(ctx, spec, "n_threads"),
+        n_threads_batch=_threads(ctx, spec, "n_threads_batch"),
         chat_template=template,
         cache_mb=positive_int("cache_mb", DEFAULT_CACHE_MB),  # type: ignore[arg-type]
     )
@@ -219,6 +226,38 @@ def _positive_int(ctx: str, spec: dict[str, Any], key: str, default: int | None)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ModelConfigError(f"{ctx}: '{key}' must be a positive integer, not {value!r}")
     return value
+
+
+def _threads(ctx: str, spec: dict[str, Any], key: str) -> int | None:
+    """A thread count: a positive integer, or "auto" (None) to choose by measured speed.
+    Unset: the AIRLOCK_<KEY> environment variable, else "auto"."""
+    if key not in spec:
+        return env_threads(key)
+    value = spec[key]
+    if value == "auto":
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ModelConfigError(f"{ctx}: '{key}' must be a positive integer or \"auto\", "
+                               f"not {value!r}")
+    return value
+
+
+def _gguf_entry(name: str, path: Path) -> ModelEntry:
+    """A GGUF served with no entry of its own in a config: defaults, and the environment's."""
+    return ModelEntry(name, path, sampling=sampling.for_model(path),
+                      n_threads=env_threads("n_threads"),
+                      n_threads_batch=env_threads("n_threads_batch"))
+
+
+def env_threads(key: str) -> int | None:
+    """AIRLOCK_N_THREADS / AIRLOCK_N_THREADS_BATCH: a count, or "auto"/unset (None)."""
+    name = f"AIRLOCK_{key.upper()}"
+    raw = os.environ.get(name, "").strip()
+    if raw in ("", "auto"):
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelConfigError(f"{name} must be a positive integer or 'auto', not {raw!r}")
+    return int(raw)
 
 
 def _sampling_overrides(ctx: str, spec: dict[str, Any]) -> dict[str, float | int]:
@@ -301,8 +340,7 @@ class Registry:
         entries: dict[str, ModelEntry] = {}
         try:
             path = embedded_gguf()
-            entries[DEFAULT_MODEL_NAME] = ModelEntry(DEFAULT_MODEL_NAME, path,
-                                                     sampling=sampling.for_model(path))
+            entries[DEFAULT_MODEL_NAME] = _gguf_entry(DEFAULT_MODEL_NAME, path)
             embedded_error = None
         except ModelNotFound as exc:  # only fatal if the embedded model is the one to serve
             embedded_error = exc
@@ -342,7 +380,7 @@ class Registry:
             for entry in entries.values():  # a configured model: keep its settings
                 if entry.path is not None and entry.path == path:
                     return entry.name
-            entries[path.stem] = ModelEntry(path.stem, path, sampling=sampling.for_model(path))
+            entries[path.stem] = _gguf_entry(path.stem, path)
             return path.stem
         raise ModelNotFound(
             f"Unknown model '{model}': pass a path to a .gguf file or one of: {', '.join(entries)}."
@@ -428,6 +466,7 @@ class Registry:
                 entry.path,
                 n_ctx=entry.n_ctx,
                 n_threads=entry.n_threads,
+                n_threads_batch=entry.n_threads_batch,
                 chat_template=entry.chat_template,
                 cache_bytes=entry.cache_mb * (1 << 20),
             )
