@@ -15,10 +15,13 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from airlock.cpu import ThreadTuner, available_cores
 
 log = logging.getLogger("airlock.file_search")
 BACKENDS = ("auto", "openvino", "torch")
@@ -29,6 +32,9 @@ _BATCH_SIZE = 32
 # processes) the threads' barriers stall: measured on a loaded 2-core box, one query took
 # p50 17 ms / p95 41 ms on one thread against p50 217 ms / p95 972 ms on two.
 _SMALL_INPUT_CHARS = 2000
+# Bulk input (ingestion) runs on one thread or every core, whichever is measurably faster now
+# (airlock.cpu.ThreadTuner): the other is tried for one batch every this many batches.
+_EXPLORE_BATCHES = 24
 
 
 def default_model_path() -> Path:
@@ -96,7 +102,10 @@ class Embedder:
         # One forward pass at a time: the runtime already uses every core, and the encoding
         # tokenizer is not documented as safe for concurrent calls.
         self._lock = threading.Lock()
-        log.info("embedding model %s on %s", self.source, self.describe())
+        self._tuner = ThreadTuner(sorted({1, available_cores()}),
+                                  explore_every=_EXPLORE_BATCHES, probe=1)
+        log.info("embedding model %s on %s; bulk threads: %s by measured speed", self.source,
+                 self.describe(), " or ".join(map(str, self._tuner.choices)))
 
     def describe(self) -> str:
         if self._ov is not None:
@@ -158,7 +167,11 @@ class Embedder:
             enc = self._encoder([texts[i] for i in idx], padding=True, truncation=True,
                                 max_length=self.window, return_tensors="np")
             batch = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
-            vectors = self._ov.embed(batch, small)
+            n = 1 if small else self._tuner.pick()
+            t0 = time.perf_counter()
+            vectors = self._ov.embed(batch, n)
+            if not small:
+                self._tuner.record(n, len(idx), time.perf_counter() - t0)
             if out.shape[1] != vectors.shape[1]:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[idx] = vectors
@@ -169,14 +182,22 @@ class Embedder:
 
         small = sum(len(t) for t in texts) <= _SMALL_INPUT_CHARS
         # torch's thread count is process-wide; the lock makes the switch safe here.
-        threads = torch.get_num_threads()
-        if small and threads > 1:
-            torch.set_num_threads(1)
+        before = torch.get_num_threads()
+        # Longest first, in batches of similar lengths (as encode() orders them itself), one
+        # batch per call so that each runs at the thread count the tuner picks.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         try:
-            vectors = self._st.encode(
-                texts, batch_size=_BATCH_SIZE, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False)
+            for s in range(0, len(order), _BATCH_SIZE):
+                idx = order[s:s + _BATCH_SIZE]
+                n = 1 if small else self._tuner.pick()
+                torch.set_num_threads(n)
+                t0 = time.perf_counter()
+                out[idx] = self._st.encode(
+                    [texts[i] for i in idx], batch_size=_BATCH_SIZE, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False)
+                if not small:
+                    self._tuner.record(n, len(idx), time.perf_counter() - t0)
         finally:
-            if small and threads > 1:
-                torch.set_num_threads(threads)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            torch.set_num_threads(before)
+        return out

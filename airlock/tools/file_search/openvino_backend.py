@@ -127,17 +127,19 @@ class OpenVINOModel:
             _convert(weights_dir, input_names, target)
         core = openvino.Core()
         model = core.read_model(str(target / "model.xml"))
-        # Two compilations of one model: short inputs (search queries) on one thread, as
-        # the PyTorch path does (on a busy 2-core box a second thread only adds barrier
-        # stalls for a short input), and bulk ingestion on every core.
+        # Two compilations of one model: one thread and every core. Short inputs (search
+        # queries) always take one thread (on a busy 2-core box a second thread only adds
+        # barrier stalls for a short input); bulk ingestion takes whichever the embedder's
+        # tuner measures faster at the moment (airlock.cpu.ThreadTuner).
         self._bulk = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
         self._small = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
                                                         "INFERENCE_NUM_THREADS": 1})
         # What the CPU plugin chose: bf16 where the CPU has it, f32 elsewhere.
         self.precision = str(self._bulk.get_property("INFERENCE_PRECISION_HINT").to_string())
 
-    def embed(self, batch: dict[str, np.ndarray], small: bool) -> np.ndarray:
-        compiled = self._small if small else self._bulk
+    def embed(self, batch: dict[str, np.ndarray], threads: int) -> np.ndarray:
+        """`threads`: 1 runs the one-thread compilation, more the every-core one."""
+        compiled = self._small if threads == 1 else self._bulk
         hidden = compiled([batch[name] for name in self.input_names])[0]
         mask = batch["attention_mask"]
         if self._pooling == "cls":
