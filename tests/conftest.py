@@ -20,6 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # (scripts/test.sh); newer SDKs have no v1 methods to call.
 collect_ignore = [] if openai.__version__.startswith("1.") else ["v1"]
 STARTUP_DEADLINE_S = 60.0
+# How long a test waits for a line it expects in a server's log.
+LOG_DEADLINE_S = 60.0
 
 
 def free_port() -> int:
@@ -137,6 +139,26 @@ class AirlockServer:
 
     def client(self, api_key: str = "x") -> openai.OpenAI:
         return make_client(self.base_url, api_key)
+
+    def log_text(self) -> str:
+        """What this start of the server wrote to stdout and stderr so far."""
+        return "".join(p.read_text(errors="replace") for p in (self.stdout_path, self.stderr_path)
+                       if p.exists())
+
+    def wait_for_log(self, *needles: str, deadline_s: float = LOG_DEADLINE_S) -> str:
+        """The log once it holds every needle. The server writes a line after the answer that
+        caused it has left (and a worker after the run's events), so a test reads the log when
+        the line is there, not at once; fails with the log when a needle never comes."""
+        give_up = time.monotonic() + deadline_s
+        while True:
+            text = self.log_text()
+            missing = [n for n in needles if n not in text]
+            if not missing:
+                return text
+            if time.monotonic() > give_up:
+                pytest.fail(f"not in the server log after {deadline_s:.0f} s: {missing}\n{text}",
+                            pytrace=False)
+            time.sleep(0.05)  # poll interval, bounded by the deadline above
 
 
 def make_client(base_url: str, api_key: str = "x") -> openai.OpenAI:

@@ -85,10 +85,9 @@ def test_every_request_is_logged_and_refusals_say_why(start_server):
     httpx.post(f"{server.base_url}/assistants", json={}, headers=headers)
     httpx.get(f"{server.base_url}/assistants?limit=5&after=asst_x", headers=headers)
     httpx.get(f"{server.base_url}/assistants", headers={"Authorization": "Bearer wrong"})
-    log = server.stderr_path.read_text()
-    assert "POST /v1/assistants 400" in log
-    assert "refused: Missing required parameter: 'model'." in log
-    assert "GET /v1/assistants 401" in log
+    log = server.wait_for_log("POST /v1/assistants 400",
+                              "refused: Missing required parameter: 'model'.",
+                              "GET /v1/assistants 401")
     assert "sk-secret" not in log and "after=asst_x" not in log
 
 

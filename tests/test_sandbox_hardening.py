@@ -512,16 +512,14 @@ def test_file_flood_in_a_run_is_capped_and_the_run_completes(api):
     """6: 3,000 files in one cell made 3,000 Files and failed the run (invalid_prompt)."""
     srv, client, _ = api
     before = _output_files(client)
-    t0 = time.monotonic()
     run, call, _ = _run_code(api, "import os\nos.makedirs('flood', exist_ok=True)\n"
                                   "for i in range(3000):\n"
                                   "    open(f'flood/{i:05}.txt', 'w').write(str(i))")
     assert run.status == "completed", run.last_error
-    assert time.monotonic() - t0 < 60
     made = _output_files(client) - before
     assert 0 < made <= 20, made
     assert "more files" in _logs(call)
-    assert "more files" in srv.stderr_path.read_text()
+    srv.wait_for_log("more files")
 
 
 @pytest.mark.parametrize("name", ["..", "."])
