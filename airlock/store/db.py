@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +13,7 @@ import anyio.to_thread
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 
 if TYPE_CHECKING:
     from airlock.store.bus import Bus
@@ -23,6 +25,24 @@ T = TypeVar("T")
 
 
 class Store:
+    """How a transaction may be run:
+
+    | call                         | PostgreSQL                                 | SQLite          |
+    |------------------------------|--------------------------------------------|-----------------|
+    | `begin()`                    | BEGIN … COMMIT, durable                    | a transaction   |
+    | `begin(durable=False)`       | the same with synchronous_commit off       | a transaction   |
+    | `statement(durable=…)`       | one statement in autocommit: its own       | a transaction   |
+    |                              | transaction, without the BEGIN and COMMIT  |                 |
+    |                              | round trips                                |                 |
+    | `read_conn()`                | autocommit                                 | a transaction   |
+
+    A write is `durable=False` only when no client was told it happened: partial text, a
+    scripted reply taken from its queue. On a crash of the database server such a write may be
+    lost (the last ~0.6 s of them, 3 × wal_writer_delay), but never one committed before a
+    durable write: the WAL is flushed in order, so a durable commit flushes every commit before
+    it. docs/deployment.md lists which writes are which.
+    """
+
     def __init__(self, url: str, files_dir: Path, *, sqlite_synchronous: str = "NORMAL"):
         self.url = url
         self.files_dir = files_dir
@@ -31,20 +51,38 @@ class Store:
         # Several replicas may share a PostgreSQL database: claims take leases, wake-ups and
         # run events cross replicas on the bus (store.bus).
         self.is_shared = url.startswith("postgresql")
-        connect_args = {"check_same_thread": False} if self.is_sqlite else {}
-        self.engine = create_engine(
-            url,
+        self.engine = self._engine(pool_size=8, max_overflow=8)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+            self._lazy = self._reader = self._single = self._lazy_single = self.engine
+            return
+        # Writes no client was told about commit without waiting for the WAL flush.
+        self._lazy = self._engine(pool_size=2, max_overflow=6,
+                                  options="-c synchronous_commit=off")
+        # Reads run in autocommit: under READ COMMITTED each statement takes its own snapshot
+        # anyway, and BEGIN and ROLLBACK would be two more round trips (and a rollback makes
+        # psycopg deallocate the connection's prepared statements). One-statement writes too.
+        self._reader = self._single = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._lazy_single = self._lazy.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _engine(self, *, pool_size: int, max_overflow: int, options: str = "") -> Engine:
+        connect_args: dict[str, Any] = {"check_same_thread": False} if self.is_sqlite else {}
+        if options:
+            connect_args["options"] = options
+        engine = create_engine(
+            self.url,
             connect_args=connect_args,
-            pool_size=8,
-            max_overflow=8,
-            # A database server restarted under a replica leaves dead connections in the pool.
-            pool_pre_ping=self.is_shared,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             # JSON columns are decoded on every read; orjson does it several times faster.
             json_serializer=lambda v: orjson.dumps(v).decode(),
             json_deserializer=orjson.loads,
         )
-        if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas(sqlite_synchronous))
+        if not self.is_sqlite:
+            # A database server restarted under a replica leaves dead connections in the pool.
+            event.listen(engine, "checkin", _returned)
+            event.listen(engine, "checkout", _drop_closed)
+        return engine
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; old data is carried forward by the migrations."""
@@ -83,14 +121,21 @@ class Store:
             return fn(conn, *args, **kwargs)
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
+    def begin(self, *, durable: bool = True) -> Iterator[Connection]:
         """A write transaction: everything in it lands, or nothing does."""
-        with self.engine.begin() as conn:
+        with (self.engine if durable else self._lazy).begin() as conn:
+            yield conn
+
+    @contextmanager
+    def statement(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write of exactly one statement (which is atomic by itself): on PostgreSQL it runs
+        in autocommit, saving the BEGIN and COMMIT round trips."""
+        with (self._single if durable else self._lazy_single).begin() as conn:
             yield conn
 
     @contextmanager
     def read_conn(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             yield conn
 
     def bus(self, replica: str) -> Bus | None:
@@ -103,6 +148,33 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._lazy.dispose()
+
+
+# A pooled connection returned more recently than this cannot have outlived a restart of the
+# database server (stopping and starting one takes longer), so it is not checked.
+RECENT_S = 0.25
+
+
+def _returned(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        record.info["returned_at"] = time.monotonic()
+
+
+def _drop_closed(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Checks a pooled PostgreSQL connection without a round trip: an idle connection has
+    nothing to read unless the server closed it (a restart, an idle timeout, a terminated
+    backend: the server sends its FATAL message, then EOF). SQLAlchemy's pre-ping would cost
+    a round trip and a transaction on every checkout. A connection in use when the server went
+    away fails its statement instead, and SQLAlchemy then drops the pool's connections."""
+    if dbapi_conn.closed:
+        raise exc.DisconnectionError("the connection is closed")
+    if time.monotonic() - record.info.get("returned_at", 0.0) < RECENT_S:
+        return
+    poll = select.poll()
+    poll.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poll.poll(0):
+        raise exc.DisconnectionError("the server closed the connection")
 
 
 def _sqlite_pragmas(synchronous: str) -> Callable[[Any, Any], None]:
