@@ -102,14 +102,14 @@ class Runs:
         """A queued run, and with `watch` its event feed."""
         async with self._watched(watch) as (run_id, feed):
             run = await self.ctx.store.write(self._create, thread_id, fields, run_id)
-        self._queued(run)
+        self._queued(run, files=_queues_files(fields))
         return run, feed
 
     async def create_thread_and_run(self, fields: dict[str, Any], *, watch: bool = False
                                     ) -> tuple[dict[str, Any], dict[str, Any], Watch | None]:
         async with self._watched(watch) as (run_id, feed):
             thread, run = await self.ctx.store.write(self._create_with_thread, fields, run_id)
-        self._queued(run)
+        self._queued(run, files=_queues_files(fields) or _queues_files(fields.get("thread") or {}))
         return thread, run, feed
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str,
@@ -160,15 +160,27 @@ class Runs:
     def _create(self, conn: Connection, thread_id: str, fields: dict[str, Any],
                 run_id: str) -> dict[str, Any]:
         """A queued run on an existing thread; additional_messages join the thread first."""
-        crud.require(conn, Thread, "thread", thread_id)
+        thread = crud.get(conn, Thread, "thread", thread_id)
         assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+        return self._queue(conn, thread, assistant, fields, run_id, new_thread=False)
+
+    def _create_with_thread(self, conn: Connection, fields: dict[str, Any], run_id: str
+                            ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """POST /threads/runs: a new thread and its first run, in one transaction."""
+        assistant = crud.get(conn, Assistant, "assistant", fields["assistant_id"])
+        thread = threads.insert(conn, fields.get("thread") or {})
+        return thread, self._queue(conn, thread, assistant, fields, run_id, new_thread=True)
+
+    def _queue(self, conn: Connection, thread: dict[str, Any], assistant: dict[str, Any],
+               fields: dict[str, Any], run_id: str, *, new_thread: bool) -> dict[str, Any]:
         backend = resolve_model(self.ctx, fields.get("model") or assistant["model"])
         _check_tool_choice(fields, assistant)
-        active = run_state.active_run_id(conn, thread_id)
+        thread_id = thread["id"]
+        # A thread made in this transaction has no run yet.
+        active = None if new_thread else run_state.active_run_id(conn, thread_id)
         if active is not None:
             raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
         fields = tool_resources.resolved_fields(conn, fields)
-        thread = crud.get(conn, Thread, "thread", thread_id)
         messages.add_to_thread(conn, thread, [
             messages.build(conn, thread_id, extra, f"additional_messages[{i}].")
             for i, extra in enumerate(fields.get("additional_messages") or [])])
@@ -176,16 +188,10 @@ class Runs:
                            self.ctx.registry.get(backend).sampling)
         return {**run_state.create(conn, {**columns, "backend": backend}), "backend": backend}
 
-    def _create_with_thread(self, conn: Connection, fields: dict[str, Any], run_id: str
-                            ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """POST /threads/runs: a new thread and its first run, in one transaction."""
-        crud.get(conn, Assistant, "assistant", fields["assistant_id"])
-        thread = threads.insert(conn, fields.get("thread") or {})
-        return thread, self._create(conn, thread["id"], fields, run_id)
-
-    def _queued(self, run: dict[str, Any]) -> None:
+    def _queued(self, run: dict[str, Any], *, files: bool = False) -> None:
         self.ctx.background.scheduler.wake(run["backend"])
-        self.ctx.background.ingestor.wake()  # attachments may have queued files
+        if files:
+            self.ctx.background.ingestor.wake()  # attachments may have queued files
 
     @asynccontextmanager
     async def _watched(self, watch: bool, run_id: str | None = None
@@ -198,6 +204,14 @@ class Runs:
             if feed:
                 feed.close()
             raise
+
+
+def _queues_files(fields: dict[str, Any]) -> bool:
+    """Whether a request (a run's, or its new thread's) may have queued files for ingestion:
+    messages with attachments, or new vector stores in tool_resources."""
+    added = [*(fields.get("additional_messages") or []), *(fields.get("messages") or [])]
+    stores = ((fields.get("tool_resources") or {}).get("file_search") or {}).get("vector_stores")
+    return bool(stores) or any(m.get("attachments") for m in added)
 
 
 def _get_step(conn: Connection, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:

@@ -112,9 +112,14 @@ def require(conn: Connection, model: type[Base], kind: str, object_id: str) -> N
 def get_in_thread(
     conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
 ) -> dict[str, Any]:
-    """An object that lives in a thread: 404 for the thread first, then for the object."""
-    require(conn, Thread, "thread", thread_id)
-    return get(conn, model, kind, object_id, thread_id=thread_id)
+    """An object that lives in a thread: 404 for the thread first, then for the object. Deleting
+    a thread deletes its objects in the same transaction, so one found by both ids proves the
+    thread exists: one query unless something is missing."""
+    row = find(conn, model, object_id, thread_id=thread_id)
+    if row is None:
+        require(conn, Thread, "thread", thread_id)
+        raise NotFound(kind, object_id)
+    return to_object(row)
 
 
 def page_in_thread(
