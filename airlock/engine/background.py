@@ -118,5 +118,7 @@ class Background:
                          daemon=True).start()
 
     def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
-        with self.store.begin() as conn:
+        # Not durable: no client was told the reply was taken. A database crash may put it
+        # back in the queue, never after the run's durable ending (docs/deployment.md).
+        with self.store.statement(durable=False) as conn:
             return scripted_replies.pop(conn, thread_id)

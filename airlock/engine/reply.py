@@ -61,7 +61,9 @@ class Reply:
                 self._delta(text, annotations)
         if time.monotonic() - self._last_persist >= PERSIST_EVERY_S:
             self._last_persist = time.monotonic()
-            with self.store.begin() as conn:
+            # Not durable: partial text was never acknowledged as stored; the run's ending
+            # writes the whole text durably (docs/deployment.md).
+            with self.store.statement(durable=False) as conn:
                 crud.change(conn, Message, self.message_id, {"content": self.content()})
 
     def end_of_text(self) -> None:
@@ -86,9 +88,10 @@ class Reply:
             "assistant_id": run.assistant_id, "run_id": run.id, "attachments": [],
             "metadata": {},
         }
-        with self.store.begin() as conn:
-            crud.add(conn, RunStep, step)
-            crud.add(conn, Message, message)
+        # One statement, not durable: a database crash before the run's durable ending may
+        # lose the pair, and then that ending fails the run (run_state.finish_turn).
+        with self.store.statement(durable=False) as conn:
+            crud.add_all(conn, [(RunStep, step), (Message, message)])
         self.step, self.message = step, message
         self.publish("thread.run.step.created", step)
         self.publish("thread.run.step.in_progress", step)

@@ -24,13 +24,28 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, exists, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Update,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+    text,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from airlock.engine.citations import Source
 from airlock.engine.events import Event
 from airlock.errors import InvalidRequest
 from airlock.store import crud
-from airlock.store.tables import KernelHome, Message, Run, RunStep
+from airlock.store.bus import live_replicas_query
+from airlock.store.tables import INTERNAL, KernelHome, Message, Run, RunStep
 
 KIND = "run"
 STEP_KIND = "run step"
@@ -187,6 +202,11 @@ def _row(conn: Connection, run_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def _wire(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored run as its wire fields."""
+    return {k: v for k, v in row.items() if k not in INTERNAL}
+
+
 def load(conn: Connection, run_id: str) -> RunRecord:
     return RunRecord.from_row(_row(conn, run_id))
 
@@ -210,10 +230,15 @@ def save_params(conn: Connection, run: RunRecord) -> None:
 
 # --- transitions --------------------------------------------------------------------------------
 
+Write = tuple[str, dict[str, Any]]  # a row's id, and values to write on it
 
-def _move(conn: Connection, run_id: str, to: RunStatus, **fields: Any) -> bool:
-    """The one place a run's status is written; False when the run was not in a status that
-    may move to `to` (someone else moved it first)."""
+
+def _move_statement(run_id: str | ColumnElement[Any], to: RunStatus,
+                    only_from: frozenset[RunStatus] | None, fields: dict[str, Any],
+                    open_message: str | None = None) -> Update:
+    """The conditional UPDATE that moves a run to `to`, returning the run as it then is
+    (internal columns included). `only_from` narrows ALLOWED_FROM; with `open_message` the run
+    moves only while that message of it is in_progress."""
     values: dict[str, Any] = {"status": to.value, **fields}
     if to in TERMINAL:
         values.update(expires_at=None, required_action=None)
@@ -224,9 +249,57 @@ def _move(conn: Connection, run_id: str, to: RunStatus, **fields: Any) -> bool:
         # before it.
         values["queued_ns"] = time.time_ns()
     t = crud.table_of(Run)
-    allowed = [s.value for s in ALLOWED_FROM[to]]
-    return conn.execute(update(t).where(t.c.id == run_id, t.c.status.in_(allowed))
-                        .values(**values)).rowcount == 1
+    allowed = ALLOWED_FROM[to] if only_from is None else ALLOWED_FROM[to] & only_from
+    where = [t.c.id == run_id, t.c.status.in_([s.value for s in allowed])]
+    if open_message is not None:
+        m = crud.table_of(Message)
+        where.append(exists().where(m.c.id == open_message, m.c.status == "in_progress"))
+    return update(t).where(*where).values(**values).returning(*t.c)
+
+
+def _move(conn: Connection, run_id: str | ColumnElement[Any], to: RunStatus, *,
+          only_from: frozenset[RunStatus] | None = None, **fields: Any) -> dict[str, Any] | None:
+    """The one place a run's status is written (with `_end`, built on the same statement): the
+    run as it now is, or None when it was not in a status that may move to `to` (someone else
+    moved it first)."""
+    row = conn.execute(_move_statement(run_id, to, only_from, fields)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def _end(conn: Connection, run_id: str, to: RunStatus, *,
+         only_from: frozenset[RunStatus] | None = None, message: Write | None = None,
+         step: Write | None = None, message_open: bool = False,
+         **fields: Any) -> list[Event] | None:
+    """Moves the run to the terminal status `to` and closes its open messages and steps to
+    match (`message` and `step`: values written on those rows as they close); the events in
+    stream order (closed messages, closed steps, then the run), or None when the run was not
+    in a status that may move to `to` (or, with `message_open`, `message` was not open). On
+    PostgreSQL one statement: the closing UPDATEs are data-modifying CTEs that run only if the
+    run moved."""
+    msg_values, step_values = _closing(to)
+    open_message = message[0] if message_open and message is not None else None
+    if conn.dialect.name != "postgresql":
+        moved_row = conn.execute(
+            _move_statement(run_id, to, only_from, fields, open_message)).first()
+        if moved_row is None:
+            return None
+        row = dict(moved_row._mapping)
+        return _events(to, row, _close(conn, Message, run_id, msg_values, message),
+                       _close(conn, RunStep, run_id, step_values, step))
+    moved = _move_statement(run_id, to, only_from, fields, open_message).cte("moved")
+    closed = [_close_statement(model, run_id, values, write)
+              .where(exists(select(moved.c.id))).cte(f"closed_{i}")
+              for i, (model, values, write) in enumerate(
+                  ((Message, msg_values, message), (RunStep, step_values, step)))]
+    rows = [type_coerce(select(func.coalesce(
+        func.json_agg(aggregate_order_by(c.table_valued(), c.c.seq)), text("'[]'::json")))
+        .scalar_subquery(), JSON).label(f"closed_{i}") for i, c in enumerate(closed)]
+    found = conn.execute(select(moved, *rows)).first()
+    if found is None:
+        return None
+    run = dict(found._mapping)
+    messages, steps = run.pop("closed_0"), run.pop("closed_1")
+    return _events(to, run, [_wire(m) for m in messages], [_wire(s) for s in steps])
 
 
 def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
@@ -235,28 +308,28 @@ def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0,
-               peers: set[str] | None = None) -> RunRecord | None:
+               elsewhere: bool = False) -> RunRecord | None:
     """Takes the longest-queued run for `backend` and marks it in_progress, held by `replica`
-    for `lease_s` seconds (renewed by `renew_leases` while it works), or None. Runs of threads
-    whose code_interpreter kernel lives on one of `peers` (live replicas other than this one)
-    are left to them (store.kernel_homes).
+    for `lease_s` seconds (renewed by `renew_leases` while it works), or None. With
+    `elsewhere` (replicas share the store), runs of threads whose code_interpreter kernel lives
+    on another live replica are left to it (store.kernel_homes).
 
-    On PostgreSQL the row is locked `FOR UPDATE SKIP LOCKED`: replicas claiming at once take
-    different runs instead of queueing on one (SQLite has one writer and ignores the clause)."""
+    One statement: `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`. On
+    PostgreSQL replicas claiming at once take different runs instead of queueing on one (SQLite
+    has one writer and ignores the clause)."""
     t = crud.table_of(Run)
-    q = select(t.c.id).where(t.c.status == S.QUEUED.value, t.c.backend == backend)
-    if peers:
+    q = t.alias("candidate")
+    pick = select(q.c.id).where(q.c.status == S.QUEUED.value, q.c.backend == backend)
+    if elsewhere:
         h = crud.table_of(KernelHome)
-        q = q.where(~exists().where(h.c.thread_id == t.c.thread_id,
-                                    h.c.replica.in_(sorted(peers))))
-    run_id = conn.execute(
-        q.order_by(t.c.queued_ns, t.c.seq).limit(1).with_for_update(skip_locked=True, of=t)
-    ).scalar()
-    if run_id is None or not _move(conn, run_id, S.IN_PROGRESS, started_at=crud.now(),
-                                   claimed_by=replica or None,
-                                   lease_until=time.time() + lease_s if lease_s else None):
-        return None
-    return load(conn, run_id)
+        pick = pick.where(~exists().where(
+            h.c.thread_id == q.c.thread_id, h.c.replica != replica,
+            h.c.replica.in_(live_replicas_query())))
+    pick = pick.order_by(q.c.queued_ns, q.c.seq).limit(1).with_for_update(skip_locked=True, of=q)
+    row = _move(conn, pick.scalar_subquery(), S.IN_PROGRESS, started_at=crud.now(),
+                claimed_by=replica or None,
+                lease_until=time.time() + lease_s if lease_s else None)
+    return None if row is None else RunRecord.from_row(row)
 
 
 def renew_leases(conn: Connection, run_ids: list[str], replica: str, lease_s: float
@@ -301,26 +374,51 @@ def backends_with_work(conn: Connection) -> list[str]:
         select(t.c.backend).where(t.c.status == S.QUEUED.value).distinct()).scalars())
 
 
-def finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, **fields: Any) -> list[Event]:
+def try_finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *, message: Write,
+                    step: Write, **fields: Any) -> list[Event] | None:
+    """`finish_turn`'s common case in one statement (`Store.statement`): the run is still
+    in_progress and the turn's reply message is open. None, having written nothing, when it
+    is not so: then `finish_turn` in a transaction sorts it out."""
+    return _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
+                step=step, message_open=True, **fields)
+
+
+def finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *,
+                message: Write | None = None, step: Write | None = None,
+                **fields: Any) -> list[Event]:
     """A worker's turn ended the run (completed, incomplete or failed). A cancel that arrived
-    meanwhile wins: the run ends cancelled, keeping only the usage it had."""
+    meanwhile wins: the run ends cancelled, keeping only the usage it had. `message` and
+    `step`: what the turn writes on its open message and step (the final content, the usage),
+    in the statement that closes them."""
     kept = {k: v for k, v in fields.items() if k == "usage"}
-    if _move(conn, run.id, S.CANCELLED, **kept):
-        return _ended(conn, run.id, S.CANCELLED)
-    if _move(conn, run.id, ending, **fields):
-        return _ended(conn, run.id, ending)
-    return []
+    events = _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
+                  step=step, **fields)
+    if events is None:
+        events = _end(conn, run.id, S.CANCELLED, message=message, step=step, **kept)
+    if events is None:
+        # Ended meanwhile (a peer failed it after this replica stalled): the turn's writes
+        # still land, the ending stays.
+        for model, write in ((Message, message), (RunStep, step)):
+            if write is not None:
+                crud.change(conn, model, write[0], write[1])
+        return []
+    if message is not None and not any(data.get("id") == message[0] for _, data in events):
+        # The turn's message was not open: a database crash lost its non-durable creation
+        # (engine.reply). Nothing of this ending lands; the worker fails the run instead.
+        raise LookupError(f"the reply's message {message[0]} of run {run.id} is missing")
+    return events
 
 
 def require_action(conn: Connection, run: RunRecord, required_action: dict[str, Any]
                    ) -> list[Event]:
     """The model called functions: the run waits for the client's outputs (or, if a cancel
     arrived meanwhile, ends cancelled)."""
-    if _move(conn, run.id, S.REQUIRES_ACTION, required_action=required_action,
-             params=run.params.to_json()):
-        return [("thread.run.requires_action", crud.get(conn, Run, KIND, run.id))]
+    row = _move(conn, run.id, S.REQUIRES_ACTION, required_action=required_action,
+                params=run.params.to_json())
+    if row is not None:
+        return [("thread.run.requires_action", _wire(row))]
     usage = run.params.usage.wire() if run.params.usage else None
-    return _ended(conn, run.id, S.CANCELLED) if _move(conn, run.id, S.CANCELLED, usage=usage) else []
+    return _end(conn, run.id, S.CANCELLED, usage=usage) or []
 
 
 def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[dict[str, str]]
@@ -352,9 +450,9 @@ def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[
     crud.change(conn, RunStep, step_id, {
         "status": "completed", "completed_at": crud.now(),
         "step_details": {"type": "tool_calls", "tool_calls": calls}})
-    if not _move(conn, run_id, S.QUEUED, required_action=None):
+    queued = _move(conn, run_id, S.QUEUED, required_action=None)
+    if queued is None:
         raise InvalidRequest("The run stopped waiting for tool outputs.", param="run_id")
-    queued = _row(conn, run_id)
     return queued, [("thread.run.step.completed", crud.get(conn, RunStep, STEP_KIND, step_id)),
                     ("thread.run.queued", queued)]
 
@@ -366,21 +464,18 @@ def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[
     was = RunStatus(run["status"])
     if was in TERMINAL:
         raise InvalidRequest(f"Cannot cancel run with status '{was}'.")
-    if was is not S.CANCELLING:
-        _move(conn, run_id, S.CANCELLING)
-    return crud.get(conn, Run, KIND, run_id), was.value
+    row = _move(conn, run_id, S.CANCELLING) if was is not S.CANCELLING else None
+    return (crud.get(conn, Run, KIND, run_id) if row is None else _wire(row)), was.value
 
 
 def cancel_waiting(conn: Connection, run_id: str) -> list[Event]:
     """Ends a cancelling run that no worker holds."""
-    return _ended(conn, run_id, S.CANCELLED) if _move(conn, run_id, S.CANCELLED) else []
+    return _end(conn, run_id, S.CANCELLED) or []
 
 
 def fail(conn: Connection, run_id: str, message: str, code: str = "server_error") -> list[Event]:
     """Ends an active run failed; a run that already ended stays as it is."""
-    if not _move(conn, run_id, S.FAILED, last_error={"code": code, "message": message}):
-        return []
-    return _ended(conn, run_id, S.FAILED)
+    return _end(conn, run_id, S.FAILED, last_error={"code": code, "message": message}) or []
 
 
 def fail_interrupted(conn: Connection) -> list[str]:
@@ -399,33 +494,50 @@ def expire_due(conn: Connection) -> list[tuple[str, list[Event]]]:
     t = crud.table_of(Run)
     ids = list(conn.execute(select(t.c.id).where(
         t.c.status.in_([s.value for s in WAITING]), t.c.expires_at <= crud.now())).scalars())
-    return [(run_id, _ended(conn, run_id, S.EXPIRED)) for run_id in ids
-            if _move(conn, run_id, S.EXPIRED)]
+    expired = []
+    for run_id in ids:
+        events = _end(conn, run_id, S.EXPIRED)
+        if events is not None:
+            expired.append((run_id, events))
+    return expired
 
 
-def _ended(conn: Connection, run_id: str, status: RunStatus) -> list[Event]:
-    """Closes the run's open message and step to match its ending; the events in stream
-    order: closed message, closed step, then the run."""
+def _closing(status: RunStatus) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a run's ending writes on its open messages, and on its open steps."""
     now = crud.now()
-    events: list[Event] = []
     if status in _MESSAGE_END:
-        msg_values: dict[str, Any] = {"status": "incomplete", "incomplete_at": now,
-                                      "incomplete_details": {"reason": _MESSAGE_END[status]}}
+        message: dict[str, Any] = {"status": "incomplete", "incomplete_at": now,
+                                   "incomplete_details": {"reason": _MESSAGE_END[status]}}
     else:
-        msg_values = {"status": "completed", "completed_at": now}
-    for message_id in _open(conn, crud.table_of(Message), run_id):
-        crud.change(conn, Message, message_id, msg_values)
-        events.append((f"thread.message.{msg_values['status']}",
-                       crud.get(conn, Message, "message", message_id)))
+        message = {"status": "completed", "completed_at": now}
     step_status = _STEP_END[status]
-    for step_id in _open(conn, crud.table_of(RunStep), run_id):
-        crud.change(conn, RunStep, step_id, {"status": step_status,
-                                             _STEP_STAMP[step_status]: now})
-        events.append((f"thread.run.step.{step_status}",
-                       crud.get(conn, RunStep, STEP_KIND, step_id)))
-    return [*events, (f"thread.run.{status.value}", crud.get(conn, Run, KIND, run_id))]
+    return message, {"status": step_status, _STEP_STAMP[step_status]: now}
 
 
-def _open(conn: Connection, t: Any, run_id: str) -> list[str]:
-    q = select(t.c.id).where(t.c.run_id == run_id, t.c.status == "in_progress").order_by(t.c.seq)
-    return list(conn.execute(q).scalars())
+def _events(status: RunStatus, run: dict[str, Any], messages: list[dict[str, Any]],
+            steps: list[dict[str, Any]]) -> list[Event]:
+    return [*((f"thread.message.{m['status']}", m) for m in messages),
+            *((f"thread.run.step.{s['status']}", s) for s in steps),
+            (f"thread.run.{status.value}", _wire(run))]
+
+
+def _close_statement(model: type[Any], run_id: str, values: dict[str, Any],
+                     write: Write | None) -> Update:
+    """Closes the run's in_progress rows of `model`, writing `write`'s values on its row;
+    returns the closed rows."""
+    t = crud.table_of(model)
+    values = dict(values)
+    if write is not None:
+        row_id, extra = write
+        for key, value in extra.items():
+            values[key] = case((t.c.id == row_id, bindparam(None, value, type_=t.c[key].type)),
+                               else_=t.c[key])
+    return (update(t).where(t.c.run_id == run_id, t.c.status == "in_progress")
+            .values(**values).returning(*t.c))
+
+
+def _close(conn: Connection, model: type[Any], run_id: str, values: dict[str, Any],
+           write: Write | None) -> list[dict[str, Any]]:
+    """The closed rows as wire objects, oldest first."""
+    rows = conn.execute(_close_statement(model, run_id, values, write)).all()
+    return [crud.to_object(r) for r in sorted(rows, key=lambda r: r.seq)]

@@ -20,7 +20,6 @@ from airlock.engine.run_state import RunRecord
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry
 from airlock.store import Store
-from airlock.store.bus import live_replicas
 
 log = logging.getLogger("airlock.engine")
 # How often an idle worker looks at the store without being woken: with SQLite for another
@@ -113,10 +112,11 @@ class Scheduler:
     def _work(self, backend: str, wake: threading.Event) -> None:
         while not self.stopping.is_set():
             try:
-                with self.store.begin() as conn:
-                    # Threads whose kernel lives on another live replica wait for it.
-                    peers = (live_replicas(conn) - {self.replica}) if self.peers else None
-                    run = run_state.claim_next(conn, backend, self.replica, self.lease_s, peers)
+                # One statement. Threads whose kernel lives on another live replica wait for
+                # it.
+                with self.store.statement() as conn:
+                    run = run_state.claim_next(conn, backend, self.replica, self.lease_s,
+                                               elsewhere=self.peers is not None)
                 if run is not None:
                     # Held once committed: a renewal never sees (and stops) an uncommitted claim.
                     with self._lock:

@@ -144,7 +144,9 @@ class Turn:
         with self.store.read_conn() as conn:
             return _Context(
                 history=_thread_messages(conn, run.thread_id),
-                rounds=_answered_rounds(conn, run.id),
+                # Every tool round adds its tokens to the run's usage first: a run without
+                # usage has no answered round to read.
+                rounds=[] if run.params.usage is None else _answered_rounds(conn, run.id),
                 code_files=(code_interpreter.input_paths(conn, run)
                             if run.has_tool("code_interpreter") else []))
 
@@ -188,13 +190,17 @@ class Turn:
             ending = RunStatus.FAILED
             fields = {"last_error": {"code": "server_error", "message": error}}
         assert reply.step is not None
-        with self.store.begin() as conn:
-            crud.change(conn, RunStep, reply.step["id"], {"usage": usage.wire()})
-            crud.change(conn, Message, reply.message_id, {"content": reply.content()})
-            # The ending closes the message and step to match, and says so in events.
-            events = run_state.finish_turn(
-                conn, self.run, ending, usage=_plus(self.run.params.usage, usage).wire(),
-                **fields)
+        # The ending closes the message and step to match (writing the final content and the
+        # usage as it does), and says so in events: one statement unless a cancel arrived or
+        # the run ended meanwhile.
+        ends: dict[str, Any] = dict(message=(reply.message_id, {"content": reply.content()}),
+                                    step=(reply.step["id"], {"usage": usage.wire()}),
+                                    usage=_plus(self.run.params.usage, usage).wire(), **fields)
+        with self.store.statement() as conn:
+            events = run_state.try_finish_turn(conn, self.run, ending, **ends)
+        if events is None:
+            with self.store.begin() as conn:
+                events = run_state.finish_turn(conn, self.run, ending, **ends)
         self.publish_all(events)
 
     def _close_failed(self, reply: Reply, error: str) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Select, column, func, select, table
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("airlock.store")
@@ -33,14 +33,18 @@ def libpq_url(sqlalchemy_url: str) -> str:
         hide_password=False)
 
 
+def live_replicas_query() -> Select[str]:
+    """The names of the replicas whose listener is connected right now, as a subquery. A
+    replica killed outright loses its connections at once (the kernel closes its sockets), so
+    its claims can end without waiting for their leases."""
+    activity = table("pg_stat_activity", column("application_name"))
+    name = activity.c.application_name
+    return select(func.substr(name, len(APP_PREFIX) + 1)).where(name.like(APP_PREFIX + "%"))
+
+
 def live_replicas(conn: Connection) -> set[str]:
-    """Replicas whose listener is connected right now. A replica killed outright loses its
-    connections at once (the kernel closes its sockets), so its claims can end without waiting
-    for their leases."""
-    names = conn.execute(text(
-        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE :p"),
-        {"p": APP_PREFIX + "%"}).scalars()
-    return {n[len(APP_PREFIX):] for n in names}
+    """The names of the replicas whose listener is connected right now."""
+    return set(conn.execute(live_replicas_query()).scalars())
 
 
 class Bus:

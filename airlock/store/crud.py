@@ -44,6 +44,21 @@ def add(conn: Connection, model: type[Base], values: dict[str, Any]) -> dict[str
     return {k: v for k, v in values.items() if k not in INTERNAL}
 
 
+def add_all(conn: Connection, rows: list[tuple[type[Base], dict[str, Any]]]) -> None:
+    """Inserts rows of several tables, in order; on PostgreSQL as one statement (the first
+    inserts as data-modifying CTEs), so it needs no transaction of its own (`Store.statement`)."""
+    if conn.dialect.name != "postgresql" or len(rows) < 2:
+        for model, values in rows:
+            add(conn, model, values)
+        return
+    *first, (model, values) = rows
+    statement = insert(table_of(model)).values(**values)
+    for i, (earlier, earlier_values) in enumerate(first):
+        statement = statement.add_cte(
+            insert(table_of(earlier)).values(**earlier_values).cte(f"add_{i}"))
+    conn.execute(statement)
+
+
 def change(conn: Connection, model: type[Base], object_id: str, values: dict[str, Any]) -> None:
     if values:
         t = table_of(model)

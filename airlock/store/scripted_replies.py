@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, case, delete, select
 
 from airlock.store import crud
 from airlock.store.tables import ScriptedReply
@@ -18,17 +18,17 @@ def push(conn: Connection, replies: list[dict[str, Any]], thread_id: str | None)
 
 
 def pop(conn: Connection, thread_id: str | None) -> dict[str, Any] | None:
-    """The next reply for this thread, else the next global one. Replicas popping at once
-    (PostgreSQL) each take a different reply: SKIP LOCKED."""
+    """The next reply for this thread, else the next global one, in one statement. Replicas
+    popping at once (PostgreSQL) each take a different reply: SKIP LOCKED."""
     t = crud.table_of(ScriptedReply)
-    for where in (t.c.thread_id == thread_id, t.c.thread_id.is_(None)):
-        row = conn.execute(select(t).where(where).order_by(t.c.seq).limit(1)
-                           .with_for_update(skip_locked=True)).first()
-        if row is not None:
-            conn.execute(delete(t).where(t.c.seq == row.seq))
-            reply: dict[str, Any] = row.reply
-            return reply
-    return None
+    q = t.alias("next")
+    global_ = q.c.thread_id.is_(None)
+    pick = (select(q.c.seq).where((q.c.thread_id == thread_id) | global_)
+            .order_by(case((global_, 1), else_=0), q.c.seq).limit(1)
+            .with_for_update(skip_locked=True, of=q))
+    reply: dict[str, Any] | None = conn.execute(
+        delete(t).where(t.c.seq == pick.scalar_subquery()).returning(t.c.reply)).scalar()
+    return reply
 
 
 def queued(conn: Connection, thread_id: str | None) -> list[dict[str, Any]]:
