@@ -9,6 +9,8 @@
 | airlock-sweeper            | expires waiting runs, deletes expired files                |
 | airlock-sandbox-start      | once at start-up: probes the jail, pre-warms kernels       |
 | airlock-listen             | PostgreSQL only: peers' run events and wake-ups (cluster)  |
+| airlock-notify             | PostgreSQL only: sends this replica's events and wake-ups  |
+|                            | to its peers, packed into few notifications (store.bus)    |
 | airlock-leases             | PostgreSQL only: renews this replica's claims, ends or     |
 |                            | re-queues lapsed ones (engine.cluster)                     |
 
@@ -74,6 +76,7 @@ class Background:
 
     def start(self) -> None:
         if self.cluster is not None:
+            self.spawn("airlock-notify", self.cluster.send_loop)
             # Listening before anything is claimed or served: no peer's message is missed.
             self.spawn("airlock-listen", self.cluster.listen)
             self.cluster.listening.wait(LISTEN_READY_S)

@@ -83,6 +83,11 @@ class Cluster:
     def drop_kernel(self, thread_id: str) -> None:
         self._send("k", t=thread_id)
 
+    def send_loop(self) -> None:
+        """The sender thread's loop: what the replica publishes goes out in order, packed, off
+        the threads that publish it."""
+        self.bus.run_sender(self.stopping)
+
     # --- receiving ------------------------------------------------------------------------------
 
     def listen(self) -> None:
