@@ -6,7 +6,8 @@
 |                            | and executes their turns (engine.scheduler, engine.turn)   |
 | airlock-ingest-<i>         | AIRLOCK_INGEST_WORKERS of them: parse, chunk, embed and    |
 |                            | index vector-store files (engine.ingestion)                |
-| airlock-sweeper            | expires waiting runs, deletes expired files                |
+| airlock-sweeper            | expires waiting runs (when the next can be due), deletes   |
+|                            | expired files                                              |
 | airlock-sandbox-start      | once at start-up: probes the jail, pre-warms kernels       |
 | airlock-listen             | PostgreSQL only: peers' run events and wake-ups (cluster)  |
 | airlock-notify             | PostgreSQL only: sends this replica's events and wake-ups  |
@@ -60,7 +61,8 @@ class Background:
                           replica=self.replica)
         self.scheduler = Scheduler(store, registry, self.hub, toolbox, self.stopping, self.spawn,
                                    replica=self.replica, lease_s=cfg.lease_s, works=cfg.workers)
-        self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping)
+        self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping,
+                               expires_after=cfg.run_expires_after_s)
         bus = store.bus(self.replica)
         self.cluster = None if bus is None else Cluster(
             store, bus, self.hub, self.scheduler, self.ingestor, self.replica, cfg.lease_s,

@@ -18,6 +18,11 @@ Leases: a claim (a run mid-turn, a file being ingested) holds for `lease_s`; the
 renews its claims every `lease_s / 3`. Every replica, at the same pace, ends runs whose lease
 lapsed (failed, server_error; cancelled if a cancel was pending) and queues lapsed files again,
 so the work of a replica killed outright neither stays stuck nor waits for a restart.
+
+Idle cost: wake-ups come by NOTIFY, so an idle replica's transactions are this lease pass (one
+or two every `lease_s / 3`), the workers' safety-net looks at the queues (scheduler, ingestion)
+and the sweeper's (sweeper). Messages a listener missed while reconnecting are made up for by
+waking every worker; a replica leaving wakes them too.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class Cluster:
         self.scheduler, self.ingestor = scheduler, ingestor
         self.replica, self.lease_s, self.stopping = replica, lease_s, stopping
         self.listening = threading.Event()
+        self._connects = 0
+        self._live: set[str] = set()  # replicas alive at the last lease pass
         hub.forward = self.forward_event
         scheduler.peers = self
         ingestor.wake_peers = self.wake_ingest
@@ -92,7 +99,15 @@ class Cluster:
 
     def listen(self) -> None:
         """The listener thread's loop."""
-        self.bus.listen(self._receive, self.stopping, self.listening)
+        self.bus.listen(self._receive, self.stopping, self.listening, self._connected)
+
+    def _connected(self) -> None:
+        """The listener (re)connected. After a reconnect, wake-ups sent meanwhile were missed:
+        the workers look at the queues now, instead of at their next idle check."""
+        self._connects += 1
+        if self._connects > 1:
+            self.scheduler.wake_queued()
+            self.ingestor.wake(tell_peers=False)
 
     def _receive(self, payload: str) -> None:
         msg = orjson.loads(payload)
@@ -131,7 +146,12 @@ class Cluster:
                 self.scheduler.stop_if_held(run_id)
         self.ingestor.renew_leases()
         with self.store.begin() as conn:
-            ended = run_state.end_lapsed(conn, live_replicas(conn) | {self.replica})
+            live = live_replicas(conn) | {self.replica}
+            ended = run_state.end_lapsed(conn, live)
+        gone, self._live = self._live - live, live
+        if gone:
+            # Runs of threads whose kernel lived on a replica that left may now run here.
+            self.scheduler.wake_queued()
         for run_id, events in ended:
             log.warning("run %s: its replica's lease lapsed; ended %s", run_id,
                         events[-1][0].rsplit(".", 1)[-1])

@@ -502,6 +502,16 @@ def expire_due(conn: Connection) -> list[tuple[str, list[Event]]]:
     return expired
 
 
+def next_expiry(conn: Connection) -> int | None:
+    """The earliest expires_at of a run that is waiting or may yet wait (in_progress runs go
+    to requires_action keeping theirs): no run can expire before it."""
+    t = crud.table_of(Run)
+    may_wait = [S.QUEUED.value, S.IN_PROGRESS.value, S.REQUIRES_ACTION.value]
+    found: int | None = conn.execute(
+        select(func.min(t.c.expires_at)).where(t.c.status.in_(may_wait))).scalar()
+    return found
+
+
 def _closing(status: RunStatus) -> tuple[dict[str, Any], dict[str, Any]]:
     """What a run's ending writes on its open messages, and on its open steps."""
     now = crud.now()

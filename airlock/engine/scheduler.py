@@ -23,9 +23,11 @@ from airlock.store import Store
 
 log = logging.getLogger("airlock.engine")
 # How often an idle worker looks at the store without being woken: with SQLite for another
-# process's runs; with PostgreSQL only as a safety net, since peers' wake-ups come by NOTIFY.
+# process's runs; with PostgreSQL only as a safety net, since peers' wake-ups come by NOTIFY,
+# the listener wakes every worker when it (re)connects (it may have missed some), and the
+# lease thread does when a replica leaves (runs of threads whose kernel it held are free).
 IDLE_CHECK_S = 1.0
-SHARED_IDLE_CHECK_S = 5.0
+SHARED_IDLE_CHECK_S = 30.0
 
 Spawn = Callable[[str, Callable[[], None]], None]
 
@@ -89,6 +91,14 @@ class Scheduler:
         with self._lock:
             for wake in self._wakes.values():
                 wake.set()
+
+    def wake_queued(self) -> None:
+        """Wakes the workers of every backend with queued runs (starting those not running),
+        as if each run had just been queued; this replica's peers are not told."""
+        with self.store.read_conn() as conn:
+            pending = run_state.backends_with_work(conn)
+        for backend in pending:
+            self.wake(backend, tell_peers=False)
 
     def request_stop(self, run_id: str) -> None:
         """Asks the worker generating `run_id` to stop; it finishes the run as cancelled. The

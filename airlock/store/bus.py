@@ -160,9 +160,11 @@ class Bus:
         self._conn = None
 
     def listen(self, handler: Callable[[str], None], stopping: threading.Event,
-               ready: threading.Event | None = None) -> None:
+               ready: threading.Event | None = None,
+               on_connect: Callable[[], None] | None = None) -> None:
         """Calls `handler(payload)` for every message, in order, until `stopping` is set
-        (a thread's loop). Reconnects after a lost connection."""
+        (a thread's loop). Reconnects after a lost connection; `on_connect` runs each time
+        the listener is (re)connected, since messages sent meanwhile were missed."""
         while not stopping.is_set():
             try:
                 # Overflow bodies are read on a second connection: the listening one is busy
@@ -173,6 +175,11 @@ class Bus:
                     conn.execute(f"LISTEN {CHANNEL}")
                     if ready is not None:
                         ready.set()
+                    if on_connect is not None:
+                        try:
+                            on_connect()
+                        except Exception:
+                            log.exception("catching up after connecting failed")
                     while not stopping.is_set():
                         for note in conn.notifies(timeout=0.5):
                             self._deliver(reader, note.payload, handler)

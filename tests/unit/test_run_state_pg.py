@@ -1,4 +1,4 @@
-"""The run state machine's tests (test_run_state, test_run_endings) again on PostgreSQL,
+"""The run state machine's tests (test_run_state, test_run_endings, test_sweeper) again on PostgreSQL,
 where a run's ending is one statement (the run's conditional UPDATE, and the UPDATEs closing
 its message and step as data-modifying CTEs) and a claim, a scripted reply's pop and the common
 turn ending are single statements in autocommit.
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_run_endings import *  # noqa: F403  (the same tests, collected here on PostgreSQL)
 from test_run_state import *  # noqa: F403
+from test_sweeper import *  # noqa: F403
 
 from airlock.store import Store
 from airlock.store.tables import Base
