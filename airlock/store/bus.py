@@ -93,7 +93,10 @@ class Bus:
                     return
                 batch = list(self._queue)
                 self._queue.clear()
-            self._send_all(batch)
+            try:
+                self._send_all(batch)
+            except Exception:  # the thread must outlive anything: a dead sender loses all
+                log.exception("notifying the other replicas failed")
 
     def _send_all(self, payloads: list[str]) -> None:
         with self._lock:
