@@ -8,14 +8,16 @@ contention"): llama.cpp's CPU backend is built with OpenMP, whose threads spin a
 processes hold the cores, a thread spins while the thread it waits for is not running, and two
 threads fall far below one. So:
 
-- **The wait policy** is a process-wide OpenMP setting, read once when libgomp loads:
-  `configure_openmp` sets `GOMP_SPINCOUNT` (how long a waiting thread spins before it sleeps)
-  to `DEFAULT_SPINCOUNT` unless the operator set `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY` already.
-  libgomp's own default spins ~100x longer, which is what collapses under contention.
 - **The thread count** is chosen while the model runs: `ThreadTuner` times each evaluation at
   the count it used (seconds per token), keeps using the fastest and now and then tries the
   others for a few tokens, so it follows the machine's load as it changes. A model configured
   with a fixed `n_threads` uses that count and is never tuned.
+- **The wait policy** is a process-wide OpenMP setting that libgomp reads once, when it loads,
+  so it cannot follow the load. airlock keeps libgomp's default (spin a while, then sleep):
+  measured with the tuner choosing the count, it was the best fixed policy at every load
+  (shorter spins lose half the quiet speed, OMP_WAIT_POLICY=PASSIVE two thirds; PASSIVE wins
+  only when busy processes saturate every core). An operator who knows the host is always
+  oversubscribed may set OMP_WAIT_POLICY or GOMP_SPINCOUNT; `wait_policy` says which applies.
 """
 
 from __future__ import annotations
@@ -23,29 +25,21 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping
 
 log = logging.getLogger("airlock.cpu")
 
-# Spins of libgomp's waiting loop (a `pause` each, ~50 ns on the machines measured) before a
-# waiting thread sleeps: long enough that two threads on a quiet machine never sleep between
-# the operations of one token, short enough that a thread whose partner was preempted soon
-# yields its core. Chosen on the dev runs of scripts/bench/contention_decode.py.
-DEFAULT_SPINCOUNT = 3000
-_OPENMP_VARS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+_OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
-def configure_openmp(env: MutableMapping[str, str] | None = None) -> str:
-    """Sets airlock's OpenMP wait policy unless the operator chose one; returns a line saying
-    which applies. Must run before llama_cpp (or torch) is imported: libgomp reads these
-    variables once, when it loads."""
+def wait_policy(env: Mapping[str, str] | None = None) -> str:
+    """A line for the log saying which OpenMP wait policy applies."""
     env = os.environ if env is None else env
     chosen = {k: env[k] for k in _OPENMP_VARS if k in env}
     if chosen:
         return "OpenMP wait policy from the environment: " + ", ".join(
             f"{k}={v}" for k, v in sorted(chosen.items()))
-    env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
-    return f"OpenMP wait policy: GOMP_SPINCOUNT={DEFAULT_SPINCOUNT} (airlock's default)"
+    return "OpenMP wait policy: libgomp's default (spin, then sleep)"
 
 
 def available_cores() -> int:
@@ -63,10 +57,13 @@ def candidates(most: int) -> tuple[int, ...]:
 
 # An evaluation's cost is kept over this many recent evaluations of the same count.
 WINDOW = 16
-# How often (evaluations at the chosen count) the other counts are tried again, and for how
-# many evaluations each: ~2% of a quiet machine's decode goes to trying the slower count.
+# How often (evaluations at the chosen count) the other counts are tried again at least, and
+# for how many evaluations each: ~2% of a quiet machine's decode goes to trying the slower count.
 EXPLORE_EVERY = 160
 PROBE_EVALS = 3
+# Trials of counts far slower than the chosen one are spaced out so that they cost at most
+# this share of the time: under load two spinning threads can be 10x slower than one.
+TRIAL_BUDGET = 0.03
 # The chosen count's cost moving by this factor from what it was when chosen (the load
 # changed) brings the next trial forward.
 SHIFT = 1.5
@@ -85,6 +82,7 @@ class ThreadTuner:
         self.current = start if start in self.choices else self.choices[-1]
         self._costs: dict[int, deque[float]] = {n: deque(maxlen=WINDOW) for n in self.choices}
         self._since = 0  # evaluations at the current count since the last trial
+        self._every = explore_every  # ... and how many it waits for (grows for slow counts)
         self._trying: list[int] = []  # counts still to try in this round, in order
         self._left = 0  # evaluations left for the count being tried
         self._chosen_cost: float | None = None
@@ -127,7 +125,7 @@ class ThreadTuner:
             self._since += 1
 
     def _due(self) -> bool:
-        if self._since >= self.explore_every:
+        if self._since >= self._every:
             return True
         now = self.cost(self.current)
         if any(not self._costs[n] for n in self.choices):
@@ -152,3 +150,7 @@ class ThreadTuner:
             self.switches += 1
         self._chosen_cost = costs[best]
         self._since = 0
+        # The next trial costs ~probe x (its cost / the chosen cost) evaluations' worth of time
+        # per count tried; wait long enough that this stays within TRIAL_BUDGET.
+        slower = sum(c / costs[best] for n, c in costs.items() if n != best)
+        self._every = max(self.explore_every, int(self.probe * slower / TRIAL_BUDGET))
