@@ -26,6 +26,10 @@ from airlock.tools.file_search import FileRejected, ParseCancelled, chunk
 
 log = logging.getLogger("airlock.file_search")
 IDLE_CHECK_S = 0.5
+# An idle worker's safety-net look at the queue when replicas share the store: peers' queued
+# files wake it by NOTIFY, as does the listener when it (re)connects (engine.cluster), so this
+# only bounds how long a lost wake-up could delay a file. Each look is a transaction.
+SHARED_IDLE_CHECK_S = 30.0
 # While embedding: how often the worker checks the file is still wanted, and logs progress.
 CHECK_EVERY_S = 0.5
 LOG_EVERY_S = 5.0
@@ -109,7 +113,7 @@ class Ingestor:
                 log.exception("claiming a file to ingest failed")
                 job = None
             if job is None:
-                self._wake.wait(IDLE_CHECK_S)
+                self._wake.wait(SHARED_IDLE_CHECK_S if self.store.is_shared else IDLE_CHECK_S)
                 self._wake.clear()
                 continue
             try:
