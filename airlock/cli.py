@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from airlock.cpu import wait_policy
+from airlock.cpu import configure_openmp
 from airlock.models.registry import ModelNotFound, Registry
 from airlock.settings import Settings
 
@@ -51,6 +51,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Before anything loads a libgomp (llama.cpp's, torch's): each reads the policy once.
+    openmp = configure_openmp()
     args = _parser().parse_args(argv)
     cfg = _settings(args)
     try:
@@ -63,10 +65,10 @@ def main(argv: list[str] | None = None) -> None:
             where = entry.remote.base_url if entry.remote else entry.path or entry.kind
             print(f"{mark} {entry.name}\t{where}")
         return
-    _serve(cfg, registry)
+    _serve(cfg, registry, openmp)
 
 
-def _serve(cfg: Settings, registry: Registry) -> None:
+def _serve(cfg: Settings, registry: Registry, openmp: str) -> None:
     import uvicorn
 
     from airlock.server.app import create_app
@@ -74,7 +76,7 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     from airlock.service import Services
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("airlock.cpu").info(wait_policy())
+    logging.getLogger("airlock.cpu").info(openmp)
     app = create_app(Services(cfg, registry))
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)

@@ -13,11 +13,13 @@ threads fall far below one. So:
   others for a few tokens, so it follows the machine's load as it changes. A model configured
   with a fixed `n_threads` uses that count and is never tuned.
 - **The wait policy** is a process-wide OpenMP setting that libgomp reads once, when it loads,
-  so it cannot follow the load. airlock keeps libgomp's default (spin a while, then sleep):
-  measured with the tuner choosing the count, it was the best fixed policy at every load
-  (shorter spins lose half the quiet speed, OMP_WAIT_POLICY=PASSIVE two thirds; PASSIVE wins
-  only when busy processes saturate every core). An operator who knows the host is always
-  oversubscribed may set OMP_WAIT_POLICY or GOMP_SPINCOUNT; `wait_policy` says which applies.
+  so it cannot follow the load. `configure_openmp` sets `GOMP_SPINCOUNT` (how long a waiting
+  thread spins before it sleeps) to `DEFAULT_SPINCOUNT`, ten times libgomp's default, unless
+  the operator set `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`. Measured on the 2-core machines
+  (docs/benchmarks.md): with libgomp's default, two threads sometimes fall to 2 tokens/s when
+  another process takes a core now and then, where a longer spin keeps them at the speed of
+  OMP_WAIT_POLICY=ACTIVE; ACTIVE itself would leave an idle thread spinning for minutes after
+  the tuner went back to one thread, and PASSIVE (or a short spin) loses half the quiet speed.
 """
 
 from __future__ import annotations
@@ -25,21 +27,30 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, MutableMapping
 
 log = logging.getLogger("airlock.cpu")
 
+# Spins of libgomp's waiting loop before a waiting thread sleeps (libgomp's own default is
+# 300,000, "about 3 ms"): an idle thread spins this long after the model's last evaluation on
+# two threads, then sleeps. Chosen on the dev runs of scripts/bench/contention_decode.py.
+DEFAULT_SPINCOUNT = 3_000_000
 _OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_SET_BY_AIRLOCK = "_AIRLOCK_SET_GOMP_SPINCOUNT"
 
 
-def wait_policy(env: Mapping[str, str] | None = None) -> str:
-    """A line for the log saying which OpenMP wait policy applies."""
+def configure_openmp(env: MutableMapping[str, str] | None = None) -> str:
+    """Sets airlock's OpenMP wait policy unless the operator chose one; returns a line for the
+    log saying which applies. It takes effect only if it runs before libgomp loads (before
+    llama_cpp is imported: importing airlock.models calls it; `airlock serve` at start-up)."""
     env = os.environ if env is None else env
-    chosen = {k: env[k] for k in _OPENMP_VARS if k in env}
-    if chosen:
-        return "OpenMP wait policy from the environment: " + ", ".join(
-            f"{k}={v}" for k, v in sorted(chosen.items()))
-    return "OpenMP wait policy: libgomp's default (spin, then sleep)"
+    if not any(k in env for k in _OPENMP_VARS):
+        env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
+        env[_SET_BY_AIRLOCK] = "1"
+    if env.get(_SET_BY_AIRLOCK):
+        return f"OpenMP wait policy: GOMP_SPINCOUNT={env['GOMP_SPINCOUNT']} (airlock's default)"
+    return "OpenMP wait policy from the environment: " + ", ".join(
+        f"{k}={env[k]}" for k in _OPENMP_VARS if k in env)
 
 
 def available_cores() -> int:

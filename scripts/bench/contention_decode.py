@@ -9,9 +9,10 @@ pure Python, at normal priority, and ends on its own after a bounded time), one 
 in an interleaved order so that every side sees the same machine:
 
 - raw llama-cpp-python, streaming greedy decode of the same prompt, in one persistent process
-  per configuration: 1 thread; 2 threads with libgomp's default wait policy (airlock's);
-  2 threads with OMP_WAIT_POLICY=PASSIVE; 2 threads with OMP_WAIT_POLICY=ACTIVE. The wait
-  policy is per process (libgomp reads it once), hence one process each.
+  per configuration: 1 thread; 2 threads with libgomp's default wait policy, with
+  OMP_WAIT_POLICY=PASSIVE, with OMP_WAIT_POLICY=ACTIVE, and with airlock's GOMP_SPINCOUNT
+  (airlock.cpu). The wait policy is per process (libgomp reads it once), hence one process
+  each; the raw workers clear the variables airlock's import set.
 - airlock: a real `airlock serve --model <gguf>` with its defaults (threads "auto"), a streamed
   run with the same prompt and max tokens, greedy (temperature 0): tokens per second between the
   first and the last `thread.message.delta` read off the socket.
@@ -56,11 +57,19 @@ BUSY_S = 1800  # a busy process ends on its own after this long, whatever happen
 HEADERS = {"Authorization": "Bearer x", "OpenAI-Beta": "assistants=v2"}
 
 
+def airlock_spincount() -> str:
+    sys.path.insert(0, str(ROOT))
+    from airlock.cpu import DEFAULT_SPINCOUNT
+
+    return str(DEFAULT_SPINCOUNT)
+
+
 RAW = {  # name: (threads, environment)
     "1 thread": (1, {}),
-    "2 threads": (2, {}),  # libgomp's default wait policy: spin a while, then sleep
+    "2 threads": (2, {}),  # libgomp's default wait policy: spin ~300,000 times, then sleep
     "2 threads, PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
     "2 threads, ACTIVE": (2, {"OMP_WAIT_POLICY": "ACTIVE"}),
+    "2 threads, airlock's spin": (2, {"GOMP_SPINCOUNT": airlock_spincount()}),
 }
 
 
@@ -92,7 +101,8 @@ class Raw:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", path, str(threads)],
             env={**{k: v for k, v in os.environ.items()
-                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}, **env},
+                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "_AIRLOCK_SET_GOMP_SPINCOUNT")},
+                 **env},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
 

@@ -8,8 +8,8 @@ same machine noise. Event times come from the engine's event hub, model time and
 from wrapping the backend's calls, arrival times from reading the SSE stream off the socket.
 
 The raw baseline is llama-cpp-python at its best thread count of the moment: each raw
-measurement decodes at 1 and at 2 threads (all cores) and keeps the faster. Both run with
-libgomp's default wait policy, as `airlock serve` does; scripts/bench/contention_decode.py
+measurement decodes at 1 and at 2 threads (all cores) and keeps the faster. Both share the
+process's OpenMP wait policy, airlock's (airlock.cpu); scripts/bench/contention_decode.py
 compares the wait policies themselves, one process each.
 """
 
@@ -24,9 +24,13 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-import llama_cpp
-import uvicorn
+from airlock.cpu import configure_openmp  # noqa: I001
+
+configure_openmp()  # as `airlock serve` does, before llama_cpp loads libgomp (one per process)
+
+import httpx  # noqa: E402
+import llama_cpp  # noqa: E402
+import uvicorn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import bench_main, summary  # noqa: E402

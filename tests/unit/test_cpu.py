@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airlock import cpu
-from airlock.cpu import ThreadTuner, candidates, wait_policy
+from airlock.cpu import ThreadTuner, candidates, configure_openmp
 
 
 def drive(tuner: ThreadTuner, cost: dict[int, float], evals: int) -> list[int]:
@@ -67,7 +67,12 @@ def test_candidates_are_one_half_and_all():
     assert candidates(8) == (1, 4, 8)
 
 
-def test_the_log_says_which_wait_policy_applies():
-    assert "from the environment: OMP_WAIT_POLICY=PASSIVE" in wait_policy(
-        {"OMP_WAIT_POLICY": "PASSIVE"})
-    assert "libgomp's default" in wait_policy({})
+def test_the_operator_wait_policy_is_kept():
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert configure_openmp(env) == "OpenMP wait policy from the environment: OMP_WAIT_POLICY=PASSIVE"
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env = {}
+    assert "airlock's default" in configure_openmp(env)
+    assert env["GOMP_SPINCOUNT"] == str(cpu.DEFAULT_SPINCOUNT)
+    # Again (a second call, a child process inheriting it): still airlock's, not the operator's.
+    assert "airlock's default" in configure_openmp(env)
