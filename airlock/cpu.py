@@ -76,8 +76,12 @@ PROBE_EVALS = 3
 # this share of the time: under load two spinning threads can be 10x slower than one.
 TRIAL_BUDGET = 0.03
 # The chosen count's cost moving by this factor from what it was when chosen (the load
-# changed) brings the next trial forward.
+# changed) brings the next trial forward: of more threads when it got faster (the load fell),
+# of fewer when it got slower (the load rose; more threads would only be slower still).
 SHIFT = 1.5
+# A trial evaluation this many times slower than the chosen count ends that count's trial at
+# once: under load one token on two spinning threads can take a second.
+ABORT = 3.0
 
 
 class ThreadTuner:
@@ -112,8 +116,8 @@ class ThreadTuner:
         """The thread count for the next evaluation."""
         if self.fixed:
             return self.current
-        if not self._trying and self._due():
-            self._trying = [n for n in self.choices if n != self.current]
+        if not self._trying and (due := self._due()):
+            self._trying = due
             self._left = self.probe
             # A trial starts fresh: the counts' costs are compared as of now.
             for n in self._trying:
@@ -124,9 +128,13 @@ class ThreadTuner:
         """What an evaluation of `tokens` tokens at `n` threads took."""
         if self.fixed or n not in self._costs or tokens < 1:
             return
-        self._costs[n].append(seconds / tokens)
+        cost = seconds / tokens
+        self._costs[n].append(cost)
         if self._trying and n == self._trying[0]:
             self._left -= 1
+            chosen = self.cost(self.current)
+            if chosen is not None and cost > ABORT * chosen:
+                self._left = 0  # far slower: one evaluation says enough
             if self._left <= 0:
                 self._trying.pop(0)
                 self._left = self.probe
@@ -135,15 +143,27 @@ class ThreadTuner:
         elif n == self.current:
             self._since += 1
 
-    def _due(self) -> bool:
+    def _due(self) -> list[int]:
+        """The counts to try now, in order; none when no trial is due."""
+        others = [n for n in self.choices if n != self.current]
+        known = len(self._costs[self.current])
+        untried = [n for n in others if not self._costs[n]]
+        if untried and self._chosen_cost is None:
+            return untried if known >= self.probe else []  # never tried: soon
         if self._since >= self._every:
-            return True
+            return others
         now = self.cost(self.current)
-        if any(not self._costs[n] for n in self.choices):
-            return len(self._costs[self.current]) >= self.probe  # never tried: try soon
-        if now is None or self._chosen_cost is None or len(self._costs[self.current]) < WINDOW:
-            return False
-        return now > self._chosen_cost * SHIFT or now * SHIFT < self._chosen_cost
+        if now is None or self._chosen_cost is None or known < WINDOW:
+            return []
+        if now * SHIFT < self._chosen_cost:
+            due = [n for n in others if n > self.current]
+        elif now > self._chosen_cost * SHIFT:
+            due = [n for n in others if n < self.current]
+        else:
+            return []
+        if not due:
+            self._chosen_cost = now  # nothing to try that way: the new cost is the baseline
+        return due
 
     def _settle(self) -> None:
         current = self.cost(self.current)
@@ -161,7 +181,9 @@ class ThreadTuner:
             self.switches += 1
         self._chosen_cost = costs[best]
         self._since = 0
-        # The next trial costs ~probe x (its cost / the chosen cost) evaluations' worth of time
-        # per count tried; wait long enough that this stays within TRIAL_BUDGET.
-        slower = sum(c / costs[best] for n, c in costs.items() if n != best)
-        self._every = max(self.explore_every, int(self.probe * slower / TRIAL_BUDGET))
+        # The next trial of a count costs `probe` of its evaluations (one when it is ABORT
+        # times slower), in units of the chosen count's: wait long enough for the trials to
+        # stay within TRIAL_BUDGET of the time.
+        trial = sum(r if r > ABORT else self.probe * r
+                    for n, c in costs.items() if n != best for r in [c / costs[best]])
+        self._every = max(self.explore_every, int(trial / TRIAL_BUDGET))

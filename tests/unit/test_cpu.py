@@ -46,6 +46,28 @@ def test_moves_to_one_thread_when_two_collapse_and_back_when_the_load_goes():
     assert tuner.current == 2
 
 
+def test_under_saturation_a_trial_of_more_threads_is_one_evaluation_and_rare():
+    """Two busy processes hold both cores: two spinning threads take a second a token."""
+    tuner = ThreadTuner([1, 2])
+    used = drive(tuner, {1: 0.040, 2: 1.0}, 4000)
+    assert tuner.current == 1
+    # It started on two threads; once on one, each trial of two was a single evaluation, and
+    # all of them together took a few percent of the time.
+    after = used[used.index(1):]
+    trials = [i for i, n in enumerate(after) if n == 2]
+    assert trials and all(b - a > 1 for a, b in zip(trials, trials[1:], strict=False))
+    two = len(trials) * 1.0
+    assert two <= 1.5 * cpu.TRIAL_BUDGET * (after.count(1) * 0.040 + two)
+
+
+def test_one_thread_getting_slower_does_not_try_more_threads():
+    tuner = ThreadTuner([1, 2])
+    drive(tuner, {1: 0.020, 2: 0.100}, 200)
+    assert tuner.current == 1
+    tried = drive(tuner, {1: 0.060, 2: 1.0}, 100)  # the load rose: one thread slowed down
+    assert 2 not in tried
+
+
 def test_prompt_batches_are_compared_per_token():
     tuner = ThreadTuner([1, 2])
     for _ in range(40):
