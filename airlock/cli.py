@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from airlock.cpu import configure_openmp
+from airlock.cpu import load_openmp
 from airlock.models.registry import ModelNotFound, Registry
 from airlock.settings import Settings
 
@@ -51,8 +51,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Before anything loads a libgomp (llama.cpp's, torch's): each reads the policy once.
-    openmp = configure_openmp()
     args = _parser().parse_args(argv)
     cfg = _settings(args)
     try:
@@ -65,10 +63,10 @@ def main(argv: list[str] | None = None) -> None:
             where = entry.remote.base_url if entry.remote else entry.path or entry.kind
             print(f"{mark} {entry.name}\t{where}")
         return
-    _serve(cfg, registry, openmp)
+    _serve(cfg, registry)
 
 
-def _serve(cfg: Settings, registry: Registry, openmp: str) -> None:
+def _serve(cfg: Settings, registry: Registry) -> None:
     import uvicorn
 
     from airlock.server.app import create_app
@@ -76,7 +74,7 @@ def _serve(cfg: Settings, registry: Registry, openmp: str) -> None:
     from airlock.service import Services
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("airlock.cpu").info(openmp)
+    logging.getLogger("airlock.cpu").info(load_openmp())
     app = create_app(Services(cfg, registry))
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)

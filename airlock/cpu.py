@@ -13,44 +13,76 @@ threads fall far below one. So:
   others for a few tokens, so it follows the machine's load as it changes. A model configured
   with a fixed `n_threads` uses that count and is never tuned.
 - **The wait policy** is a process-wide OpenMP setting that libgomp reads once, when it loads,
-  so it cannot follow the load. `configure_openmp` sets `GOMP_SPINCOUNT` (how long a waiting
-  thread spins before it sleeps) to `DEFAULT_SPINCOUNT`, ten times libgomp's default, unless
-  the operator set `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`. Measured on the 2-core machines
-  (docs/benchmarks.md): with libgomp's default, two threads sometimes fall to 2 tokens/s when
-  another process takes a core now and then, where a longer spin keeps them at the speed of
-  OMP_WAIT_POLICY=ACTIVE; ACTIVE itself would leave an idle thread spinning for minutes after
-  the tuner went back to one thread, and PASSIVE (or a short spin) loses half the quiet speed.
+  so it cannot follow the load. `load_openmp` loads libgomp with OMP_WAIT_POLICY=ACTIVE (the
+  variable is set only for that moment: child processes do not inherit it), unless the
+  operator set OMP_WAIT_POLICY or GOMP_SPINCOUNT. Measured on the 2-core machines
+  (docs/benchmarks.md): whenever another process takes a core now and then, two threads with
+  libgomp's default spin (or any spin up to ~3 s) fall to 8-25 tokens/s where ACTIVE keeps
+  80-95, while a quiet machine gives ~90 to all of them; PASSIVE loses half the speed. ACTIVE's
+  cost is an idle thread that spins for minutes: `release_idle_threads` ends the model's
+  OpenMP threads after each generation and when the tuner goes down to one thread.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
+from pathlib import Path
 
 log = logging.getLogger("airlock.cpu")
 
-# Spins of libgomp's waiting loop before a waiting thread sleeps (libgomp's own default is
-# 300,000, "about 3 ms"): an idle thread spins this long after the model's last evaluation on
-# two threads, then sleeps. Chosen on the dev runs of scripts/bench/contention_decode.py.
-DEFAULT_SPINCOUNT = 3_000_000
+DEFAULT_WAIT_POLICY = "ACTIVE"
 _OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-_SET_BY_AIRLOCK = "_AIRLOCK_SET_GOMP_SPINCOUNT"
+_libgomp: ctypes.CDLL | None = None
+_described = ""
 
 
-def configure_openmp(env: MutableMapping[str, str] | None = None) -> str:
-    """Sets airlock's OpenMP wait policy unless the operator chose one; returns a line for the
-    log saying which applies. It takes effect only if it runs before libgomp loads (before
-    llama_cpp is imported: importing airlock.models calls it; `airlock serve` at start-up)."""
-    env = os.environ if env is None else env
-    if not any(k in env for k in _OPENMP_VARS):
-        env["GOMP_SPINCOUNT"] = str(DEFAULT_SPINCOUNT)
-        env[_SET_BY_AIRLOCK] = "1"
-    if env.get(_SET_BY_AIRLOCK):
-        return f"OpenMP wait policy: GOMP_SPINCOUNT={env['GOMP_SPINCOUNT']} (airlock's default)"
-    return "OpenMP wait policy from the environment: " + ", ".join(
-        f"{k}={env[k]}" for k in _OPENMP_VARS if k in env)
+def load_openmp() -> str:
+    """Loads libgomp (llama.cpp's and torch's OpenMP runtime, one per process) with airlock's
+    wait policy unless the operator chose one; returns a line for the log saying which applies.
+    Called once, when airlock.models is first imported; later calls only describe."""
+    global _libgomp, _described
+    if _described:
+        return _described
+    chosen = {k: os.environ[k] for k in _OPENMP_VARS if k in os.environ}
+    already = _loaded("libgomp")
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY
+    try:
+        _libgomp = ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        _libgomp = None
+    finally:
+        if not chosen:
+            del os.environ["OMP_WAIT_POLICY"]  # for this load only: children do not inherit it
+    if _libgomp is None:
+        _described = "OpenMP: libgomp not found (llama.cpp built without OpenMP?)"
+    elif already:
+        _described = "OpenMP: libgomp was loaded before airlock.models; its own wait policy applies"
+    elif chosen:
+        _described = "OpenMP wait policy from the environment: " + ", ".join(
+            f"{k}={v}" for k, v in chosen.items())
+    else:
+        _described = (f"OpenMP wait policy: OMP_WAIT_POLICY={DEFAULT_WAIT_POLICY} (airlock's "
+                      "default; idle threads are released after each generation)")
+    return _described
+
+
+def release_idle_threads() -> None:
+    """Ends the OpenMP threads the calling thread's parallel regions left waiting (with ACTIVE
+    they would spin for minutes); the next region starts new ones (omp_pause_resource_all)."""
+    if _libgomp is not None:
+        _libgomp.omp_pause_resource_all(1)  # omp_pause_soft
+
+
+def _loaded(name: str) -> bool:
+    try:
+        return name in Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
 
 
 def available_cores() -> int:

@@ -1,9 +1,9 @@
 """Model backends and the registry (docs/architecture.md).
 
-Importing any of them first sets airlock's OpenMP wait policy (airlock.cpu.configure_openmp),
-since llama.cpp's libgomp reads it once, when llama_cpp is first imported.
+Importing any of them first loads libgomp with airlock's OpenMP wait policy
+(airlock.cpu.load_openmp): llama.cpp's OpenMP runtime reads it once, when it loads.
 """
 
-from airlock.cpu import configure_openmp
+from airlock.cpu import load_openmp
 
-configure_openmp()
+OPENMP = load_openmp()

@@ -10,9 +10,8 @@ in an interleaved order so that every side sees the same machine:
 
 - raw llama-cpp-python, streaming greedy decode of the same prompt, in one persistent process
   per configuration: 1 thread; 2 threads with libgomp's default wait policy, with
-  OMP_WAIT_POLICY=PASSIVE, with OMP_WAIT_POLICY=ACTIVE, and with airlock's GOMP_SPINCOUNT
-  (airlock.cpu). The wait policy is per process (libgomp reads it once), hence one process
-  each; the raw workers clear the variables airlock's import set.
+  OMP_WAIT_POLICY=PASSIVE, and with OMP_WAIT_POLICY=ACTIVE (airlock's, airlock.cpu). The wait
+  policy is per process (libgomp reads it once), hence one process each.
 - airlock: a real `airlock serve --model <gguf>` with its defaults (threads "auto"), a streamed
   run with the same prompt and max tokens, greedy (temperature 0): tokens per second between the
   first and the last `thread.message.delta` read off the socket.
@@ -57,19 +56,11 @@ BUSY_S = 1800  # a busy process ends on its own after this long, whatever happen
 HEADERS = {"Authorization": "Bearer x", "OpenAI-Beta": "assistants=v2"}
 
 
-def airlock_spincount() -> str:
-    sys.path.insert(0, str(ROOT))
-    from airlock.cpu import DEFAULT_SPINCOUNT
-
-    return str(DEFAULT_SPINCOUNT)
-
-
 RAW = {  # name: (threads, environment)
     "1 thread": (1, {}),
     "2 threads": (2, {}),  # libgomp's default wait policy: spin ~300,000 times, then sleep
     "2 threads, PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
-    "2 threads, ACTIVE": (2, {"OMP_WAIT_POLICY": "ACTIVE"}),
-    "2 threads, airlock's spin": (2, {"GOMP_SPINCOUNT": airlock_spincount()}),
+    "2 threads, ACTIVE": (2, {"OMP_WAIT_POLICY": "ACTIVE"}),  # airlock's wait policy
 }
 
 
@@ -101,7 +92,7 @@ class Raw:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", path, str(threads)],
             env={**{k: v for k, v in os.environ.items()
-                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "_AIRLOCK_SET_GOMP_SPINCOUNT")},
+                    if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")},
                  **env},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"

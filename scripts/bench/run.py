@@ -24,9 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from airlock.cpu import configure_openmp  # noqa: I001
+from airlock.cpu import load_openmp  # noqa: I001
 
-configure_openmp()  # as `airlock serve` does, before llama_cpp loads libgomp (one per process)
+load_openmp()  # libgomp with airlock's wait policy, before llama_cpp loads it, as in the server
 
 import httpx  # noqa: E402
 import llama_cpp  # noqa: E402
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import bench_main, summary  # noqa: E402
 from _server import free_port  # noqa: E402
 
-from airlock.cpu import available_cores  # noqa: E402
+from airlock.cpu import available_cores, release_idle_threads  # noqa: E402
 from airlock.models.registry import Registry  # noqa: E402
 from airlock.server.app import create_app  # noqa: E402
 from airlock.service import Services  # noqa: E402
@@ -142,6 +142,7 @@ class Bench:
         for n in sorted({1, available_cores()}):
             llama_cpp.llama_set_n_threads(self.raw.ctx, n, n)
             runs.append(self._raw_once(messages))
+        release_idle_threads()  # as airlock's backend does after a generation
         return max(runs, key=lambda r: (r["tokens"] - 1) / r["decode"])
 
     def _raw_once(self, messages: list[dict]) -> dict:
