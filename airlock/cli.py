@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from airlock.cpu import load_openmp
+from airlock.cpu import wait_policy
 from airlock.models.registry import ModelNotFound, Registry
 from airlock.settings import Settings
 
@@ -74,7 +74,7 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     from airlock.service import Services
 
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("airlock.cpu").info(load_openmp())
+    logging.getLogger("airlock.cpu").info(wait_policy())
     app = create_app(Services(cfg, registry))
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)

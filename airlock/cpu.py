@@ -13,76 +13,35 @@ threads fall far below one. So:
   others for a few tokens, so it follows the machine's load as it changes. A model configured
   with a fixed `n_threads` uses that count and is never tuned.
 - **The wait policy** is a process-wide OpenMP setting that libgomp reads once, when it loads,
-  so it cannot follow the load. `load_openmp` loads libgomp with OMP_WAIT_POLICY=ACTIVE (the
-  variable is set only for that moment: child processes do not inherit it), unless the
-  operator set OMP_WAIT_POLICY or GOMP_SPINCOUNT. Measured on the 2-core machines
-  (docs/benchmarks.md): whenever another process takes a core now and then, two threads with
-  libgomp's default spin (or any spin up to ~3 s) fall to 8-25 tokens/s where ACTIVE keeps
-  80-95, while a quiet machine gives ~90 to all of them; PASSIVE loses half the speed. ACTIVE's
-  cost is an idle thread that spins for minutes: `release_idle_threads` ends the model's
-  OpenMP threads after each generation and when the tuner goes down to one thread.
+  so it cannot follow the load. airlock keeps libgomp's default (spin ~3 ms, then sleep):
+  with the tuner choosing the count, no other fixed policy did better (docs/benchmarks.md):
+  shorter spins lose up to half the quiet speed and OMP_WAIT_POLICY=PASSIVE two thirds of it;
+  longer spins and ACTIVE gain nothing when the machine is quiet and lose more when it is
+  saturated; PASSIVE wins only when busy processes saturate every core. An operator who knows
+  the host is always oversubscribed may set OMP_WAIT_POLICY or GOMP_SPINCOUNT; `wait_policy`
+  says which applies.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 
 log = logging.getLogger("airlock.cpu")
 
-DEFAULT_WAIT_POLICY = "ACTIVE"
 _OPENMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-_libgomp: ctypes.CDLL | None = None
-_described = ""
 
 
-def load_openmp() -> str:
-    """Loads libgomp (llama.cpp's and torch's OpenMP runtime, one per process) with airlock's
-    wait policy unless the operator chose one; returns a line for the log saying which applies.
-    Called once, when airlock.models is first imported; later calls only describe."""
-    global _libgomp, _described
-    if _described:
-        return _described
-    chosen = {k: os.environ[k] for k in _OPENMP_VARS if k in os.environ}
-    already = _loaded("libgomp")
-    if not chosen:
-        os.environ["OMP_WAIT_POLICY"] = DEFAULT_WAIT_POLICY
-    try:
-        _libgomp = ctypes.CDLL("libgomp.so.1")
-    except OSError:
-        _libgomp = None
-    finally:
-        if not chosen:
-            del os.environ["OMP_WAIT_POLICY"]  # for this load only: children do not inherit it
-    if _libgomp is None:
-        _described = "OpenMP: libgomp not found (llama.cpp built without OpenMP?)"
-    elif already:
-        _described = "OpenMP: libgomp was loaded before airlock.models; its own wait policy applies"
-    elif chosen:
-        _described = "OpenMP wait policy from the environment: " + ", ".join(
-            f"{k}={v}" for k, v in chosen.items())
-    else:
-        _described = (f"OpenMP wait policy: OMP_WAIT_POLICY={DEFAULT_WAIT_POLICY} (airlock's "
-                      "default; idle threads are released after each generation)")
-    return _described
-
-
-def release_idle_threads() -> None:
-    """Ends the OpenMP threads the calling thread's parallel regions left waiting (with ACTIVE
-    they would spin for minutes); the next region starts new ones (omp_pause_resource_all)."""
-    if _libgomp is not None:
-        _libgomp.omp_pause_resource_all(1)  # omp_pause_soft
-
-
-def _loaded(name: str) -> bool:
-    try:
-        return name in Path("/proc/self/maps").read_text()
-    except OSError:
-        return False
+def wait_policy(env: Mapping[str, str] | None = None) -> str:
+    """A line for the log saying which OpenMP wait policy applies."""
+    env = os.environ if env is None else env
+    chosen = {k: env[k] for k in _OPENMP_VARS if k in env}
+    if chosen:
+        return "OpenMP wait policy from the environment: " + ", ".join(
+            f"{k}={v}" for k, v in sorted(chosen.items()))
+    return "OpenMP wait policy: libgomp's default (spin, then sleep)"
 
 
 def available_cores() -> int:

@@ -41,7 +41,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 from llama_cpp.llama_types import ChatCompletionRequestMessage, ChatCompletionTool
 
-from airlock.cpu import ThreadTuner, available_cores, candidates, release_idle_threads
+from airlock.cpu import ThreadTuner, available_cores, candidates
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.call_decoding import Decision, ToolTurn, first_char_openers, takes_code
 from airlock.models.call_formats import (
@@ -121,8 +121,6 @@ class _Llama(llama_cpp.Llama):
         want = (n, self.batch_tuner.current) if tuner is self.decode_tuner \
             else (self.decode_tuner.current, n)
         if want != self._set_threads:
-            if max(want) < max(self._set_threads):
-                release_idle_threads()  # threads no longer used would spin (airlock.cpu)
             llama_cpp.llama_set_n_threads(self.ctx, want[0], want[1])
             self._set_threads = want
         t0 = time.perf_counter()
@@ -290,18 +288,6 @@ class LlamaBackend:
     # -- generation ---------------------------------------------------------------------------
 
     def generate(
-        self,
-        request: TurnRequest,
-        on_text: Callable[[str], None],
-        should_stop: Callable[[], bool],
-    ) -> TurnResult:
-        try:
-            return self._generate(request, on_text, should_stop)
-        finally:
-            # Waiting OpenMP threads spin (airlock.cpu): between generations none is needed.
-            release_idle_threads()
-
-    def _generate(
         self,
         request: TurnRequest,
         on_text: Callable[[str], None],

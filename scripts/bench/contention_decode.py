@@ -9,9 +9,10 @@ pure Python, at normal priority, and ends on its own after a bounded time), one 
 in an interleaved order so that every side sees the same machine:
 
 - raw llama-cpp-python, streaming greedy decode of the same prompt, in one persistent process
-  per configuration: 1 thread; 2 threads with libgomp's default wait policy, with
-  OMP_WAIT_POLICY=PASSIVE, and with OMP_WAIT_POLICY=ACTIVE (airlock's, airlock.cpu). The wait
-  policy is per process (libgomp reads it once), hence one process each.
+  per configuration: 1 thread; 2 threads with libgomp's default wait policy (airlock's), with
+  OMP_WAIT_POLICY=PASSIVE, and with OMP_WAIT_POLICY=ACTIVE. The wait policy is per process
+  (libgomp reads it once), hence one process each. After each decode a worker ends its idle
+  OpenMP threads, so that none spins (ACTIVE: for minutes) while the others are measured.
 - airlock: a real `airlock serve --model <gguf>` with its defaults (threads "auto"), a streamed
   run with the same prompt and max tokens, greedy (temperature 0): tokens per second between the
   first and the last `thread.message.delta` read off the socket.
@@ -29,6 +30,7 @@ apart from the ones reported (docs/benchmarks.md has both).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -60,7 +62,7 @@ RAW = {  # name: (threads, environment)
     "1 thread": (1, {}),
     "2 threads": (2, {}),  # libgomp's default wait policy: spin ~300,000 times, then sleep
     "2 threads, PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
-    "2 threads, ACTIVE": (2, {"OMP_WAIT_POLICY": "ACTIVE"}),  # airlock's wait policy
+    "2 threads, ACTIVE": (2, {"OMP_WAIT_POLICY": "ACTIVE"}),
 }
 
 
@@ -78,12 +80,17 @@ def worker(path: str, threads: int) -> None:
                                  add_generation_prompt=True)(messages=[
         {"role": "system", "content": INSTRUCTIONS},
         {"role": "user", "content": STORY}]).prompt
+    # Between its decodes a worker must not load the machine for the others: with ACTIVE its
+    # idle OpenMP thread would spin for minutes (an early version of this benchmark measured
+    # every other configuration beside it), so every worker ends its idle threads after a decode.
+    gomp = ctypes.CDLL("libgomp.so.1")
     print("ready", flush=True)
     for _ in sys.stdin:
         t = []
         for _ in llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0.0,
                                        stream=True):
             t.append(time.perf_counter())
+        gomp.omp_pause_resource_all(1)
         print(json.dumps((len(t) - 1) / (t[-1] - t[0])), flush=True)
 
 

@@ -8,8 +8,8 @@ same machine noise. Event times come from the engine's event hub, model time and
 from wrapping the backend's calls, arrival times from reading the SSE stream off the socket.
 
 The raw baseline is llama-cpp-python at its best thread count of the moment: each raw
-measurement decodes at 1 and at 2 threads (all cores) and keeps the faster. Both share the
-process's OpenMP wait policy, airlock's (airlock.cpu); scripts/bench/contention_decode.py
+measurement decodes at 1 and at 2 threads (all cores) and keeps the faster. Both run with
+libgomp's default wait policy, as `airlock serve` does; scripts/bench/contention_decode.py
 compares the wait policies themselves, one process each.
 """
 
@@ -24,19 +24,15 @@ import threading
 import time
 from pathlib import Path
 
-from airlock.cpu import load_openmp  # noqa: I001
-
-load_openmp()  # libgomp with airlock's wait policy, before llama_cpp loads it, as in the server
-
-import httpx  # noqa: E402
-import llama_cpp  # noqa: E402
-import uvicorn  # noqa: E402
+import httpx
+import llama_cpp
+import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _report import bench_main, summary  # noqa: E402
 from _server import free_port  # noqa: E402
 
-from airlock.cpu import available_cores, release_idle_threads  # noqa: E402
+from airlock.cpu import available_cores  # noqa: E402
 from airlock.models.registry import Registry  # noqa: E402
 from airlock.server.app import create_app  # noqa: E402
 from airlock.service import Services  # noqa: E402
@@ -142,7 +138,6 @@ class Bench:
         for n in sorted({1, available_cores()}):
             llama_cpp.llama_set_n_threads(self.raw.ctx, n, n)
             runs.append(self._raw_once(messages))
-        release_idle_threads()  # as airlock's backend does after a generation
         return max(runs, key=lambda r: (r["tokens"] - 1) / r["decode"])
 
     def _raw_once(self, messages: list[dict]) -> dict:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from airlock.cpu import ThreadTuner, available_cores, release_idle_threads
+from airlock.cpu import ThreadTuner, available_cores
 
 log = logging.getLogger("airlock.file_search")
 BACKENDS = ("auto", "openvino", "torch")
@@ -200,5 +200,4 @@ class Embedder:
                     self._tuner.record(n, len(idx), time.perf_counter() - t0)
         finally:
             torch.set_num_threads(before)
-            release_idle_threads()  # torch's OpenMP threads would spin on (airlock.cpu)
         return out
