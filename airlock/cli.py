@@ -78,7 +78,9 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     app = create_app(Services(cfg, registry))
     base = f"http://{cfg.host}:{cfg.port}/v1"
     print(f"airlock serving the Assistants API at {base} (data: {cfg.data_dir})", flush=True)
-    print(f'  client = OpenAI(base_url="{base}", api_key="{cfg.api_key or "x"}")', flush=True)
+    # A configured key is a secret: the banner lands in CI logs, so it names where the key is.
+    key = '"<the --api-key value>"' if cfg.api_key else '"x"'
+    print(f'  client = OpenAI(base_url="{base}", api_key={key})', flush=True)
     root = f"http://{cfg.host}:{cfg.port}"
     print(f"  Playground: {root}/playground   API docs: {root}/docs", flush=True)
     # airlock.server.access_log writes the access log (paths only); uvicorn's would repeat it.
