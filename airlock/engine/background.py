@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from airlock.engine.cluster import Cluster, replica_name
+from airlock.engine.core.builtins import Toolbox
 from airlock.engine.events import Hub
 from airlock.engine.ingestion import Ingestor
-from airlock.engine.rounds.toolbox import Toolbox
 from airlock.engine.sandbox import Sandbox
 from airlock.engine.scheduler import Scheduler
 from airlock.engine.search import Search, parse_limits

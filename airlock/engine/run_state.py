@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from airlock.engine.citations import Source
+from airlock.engine.core.items import BuiltinCall, Usage
 from airlock.engine.events import Event
 from airlock.errors import InvalidRequest
 from airlock.store import crud
@@ -100,43 +100,8 @@ _MESSAGE_END = {S.FAILED: "run_failed", S.CANCELLED: "run_cancelled", S.EXPIRED:
 # --- the typed run ----------------------------------------------------------------------------
 
 
-class TokenDetails(BaseModel):
-    cached_tokens: int = 0
-
-
-class Usage(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    prompt_token_details: TokenDetails = Field(default_factory=TokenDetails)
-
-    @classmethod
-    def of(cls, prompt: int, completion: int, cached: int) -> Usage:
-        return cls(prompt_tokens=prompt, completion_tokens=completion,
-                   total_tokens=prompt + completion,
-                   prompt_token_details=TokenDetails(cached_tokens=cached))
-
-    def plus(self, other: Usage) -> Usage:
-        return Usage.of(self.prompt_tokens + other.prompt_tokens,
-                        self.completion_tokens + other.completion_tokens,
-                        self.prompt_token_details.cached_tokens
-                        + other.prompt_token_details.cached_tokens)
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump()
-
-
-class ToolIO(BaseModel):
-    """One built-in tool call as the model saw it: what it wrote and what it read back, plus
-    what the call made that later turns need (sources to cite, images, files)."""
-
-    name: str
-    arguments: str = "{}"
-    output: str = ""
-    query: str | None = None  # file_search: the query actually searched
-    sources: list[Source] = []
-    images: list[str] = []  # code_interpreter: image File ids
-    files: dict[str, str] = {}  # code_interpreter: /mnt/data path -> File id
+# What the engine keeps of one built-in call of a run (core.items.BuiltinCall), by call id.
+ToolIO = BuiltinCall
 
 
 class RunParams(BaseModel):

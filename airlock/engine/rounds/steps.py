@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from airlock.engine import run_state
-from airlock.engine.run_state import RunRecord, Usage
+from airlock.engine.core.items import Usage
+from airlock.engine.run_state import RunRecord
 from airlock.store import Store, crud
 from airlock.store.ids import new_id
 from airlock.store.tables import RunStep
