@@ -33,6 +33,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    insert,
     select,
     text,
     type_coerce,
@@ -268,8 +269,13 @@ def _end(conn: Connection, run_id: str, to: RunStatus, *,
 
 
 def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-    """Stores a new run, queued. `values` are its columns but status and queue position."""
-    return crud.add(conn, Run, {**values, "status": S.QUEUED.value, "queued_ns": time.time_ns()})
+    """Stores a new run, queued. `values` are its columns but status (and, unless given, its
+    queue position: now)."""
+    row = {**values, "status": S.QUEUED.value}
+    if row.get("queued_ns") is None:
+        row["queued_ns"] = time.time_ns()
+    conn.execute(insert(crud.table_of(Run)).values(**row))
+    return _wire(row)
 
 
 def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0,

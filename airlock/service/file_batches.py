@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
+from airlock.engine import ingestion_state
 from airlock.errors import InvalidRequest, NotFound
 from airlock.service import vector_store_files as vs_files
 from airlock.service.context import Context
@@ -51,14 +52,8 @@ def _get(conn: Connection, store_id: str, batch_id: str) -> dict[str, Any]:
     for status, n in conn.execute(select(t.c.status, func.count()).where(
             t.c.batch_id == batch_id).group_by(t.c.status)).all():
         counts[status] = n
-    total = sum(counts.values())
-    if row.cancelled:
-        status = "cancelled"
-    elif counts["in_progress"]:
-        status = "in_progress"
-    else:
-        status = "failed" if total and counts["failed"] == total else "completed"
-    return {**batch, "status": status, "file_counts": {**counts, "total": total}}
+    status = ingestion_state.batch_status(counts, bool(row.cancelled))
+    return {**batch, "status": status, "file_counts": {**counts, "total": sum(counts.values())}}
 
 
 def _cancel(conn: Connection, store_id: str, batch_id: str) -> dict[str, Any]:
@@ -67,9 +62,7 @@ def _cancel(conn: Connection, store_id: str, batch_id: str) -> dict[str, Any]:
     if batch["status"] != "in_progress":
         raise InvalidRequest(f"Cannot cancel a batch with status '{batch['status']}'.",
                              param="batch_id")
-    t = crud.table_of(VectorStoreFile)
-    conn.execute(update(t).where(t.c.batch_id == batch_id, t.c.status == "in_progress")
-                 .values(status="cancelled"))
+    ingestion_state.cancel_batch(conn, batch_id)
     crud.change(conn, VectorStoreFileBatch, batch_id, {"cancelled": True})
     return _get(conn, store_id, batch_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from airlock.engine import ingestion_state
 from airlock.errors import InvalidRequest
 from airlock.service.context import Context, off_loop
 from airlock.service.references import require_file
@@ -41,13 +42,8 @@ def add(conn: Connection, store_id: str, file_id: str, *, strategy: dict[str, An
         param: str = "file_id") -> dict[str, Any]:
     """Queues the file for ingestion into the store; adding it again re-ingests it."""
     require_file(conn, file_id, param)
-    t = crud.table_of(VectorStoreFile)
-    conn.execute(t.delete().where(t.c.vector_store_id == store_id, t.c.id == file_id))
-    return crud.add(conn, VectorStoreFile, {
-        "id": file_id, "vector_store_id": store_id, "created_at": crud.now(), "usage_bytes": 0,
-        "status": "in_progress", "last_error": None, "chunking_strategy": strategy,
-        "attributes": attributes, "batch_id": batch_id, "claim": None,
-    })
+    return ingestion_state.queue(conn, store_id, file_id, strategy=strategy,
+                                 attributes=attributes, batch_id=batch_id)
 
 
 def get(conn: Connection, store_id: str, file_id: str) -> dict[str, Any]:

@@ -25,13 +25,13 @@ def to_object(row: Any) -> dict[str, Any]:
     return {k: v for k, v in row._mapping.items() if k not in INTERNAL}
 
 
-def find(conn: Connection, model: type[Base], object_id: str, **scope: Any) -> Any | None:
+def find(conn: Connection, /, model: type[Base], object_id: str, **scope: Any) -> Any | None:
     t = table_of(model)
     q = select(t).where(t.c.id == object_id, *(t.c[k] == v for k, v in scope.items()))
     return conn.execute(q).first()
 
 
-def get(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> dict[str, Any]:
+def get(conn: Connection, /, model: type[Base], kind: str, object_id: str, **scope: Any) -> dict[str, Any]:
     """The object, or a 404 naming its kind. `scope` pins parents (thread_id=..., run_id=...)."""
     row = find(conn, model, object_id, **scope)
     if row is None:
@@ -39,7 +39,18 @@ def get(conn: Connection, model: type[Base], kind: str, object_id: str, **scope:
     return to_object(row)
 
 
+# Tables whose `status` changes only in their state module (engine/run_state.py,
+# engine/ingestion_state.py), by conditional UPDATEs: generic writes may not touch it.
+STATE_OWNED = frozenset({"runs", "vector_store_files"})
+
+
+def _no_status(model: type[Base], values: dict[str, Any]) -> None:
+    if "status" in values and table_of(model).name in STATE_OWNED:
+        raise ValueError(f"{table_of(model).name}.status changes only in its state module")
+
+
 def add(conn: Connection, model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    _no_status(model, values)
     conn.execute(insert(table_of(model)).values(**values))
     return {k: v for k, v in values.items() if k not in INTERNAL}
 
@@ -47,6 +58,8 @@ def add(conn: Connection, model: type[Base], values: dict[str, Any]) -> dict[str
 def add_all(conn: Connection, rows: list[tuple[type[Base], dict[str, Any]]]) -> None:
     """Inserts rows of several tables, in order; on PostgreSQL as one statement (the first
     inserts as data-modifying CTEs), so it needs no transaction of its own (`Store.statement`)."""
+    for model, values in rows:
+        _no_status(model, values)
     if conn.dialect.name != "postgresql" or len(rows) < 2:
         for model, values in rows:
             add(conn, model, values)
@@ -60,6 +73,7 @@ def add_all(conn: Connection, rows: list[tuple[type[Base], dict[str, Any]]]) -> 
 
 
 def change(conn: Connection, model: type[Base], object_id: str, values: dict[str, Any]) -> None:
+    _no_status(model, values)
     if values:
         t = table_of(model)
         conn.execute(update(t).where(t.c.id == object_id).values(**values))
@@ -79,7 +93,7 @@ class PageParams:
 
 
 def page(
-    conn: Connection, model: type[Base], params: PageParams, *filters: Any, **scope: Any
+    conn: Connection, /, model: type[Base], params: PageParams, *filters: Any, **scope: Any
 ) -> tuple[list[dict[str, Any]], bool]:
     """One cursor page in `params.order`, and whether more objects lie beyond it.
 
@@ -138,7 +152,7 @@ def get_in_thread(
 
 
 def page_in_thread(
-    conn: Connection, model: type[Base], params: PageParams, thread_id: str, **scope: Any
+    conn: Connection, /, model: type[Base], params: PageParams, thread_id: str, **scope: Any
 ) -> tuple[list[dict[str, Any]], bool]:
     require(conn, Thread, "thread", thread_id)
     return page(conn, model, params, thread_id=thread_id, **scope)
@@ -156,7 +170,7 @@ def update_in_thread(
     return get(conn, model, kind, object_id)
 
 
-def delete_checked(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> None:
+def delete_checked(conn: Connection, /, model: type[Base], kind: str, object_id: str, **scope: Any) -> None:
     get(conn, model, kind, object_id, **scope)
     remove(conn, model, object_id)
 

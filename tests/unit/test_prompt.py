@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from airlock.engine.core import prompt
 from airlock.engine.core.items import BuiltinCall
 from airlock.engine.core.prompt import PromptTooLong, budget, fit, render, reply_limit
 from airlock.engine.turn import message_text, round_items
