@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.vector_store_files import StatusFilter, polled
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import MessageCreate, MetadataUpdate

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.sse import View, run_events, sse_response
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
-from airlock.server.responses import WireJSON, deleted
+from airlock.server.json_response import WireJSON, deleted
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render
 from airlock.server.wire.requests import ThreadCreate, ThreadUpdate

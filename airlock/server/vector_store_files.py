@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.vector_stores import VectorStoreFileCreate, VectorStoreFileUpdate

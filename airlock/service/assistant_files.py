@@ -17,9 +17,9 @@ from airlock.service import vector_store_files as vs_files
 from airlock.service import vector_stores
 from airlock.service.context import Context, off_loop
 from airlock.service.listing import page_items
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud, files
-from airlock.store.crud import PageParams
 from airlock.store.tables import Assistant, VectorStoreFile
 
 KIND = "assistant file"

@@ -8,9 +8,9 @@ from sqlalchemy import Connection
 
 from airlock.service import assistant_files, tool_resources
 from airlock.service.context import Context
-from airlock.service.models import resolve_model
+from airlock.service.model_names import resolve_model
+from airlock.service.paging import PageParams
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
 from airlock.store.tables import Assistant
 

@@ -11,8 +11,8 @@ from airlock.engine import ingestion_state
 from airlock.errors import InvalidRequest, NotFound
 from airlock.service import vector_store_files as vs_files
 from airlock.service.context import Context
+from airlock.service.paging import PageParams
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
 from airlock.store.tables import VectorStore, VectorStoreFile, VectorStoreFileBatch
 

@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from airlock.errors import InvalidRequest
 from airlock.service import vector_store_files
 from airlock.service.context import Context, off_loop
+from airlock.service.paging import PageParams
 from airlock.store import blobs, crud, files
-from airlock.store.crud import PageParams
 from airlock.store.tables import File
 
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from airlock.errors import InvalidRequest
-from airlock.store.crud import PageParams
+from airlock.service.paging import PageParams
 
 
 def page_items(items: list[dict[str, Any]], params: PageParams) -> tuple[list[dict[str, Any]], bool]:

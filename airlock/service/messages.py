@@ -12,9 +12,9 @@ from airlock.errors import InvalidRequest, NotFound
 from airlock.service import vector_stores
 from airlock.service.context import Context
 from airlock.service.listing import page_items
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
 from airlock.store.tables import Message, Thread
 

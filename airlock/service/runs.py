@@ -18,9 +18,10 @@ from airlock.errors import InvalidRequest
 from airlock.models.sampling import Sampling
 from airlock.service import messages, threads, tool_resources
 from airlock.service.context import Context
-from airlock.service.models import resolve_model
+from airlock.service.feeds import Feed
+from airlock.service.model_names import resolve_model
+from airlock.service.paging import PageParams
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
 from airlock.store.tables import Assistant, Run, RunStep, Thread
 
@@ -98,7 +99,7 @@ class Runs:
     # --- writes that wake a worker ---------------------------------------------------------------
 
     async def create(self, thread_id: str, fields: dict[str, Any], *, watch: bool = False
-                     ) -> tuple[dict[str, Any], Watch | None]:
+                     ) -> tuple[dict[str, Any], Feed | None]:
         """A queued run, and with `watch` its event feed."""
         async with self._watched(watch) as (run_id, feed):
             run = await self.ctx.store.write(self._create, thread_id, fields, run_id)
@@ -106,7 +107,7 @@ class Runs:
         return run, feed
 
     async def create_thread_and_run(self, fields: dict[str, Any], *, watch: bool = False
-                                    ) -> tuple[dict[str, Any], dict[str, Any], Watch | None]:
+                                    ) -> tuple[dict[str, Any], dict[str, Any], Feed | None]:
         async with self._watched(watch) as (run_id, feed):
             thread, run = await self.ctx.store.write(self._create_with_thread, fields, run_id)
         self._queued(run, files=_queues_files(fields) or _queues_files(fields.get("thread") or {}))
@@ -114,7 +115,7 @@ class Runs:
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str,
                                   outputs: list[dict[str, str]], *, watch: bool = False
-                                  ) -> tuple[dict[str, Any], Watch | None]:
+                                  ) -> tuple[dict[str, Any], Feed | None]:
         async with self._watched(watch, run_id) as (_, feed):
             run, events = await self.ctx.store.write(run_state.submit_outputs, thread_id,
                                                      run_id, outputs)
@@ -195,7 +196,7 @@ class Runs:
 
     @asynccontextmanager
     async def _watched(self, watch: bool, run_id: str | None = None
-                       ) -> AsyncIterator[tuple[str, Watch | None]]:
+                       ) -> AsyncIterator[tuple[str, Feed | None]]:
         run_id = run_id or new_id("run")
         feed = Watch(self.ctx.background.hub, run_id) if watch else None
         try:

@@ -10,9 +10,9 @@ from sqlalchemy import Connection, select, update
 from airlock.engine import ingestion_state
 from airlock.errors import InvalidRequest
 from airlock.service.context import Context, off_loop
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud, files
-from airlock.store.crud import PageParams
 from airlock.store.tables import VectorStore, VectorStoreFile
 
 KIND = "vector store file"

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, func, select
 from airlock.engine.search import Result, rewrite
 from airlock.service import vector_store_files as vs_files
 from airlock.service.context import Context, off_loop
+from airlock.service.paging import PageParams
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
 from airlock.store.tables import VectorStore, VectorStoreFile, VectorStoreFileBatch
 from airlock.store.vector_stores import expires_at

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
@@ -84,16 +83,21 @@ def remove(conn: Connection, model: type[Base], object_id: str) -> bool:
     return conn.execute(delete(t).where(t.c.id == object_id)).rowcount > 0
 
 
-@dataclass(frozen=True)
-class PageParams:
-    limit: int = 20
-    order: str = "desc"
-    after: str | None = None
-    before: str | None = None
+class Paging(Protocol):
+    """A cursor page's parameters (the service layer's PageParams)."""
+
+    @property
+    def limit(self) -> int: ...
+    @property
+    def order(self) -> str: ...
+    @property
+    def after(self) -> str | None: ...
+    @property
+    def before(self) -> str | None: ...
 
 
 def page(
-    conn: Connection, /, model: type[Base], params: PageParams, *filters: Any, **scope: Any
+    conn: Connection, /, model: type[Base], params: Paging, *filters: Any, **scope: Any
 ) -> tuple[list[dict[str, Any]], bool]:
     """One cursor page in `params.order`, and whether more objects lie beyond it.
 
@@ -152,7 +156,7 @@ def get_in_thread(
 
 
 def page_in_thread(
-    conn: Connection, /, model: type[Base], params: PageParams, thread_id: str, **scope: Any
+    conn: Connection, /, model: type[Base], params: Paging, thread_id: str, **scope: Any
 ) -> tuple[list[dict[str, Any]], bool]:
     require(conn, Thread, "thread", thread_id)
     return page(conn, model, params, thread_id=thread_id, **scope)

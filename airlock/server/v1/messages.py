@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.v1 import translate
 from airlock.server.versions import V1_PREFIX, routed_from_v1_header
 from airlock.server.wire import v1_objects as v1

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.sse import run_events, sse_response
 from airlock.server.v1 import translate
 from airlock.server.v1.stream import V1View
