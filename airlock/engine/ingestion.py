@@ -100,21 +100,27 @@ class Ingestor:
     def loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                claim = self._claim()
+                worked = self.ingest_next()
             except Exception:
                 log.exception("claiming a file to ingest failed")
-                claim = None
-            if claim is None:
+                worked = False
+            if not worked:
                 self._wake.wait(SHARED_IDLE_CHECK_S if self.store.is_shared else IDLE_CHECK_S)
                 self._wake.clear()
-                continue
-            try:
-                self._ingest(claim)
-            finally:
-                with self._held_lock:
-                    self._held.discard(claim.token)
-                with self._done:
-                    self._done.notify_all()
+
+    def ingest_next(self) -> bool:
+        """Claims the oldest waiting file and ingests it; False when none waits."""
+        claim = self._claim()
+        if claim is None:
+            return False
+        try:
+            self._ingest(claim)
+        finally:
+            with self._held_lock:
+                self._held.discard(claim.token)
+            with self._done:
+                self._done.notify_all()
+        return True
 
     def _claim(self) -> Claim | None:
         with self.store.begin() as conn:

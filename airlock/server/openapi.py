@@ -43,9 +43,7 @@ def truthful(app: FastAPI) -> Callable[[], dict[str, Any]]:
         ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         _add_v1_only(app, schema)
         for item in schema.get("paths", {}).values():
-            for key, operation in item.items():
-                if key.startswith("x-"):
-                    continue
+            for operation in item.values():
                 responses = operation.setdefault("responses", {})
                 responses.pop("422", None)
                 for status, description in _ERRORS.items():
@@ -61,14 +59,15 @@ def _add_v1_only(app: FastAPI, schema: dict[str, Any]) -> None:
     `OpenAI-Beta: assistants=v1` reach them (server/versions.py), so they are listed too, under
     their public path. v1 routes that v2 also has are described by v2's entry."""
     paths = schema.setdefault("paths", {})
+    v2 = set(paths)
     for route in _api_routes(app.routes):
         path = route.path
         if not path.startswith(V1_PREFIX):
             continue
         public = path.removeprefix(V1_PREFIX)
-        if public in paths and not paths[public].get("x-assistants-v1-only"):
+        if public in v2:
             continue
-        item = paths.setdefault(public, {"x-assistants-v1-only": True})
+        item = paths.setdefault(public, {})
         params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                   for n in re.findall(r"{(\w+)}", public)]
         for method in sorted(route.methods or ()):
