@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, update
 
 from airlock.store import crud
+from airlock.store.records import Attributes, ChunkingStrategy, VectorStoreFileRow
 from airlock.store.tables import VectorStoreFile
 
 
@@ -50,16 +51,16 @@ class Claim:
     store_id: str
     file_id: str
     token: str
-    chunking: dict[str, Any]
+    chunking: ChunkingStrategy
 
 
 def _table() -> Any:
     return crud.table_of(VectorStoreFile)
 
 
-def queue(conn: Connection, store_id: str, file_id: str, *, strategy: dict[str, Any],
-          attributes: dict[str, Any] | None = None, batch_id: str | None = None
-          ) -> dict[str, Any]:
+def queue(conn: Connection, store_id: str, file_id: str, *, strategy: ChunkingStrategy,
+          attributes: Attributes | None = None, batch_id: str | None = None
+          ) -> VectorStoreFileRow:
     """Queues the file for ingestion into the store (in_progress, unclaimed); adding it again
     replaces the earlier entry and ingests it again."""
     t = _table()
@@ -69,7 +70,7 @@ def queue(conn: Connection, store_id: str, file_id: str, *, strategy: dict[str, 
               "chunking_strategy": strategy, "attributes": attributes, "batch_id": batch_id,
               "claim": None}
     conn.execute(insert(t).values(**values))
-    return crud.to_object(conn.execute(select(t).where(
+    return crud.to_object(VectorStoreFile, conn.execute(select(t).where(
         t.c.vector_store_id == store_id, t.c.id == file_id)).one())
 
 
@@ -110,7 +111,7 @@ def finish(conn: Connection, claim: Claim, status: FileStatus, *, usage: int = 0
     """Ends the claimed file `completed` or `failed`; returns whether it did, and the status the
     file has now (None: it was removed)."""
     t = _table()
-    values: dict[str, Any] = {"status": status.value, "usage_bytes": usage}
+    values: dict[str, object] = {"status": status.value, "usage_bytes": usage}
     if error:
         values["last_error"] = {"code": error[0], "message": error[1]}
     landed = conn.execute(update(t).where(

@@ -39,7 +39,7 @@ from airlock.engine.core.items import (
 )
 from airlock.engine.core.sink import CodeDone, Produced, SearchDone
 from airlock.engine.core.turn import TurnCore
-from airlock.engine.events import Hub
+from airlock.engine.events import Event, EventData, Hub, MessageDelta, ToolCallDelta
 from airlock.engine.rounds.steps import (
     call_delta,
     complete_builtin,
@@ -49,8 +49,9 @@ from airlock.engine.rounds.steps import (
 )
 from airlock.engine.run_state import RunRecord, RunStatus
 from airlock.models.backend import ModelBackend
-from airlock.store import Store, blobs, crud, files
+from airlock.store import Store, blobs, crud, files, records
 from airlock.store.ids import new_id
+from airlock.store.records import RequiredAction, ToolCallDetail
 from airlock.store.tables import Assistant, File, RunStep, Thread
 from airlock.store.tables import Message as MessageRow
 
@@ -72,10 +73,10 @@ class Turn:
         # repeat_penalty): the backend's `extra`.
         self.sampling = sampling or {}
 
-    def publish(self, name: str, data: dict[str, Any]) -> None:
+    def publish(self, name: str, data: EventData) -> None:
         self.hub.publish(self.run.id, name, data)
 
-    def publish_all(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+    def publish_all(self, events: list[Event]) -> None:
         self.hub.publish_all(self.run.id, events)
 
     def execute(self) -> None:
@@ -149,12 +150,12 @@ class Turn:
         """A tool_calls step, then the run waits for the client's outputs (stream ordering for
         function calls, docs/wire/streaming.md)."""
         run, usage = self.run, outcome.last or Usage()
-        calls: list[dict[str, Any]] = [
+        calls: list[ToolCallDetail] = [
             {"id": c.call_id, "type": "function",
              "function": {"name": c.name, "arguments": c.arguments, "output": None}}
             for c in outcome.calls]
         step = open_tool_step(self.store, self.publish, run, usage)
-        required = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
+        required: RequiredAction = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
             {"id": c["id"], "type": "function",
              "function": {"name": c["function"]["name"], "arguments": c["function"]["arguments"]}}
             for c in calls]}}
@@ -188,15 +189,15 @@ class Turn:
 class RunSink:
     """The core's turn, shown as Assistants steps, messages and events."""
 
-    def __init__(self, store: Store, publish: Callable[[str, dict[str, Any]], None],
+    def __init__(self, store: Store, publish: Callable[[str, EventData], None],
                  run: RunRecord, toolbox: Toolbox):
         self.store, self.publish, self.run, self.box = store, publish, run, toolbox
-        self.step: dict[str, Any] | None = None  # the answer's message_creation step
-        self.message: dict[str, Any] | None = None
+        self.step: records.StepRow | None = None  # the answer's message_creation step
+        self.message: records.MessageRow | None = None
         self._text: list[str] = []
         self._annotations: list[Annotation] = []
         self._last_persist = time.monotonic()
-        self._tool_step: dict[str, Any] | None = None
+        self._tool_step: records.StepRow | None = None
         self._code = ""
 
     @property
@@ -214,7 +215,7 @@ class RunSink:
         first = len(self._annotations)
         self._text.append(delta)
         self._annotations += annotations
-        data: dict[str, Any] = {"id": self.message_id, "value": delta}
+        data: MessageDelta = {"id": self.message_id, "value": delta}
         if annotations:
             data["annotations"] = [annotation_wire(a, first + k)
                                    for k, a in enumerate(annotations)]
@@ -233,7 +234,7 @@ class RunSink:
         message_id = new_id("message")
         step = new_step(run, None, {"type": "message_creation",
                                     "message_creation": {"message_id": message_id}})
-        message = {
+        message: records.MessageRow = {
             "id": message_id, "thread_id": run.thread_id, "created_at": now,
             "role": "assistant", "content": [], "status": "in_progress",
             "incomplete_details": None, "completed_at": None, "incomplete_at": None,
@@ -253,10 +254,11 @@ class RunSink:
     def images(self) -> list[str]:
         return [f for io_ in self.run.params.tool_io.values() for f in io_.images]
 
-    def content(self) -> list[dict[str, Any]]:
+    def content(self) -> list[records.ContentPart]:
         """The content as streamed so far (with its annotations), then the images this run's
         code made."""
-        text = {"type": "text", "text": {"value": "".join(self._text), "annotations": [
+        text: records.ContentPart = {"type": "text", "text": {
+            "value": "".join(self._text), "annotations": [
             annotation_wire(a) for a in self._annotations]}}
         return [text] + [{"type": "image_file", "image_file": {"file_id": f}}
                          for f in self.images()]
@@ -276,9 +278,12 @@ class RunSink:
         self.run.params.usage = usage.plus(self.run.params.usage)
         step = open_tool_step(self.store, self.publish, self.run, usage)
         self._tool_step = step
-        identity: dict[str, Any] = {} if name == "file_search" else {"input": "", "outputs": []}
-        self.publish("thread.run.step.delta", call_delta(step["id"], 0, {
-            "id": call_id, "type": name, name: identity}))
+        opening: ToolCallDelta = {"id": call_id, "type": name}
+        if name == "file_search":
+            opening["file_search"] = {}
+        else:
+            opening["code_interpreter"] = {"input": "", "outputs": []}
+        self.publish("thread.run.step.delta", call_delta(step["id"], 0, opening))
 
     def code_started(self, call_id: str, code: str) -> None:
         assert self._tool_step is not None
@@ -312,7 +317,7 @@ class RunSink:
     def builtin_finished(self, call: BuiltinCall, done: SearchDone | CodeDone) -> None:
         step = self._tool_step
         assert step is not None
-        wire: dict[str, Any]
+        wire: records.ToolCallDetail
         if isinstance(done, SearchDone):
             wire = {"id": call.call_id, "type": "file_search", "file_search": {
                 "ranking_options": {"ranker": RANKER, "score_threshold": done.score_threshold},
@@ -320,7 +325,7 @@ class RunSink:
                              "content": [{"type": "text", "text": h.text}]}
                             for h in done.hits]}}
         else:
-            outputs: list[dict[str, Any]] = []
+            outputs: list[records.JsonObject] = []
             if done.logs:
                 outputs.append({"type": "logs", "logs": done.logs})
             outputs += [{"type": "image", "image": {"file_id": f}} for f in done.images]
@@ -329,7 +334,7 @@ class RunSink:
                     "type": "code_interpreter",
                     "code_interpreter": {"outputs": [{"index": index, **output}]}}))
             wire = {"id": call.call_id, "type": "code_interpreter",
-                    "code_interpreter": {"input": done.code, "outputs": outputs}}
+                    "code_interpreter": {"input": done.code, "outputs": [*outputs]}}
         self.run.params.tool_io[call.call_id] = call
         complete_builtin(self.store, self.publish, self.run, step["id"], [wire])
         self._tool_step = None
@@ -385,7 +390,7 @@ def run_spec(conn: Connection, run: RunRecord, extra: dict[str, float]) -> TurnS
         kv_key=run.thread_id, spent=run.params.usage)
 
 
-def _choice(tool_choice: str | dict[str, Any]) -> str | dict[str, str]:
+def _choice(tool_choice: str | records.NamedToolChoice) -> str | dict[str, str]:
     if isinstance(tool_choice, dict):
         if tool_choice["type"] == "function":
             return {"name": tool_choice["function"]["name"]}
@@ -393,7 +398,7 @@ def _choice(tool_choice: str | dict[str, Any]) -> str | dict[str, str]:
     return tool_choice
 
 
-def message_text(message: dict[str, Any]) -> str:
+def message_text(message: records.MessageRow) -> str:
     """A stored message as plain text for the model."""
     parts = []
     for part in message["content"]:
@@ -408,7 +413,7 @@ def message_text(message: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def round_items(steps: list[dict[str, Any]], run: RunRecord) -> list[Item]:
+def round_items(steps: list[records.StepRow], run: RunRecord) -> list[Item]:
     """The run's answered tool_calls steps: function calls with their outputs, built-in calls
     as the engine ran them (tool_io, by call id)."""
     items: list[Item] = []
@@ -428,39 +433,41 @@ def round_items(steps: list[dict[str, Any]], run: RunRecord) -> list[Item]:
     return items
 
 
-def _thread_messages(conn: Connection, thread_id: str) -> list[dict[str, Any]]:
+def _thread_messages(conn: Connection, thread_id: str) -> list[records.MessageRow]:
     t = crud.table_of(MessageRow)
     rows = conn.execute(select(t).where(t.c.thread_id == thread_id).order_by(t.c.seq)).all()
-    return [crud.to_object(r) for r in rows]
+    return [crud.to_object(MessageRow, r) for r in rows]
 
 
-def _answered_rounds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
+def _answered_rounds(conn: Connection, run_id: str) -> list[records.StepRow]:
     t = crud.table_of(RunStep)
     rows = conn.execute(select(t).where(t.c.run_id == run_id, t.c.type == "tool_calls",
                                         t.c.status == "completed").order_by(t.c.seq)).all()
-    return [crud.to_object(r) for r in rows]
+    return [crud.to_object(RunStep, r) for r in rows]
 
 
-def _resources(conn: Connection, run: RunRecord, tool: str) -> list[dict[str, Any]]:
+def _resources(conn: Connection, run: RunRecord) -> list[records.ToolResources]:
     """The `tool` part of the assistant's tool_resources, then of the thread's (which the
     run's own tool_resources replace)."""
     assistant = crud.find(conn, Assistant, run.assistant_id)
     thread = crud.find(conn, Thread, run.thread_id)
     both = (assistant.tool_resources if assistant else None,
             run.tool_resources or (thread.tool_resources if thread else None))
-    return [(r or {}).get(tool) or {} for r in both]
+    return [r or {} for r in both]
 
 
 def _store_ids(conn: Connection, run: RunRecord) -> list[str]:
     """The vector stores a run searches: the assistant's and the thread's."""
-    ids = [i for r in _resources(conn, run, "file_search") for i in r.get("vector_store_ids", [])]
+    ids = [i for r in _resources(conn, run)
+           for i in (r.get("file_search") or {}).get("vector_store_ids", [])]
     return list(dict.fromkeys(ids))
 
 
 def _input_rows(conn: Connection, run: RunRecord) -> list[tuple[str, str | None, str]]:
     """(file_id, filename, blob path) of the files code_interpreter gets: the assistant's, the
     thread's (or the run's override) and code_interpreter attachments."""
-    ids = [i for r in _resources(conn, run, "code_interpreter") for i in r.get("file_ids", [])]
+    ids = [i for r in _resources(conn, run)
+           for i in (r.get("code_interpreter") or {}).get("file_ids", [])]
     m = crud.table_of(MessageRow)
     for (attachments,) in conn.execute(select(m.c.attachments).where(
             m.c.thread_id == run.thread_id).order_by(m.c.seq)).all():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-Event = tuple[str, dict[str, Any]]
+from airlock.engine.events import Event
 
 
 class Feed(Protocol):

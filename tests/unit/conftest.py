@@ -20,6 +20,7 @@ from airlock.models.sampling import Sampling
 from airlock.service import runs as runs_service
 from airlock.store import Store, crud
 from airlock.store.ids import new_id
+from airlock.store.records import AssistantRow
 from airlock.store.tables import Assistant, Message, Run, RunStep, Thread
 
 BACKEND = "scripted"
@@ -28,10 +29,14 @@ BACKEND = "scripted"
 def run_row(thread_id: str, assistant_id: str, **overrides: Any) -> dict[str, Any]:
     """A run's columns as the Runs service builds them for a create with no fields (internal
     ones included), then `overrides`."""
-    assistant = {"id": assistant_id, "model": "scripted", "instructions": "Be brief.",
-                 "tools": []}
-    row = runs_service._columns(thread_id, assistant, {}, 600, new_id("run"), Sampling())
-    row.update(status="queued", backend=BACKEND, queued_ns=time.time_ns())
+    assistant: AssistantRow = {
+        "id": assistant_id, "created_at": 0, "name": None, "description": None,
+        "model": "scripted", "instructions": "Be brief.", "tools": [], "tool_resources": None,
+        "metadata": {}, "temperature": None, "top_p": None, "response_format": "auto",
+        "reasoning_effort": None}
+    row: dict[str, Any] = {**runs_service._columns(
+        thread_id, assistant, {}, None, 600, new_id("run"), Sampling(), BACKEND)}
+    row.update(status="queued", queued_ns=time.time_ns())
     row.update(overrides)
     return row
 
@@ -121,7 +126,7 @@ class Db:
 
     def get(self, model: Any, object_id: str) -> dict[str, Any]:
         with self.store.read_conn() as conn:
-            return crud.to_object(crud.find(conn, model, object_id))
+            return crud.to_object(model, crud.find(conn, model, object_id))
 
     @staticmethod
     def thread_of(conn: Any, run_id: str) -> str:

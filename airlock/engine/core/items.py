@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from airlock.store import records
+
 Role = Literal["system", "developer", "user", "assistant"]
 Builtin = Literal["file_search", "code_interpreter"]
 BUILTIN_NAMES: tuple[Builtin, ...] = ("file_search", "code_interpreter")
@@ -163,8 +165,11 @@ class Usage(BaseModel):
                         self.prompt_token_details.cached_tokens
                         + other.prompt_token_details.cached_tokens)
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump()
+    def wire(self) -> records.Usage:
+        return records.Usage(
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            prompt_token_details={"cached_tokens": self.prompt_token_details.cached_tokens})
 
 
 @dataclass
