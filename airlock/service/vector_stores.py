@@ -3,8 +3,6 @@ with files wakes ingestion, deleting one drops its index."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, func, select
 
 from airlock.engine.search import Result, rewrite
@@ -17,6 +15,7 @@ from airlock.store.ids import new_id
 from airlock.store.records import (
     ExpiresAfter,
     FileCounts,
+    Filter,
     ThreadRow,
     ToolResources,
     VectorStoreObject,
@@ -152,7 +151,7 @@ class VectorStores:
         await off_loop(self.ctx.background.search.drop_store, store_id)
 
     async def search(self, store_id: str, queries: list[str], *, rewrite_query: bool, k: int,
-                     threshold: float, flt: dict[str, Any] | None, semantic_only: bool
+                     threshold: float, flt: Filter | None, semantic_only: bool
                      ) -> tuple[str, list[Result]]:
         """(the query searched, results). `semantic_only` turns rank fusion off."""
         await self.ctx.store.read(get, store_id)

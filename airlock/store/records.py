@@ -196,7 +196,18 @@ class ChunkingStrategy(TypedDict):
 
 
 # A vector-store file's attributes, which search filters compare.
-Attributes = dict[str, str | float | bool]
+AttributeValue = str | float | bool
+Attributes = dict[str, AttributeValue]
+
+
+class Filter(TypedDict, total=False):
+    """A search filter on attributes: a comparison (type eq, ne, gt, gte, lt, lte, in, nin; key;
+    value) or a compound one (type and, or; filters)."""
+
+    type: Required[str]
+    key: str
+    value: AttributeValue | list[AttributeValue]
+    filters: list[Filter]
 
 
 class ExpiresAfter(TypedDict):

@@ -54,7 +54,7 @@ class Source:
     filename: str
     text: str
     score: float = 0.0
-    attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    attributes: records.Attributes = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def marker(self) -> str:
@@ -102,7 +102,7 @@ class FileSearch:
     vector_store_ids: tuple[str, ...]
     max_num_results: int = 20
     score_threshold: float = 0.0
-    filters: dict[str, Any] | None = None
+    filters: records.Filter | None = None
 
 
 @dataclass(frozen=True)

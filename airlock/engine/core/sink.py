@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from airlock.engine.core.items import Annotation, Builtin, BuiltinCall, Usage
+from airlock.store.records import Attributes
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Hit:
     filename: str
     score: float
     text: str
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: Attributes = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
