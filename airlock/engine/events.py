@@ -13,7 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Required, TypedDict
 
-from airlock.store.records import ContentPart, JsonObject, MessageRow, RunRow, StepRow
+from airlock.store.records import (
+    ContentPart,
+    JsonObject,
+    MessageRow,
+    RunRow,
+    StepRow,
+    TextAnnotation,
+)
 
 
 class MessageDelta(TypedDict, total=False):
@@ -21,7 +28,7 @@ class MessageDelta(TypedDict, total=False):
 
     id: Required[str]
     value: str
-    annotations: list[JsonObject]
+    annotations: list[TextAnnotation]
     index: int
     part: ContentPart
 

@@ -265,7 +265,7 @@ def _move(conn: Connection, run_id: str | ColumnElement[Any], to: RunStatus, *,
 def _end(conn: Connection, run_id: str, to: RunStatus, *,
          only_from: frozenset[RunStatus] | None = None, message: Write | None = None,
          step: Write | None = None, message_open: bool = False,
-         **fields: Any) -> list[Event] | None:
+         fields: Values) -> list[Event] | None:
     """Moves the run to the terminal status `to` and closes its open messages and steps to
     match (`message` and `step`: values written on those rows as they close); the events in
     stream order (closed messages, closed steps, then the run), or None when the run was not
@@ -383,26 +383,26 @@ def backends_with_work(conn: Connection) -> list[str]:
 
 
 def try_finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *, message: Write,
-                    step: Write, **fields: Any) -> list[Event] | None:
+                    step: Write, **fields: object) -> list[Event] | None:
     """`finish_turn`'s common case in one statement (`Store.statement`): the run is still
     in_progress and the turn's reply message is open. None, having written nothing, when it
     is not so: then `finish_turn` in a transaction sorts it out."""
     return _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
-                step=step, message_open=True, **fields)
+                step=step, message_open=True, fields=fields)
 
 
 def finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *,
                 message: Write | None = None, step: Write | None = None,
-                **fields: Any) -> list[Event]:
+                **fields: object) -> list[Event]:
     """A worker's turn ended the run (completed, incomplete or failed). A cancel that arrived
     meanwhile wins: the run ends cancelled, keeping only the usage it had. `message` and
     `step`: what the turn writes on its open message and step (the final content, the usage),
     in the statement that closes them."""
     kept = {k: v for k, v in fields.items() if k == "usage"}
     events = _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
-                  step=step, **fields)
+                  step=step, fields=fields)
     if events is None:
-        events = _end(conn, run.id, S.CANCELLED, message=message, step=step, **kept)
+        events = _end(conn, run.id, S.CANCELLED, message=message, step=step, fields=kept)
     if events is None:
         # Ended meanwhile (a peer failed it after this replica stalled): the turn's writes
         # still land, the ending stays.
@@ -426,7 +426,7 @@ def require_action(conn: Connection, run: RunRecord, required_action: RequiredAc
     if row is not None:
         return [("thread.run.requires_action", _wire(row))]
     usage = run.params.usage.wire() if run.params.usage else None
-    return _end(conn, run.id, S.CANCELLED, usage=usage) or []
+    return _end(conn, run.id, S.CANCELLED, fields={"usage": usage}) or []
 
 
 def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[ToolOutput]
@@ -479,12 +479,13 @@ def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[RunRo
 
 def cancel_waiting(conn: Connection, run_id: str) -> list[Event]:
     """Ends a cancelling run that no worker holds."""
-    return _end(conn, run_id, S.CANCELLED) or []
+    return _end(conn, run_id, S.CANCELLED, fields={}) or []
 
 
 def fail(conn: Connection, run_id: str, message: str, code: str = "server_error") -> list[Event]:
     """Ends an active run failed; a run that already ended stays as it is."""
-    return _end(conn, run_id, S.FAILED, last_error={"code": code, "message": message}) or []
+    return _end(conn, run_id, S.FAILED,
+                fields={"last_error": {"code": code, "message": message}}) or []
 
 
 def fail_interrupted(conn: Connection) -> list[str]:
@@ -505,7 +506,7 @@ def expire_due(conn: Connection) -> list[tuple[str, list[Event]]]:
         t.c.status.in_([s.value for s in WAITING]), t.c.expires_at <= crud.now())).scalars())
     expired = []
     for run_id in ids:
-        events = _end(conn, run_id, S.EXPIRED)
+        events = _end(conn, run_id, S.EXPIRED, fields={})
         if events is not None:
             expired.append((run_id, events))
     return expired

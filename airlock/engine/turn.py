@@ -107,7 +107,7 @@ class Turn:
         sink.open()
         sink.stream_images()
         last = outcome.last or Usage()
-        ending, fields = RunStatus.COMPLETED, {}
+        ending, fields = RunStatus.COMPLETED, dict[str, object]()
         if outcome.ending == "cancelled":
             # Stopped without a cancel request (those mark the run cancelling): a shutdown.
             ending = RunStatus.FAILED
@@ -124,14 +124,15 @@ class Turn:
         # The ending closes the message and step to match (writing the final content and the
         # usage as it does), and says so in events: one statement unless a cancel arrived or
         # the run ended meanwhile.
-        ends: dict[str, Any] = dict(message=(sink.message_id, {"content": sink.content()}),
-                                    step=(sink.step["id"], {"usage": last.wire()}),
-                                    usage=usage.wire(), **fields)
+        message: run_state.Write = (sink.message_id, {"content": sink.content()})
+        step: run_state.Write = (sink.step["id"], {"usage": last.wire()})
         with self.store.statement() as conn:
-            events = run_state.try_finish_turn(conn, self.run, ending, **ends)
+            events = run_state.try_finish_turn(conn, self.run, ending, message=message,
+                                               step=step, usage=usage.wire(), **fields)
         if events is None:
             with self.store.begin() as conn:
-                events = run_state.finish_turn(conn, self.run, ending, **ends)
+                events = run_state.finish_turn(conn, self.run, ending, message=message,
+                                               step=step, usage=usage.wire(), **fields)
         self.publish_all(events)
 
     def _close_failed(self, sink: RunSink, error: str) -> None:
@@ -346,10 +347,12 @@ class RunSink:
              "code_interpreter": {"input": code, "outputs": []}}])
 
 
-def annotation_wire(a: Annotation, index: int | None = None) -> dict[str, Any]:
+def annotation_wire(a: Annotation, index: int | None = None) -> records.TextAnnotation:
     """An annotation as Assistants v2 shows it (with `index` in stream deltas)."""
-    out: dict[str, Any] = {} if index is None else {"index": index}
-    out.update(type=a.kind, text=a.text, start_index=a.start, end_index=a.end)
+    out: records.TextAnnotation = {
+        "type": a.kind, "text": a.text, "start_index": a.start, "end_index": a.end}
+    if index is not None:
+        out = {"index": index, **out}  # first, as the wire has always shown it
     if a.kind == "file_citation":
         out["file_citation"] = {"file_id": a.file_id, "quote": a.quote}
     else:

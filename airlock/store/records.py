@@ -145,9 +145,31 @@ class StepDetails(TypedDict, total=False):
     tool_calls: list[ToolCallDetail]
 
 
+class Citation(TypedDict):
+    file_id: str
+    quote: str  # the source sentence closest to the citing one (Assistants v1 shows it)
+
+
+class FilePath(TypedDict):
+    file_id: str
+
+
+class TextAnnotation(TypedDict, total=False):
+    """A span of a reply's text: a file_citation, or a file_path to a file the code made;
+    `index` only in stream deltas."""
+
+    index: int
+    type: Required[str]
+    text: Required[str]
+    start_index: Required[int]
+    end_index: Required[int]
+    file_citation: Citation
+    file_path: FilePath
+
+
 class TextContent(TypedDict):
     value: str
-    annotations: list[JsonObject]
+    annotations: list[TextAnnotation]
 
 
 class ImageFile(TypedDict, total=False):
