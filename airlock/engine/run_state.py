@@ -113,7 +113,7 @@ _MESSAGE_END = {S.FAILED: "run_failed", S.CANCELLED: "run_cancelled", S.EXPIRED:
                 S.INCOMPLETE: "max_tokens"}
 
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Values)
 
 
 # --- the typed run ----------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class RunParams(BaseModel):
     tool_io: dict[str, ToolIO] = {}  # built-in calls by call id
 
     def to_json(self) -> JsonObject:
-        return cast(JsonObject, self.model_dump(mode="json", exclude_defaults=True))
+        return self.model_dump(mode="json", exclude_defaults=True)
 
     def used(self) -> list[str]:
         """Names of the built-ins called so far, in call order."""

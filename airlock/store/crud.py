@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 from airlock.errors import InvalidRequest, NotFound
 from airlock.store.tables import INTERNAL, Base, Rows, Thread
 
-R = TypeVar("R")
 # The values of columns to write: SQLAlchemy checks them against the columns' types.
 Values = Mapping[str, object]
+R = TypeVar("R", bound=Values)  # a row's TypedDict (store.records)
 
 
 def now() -> int:
@@ -61,9 +61,8 @@ def _no_status(model: Model, values: Values) -> None:
 
 def add(conn: Connection, model: type[Rows[R]], values: R, **internal: object) -> R:
     """Inserts a row: its wire columns, and the internal ones (INTERNAL) as keywords."""
-    columns = cast(Values, values)
-    _no_status(model, columns)
-    conn.execute(insert(table_of(model)).values(**columns, **internal))
+    _no_status(model, values)
+    conn.execute(insert(table_of(model)).values(**values, **internal))
     return values
 
 

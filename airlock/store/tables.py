@@ -7,6 +7,7 @@ Columns in INTERNAL never reach the wire.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
@@ -44,7 +45,8 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
 
 
-R = TypeVar("R")
+# A row's TypedDict (store.records).
+R = TypeVar("R", bound=Mapping[str, object])
 
 
 class Rows(Generic[R]):
