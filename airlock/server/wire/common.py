@@ -181,5 +181,7 @@ def dump(value: Any) -> Any:
 
 
 def dump_fields(body: BaseModel) -> dict[str, Any]:
-    """Only the fields the client actually sent, dumped, so updates leave the others alone."""
+    """Only the fields the client actually sent, dumped, so updates leave the others alone.
+    Routers hand them to services as the command TypedDict (service/commands.py) that mirrors
+    the request model; a change to one is a change to the other."""
     return {name: dump(getattr(body, name)) for name in body.model_fields_set}
