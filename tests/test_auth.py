@@ -51,3 +51,17 @@ def test_missing_header_is_401_envelope(secured):
 
 def test_health_needs_no_auth(secured):
     assert httpx.get(f"{secured.root_url}/health", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/playground", 200), ("/playground/static/app.js", 200), ("/docs", 200),
+    ("/openapi.json", 200),
+    # Only those routes are open: other paths under them need the key like any other.
+    ("/playground/static/app.js/../../v1/assistants", 401), ("/playground/secret", 401),
+    ("/docs/assets", 401), ("/docs/other/thing", 401),
+])
+def test_only_the_page_routes_are_open_without_a_key(secured, path, status):
+    r = httpx.get(secured.root_url + path)
+    assert r.status_code == status, (path, r.text[:200])
+    if status == 401:
+        assert r.json()["error"]["code"] == "invalid_api_key"

@@ -353,7 +353,7 @@ def test_kernels_stop_with_the_server(start_server):
 
 
 def test_the_model_is_told_when_state_was_reset():
-    from airlock.engine.rounds.code_interpreter import RESET_NOTE, for_model
+    from airlock.engine.core.builtins import RESET_NOTE, for_model
     from airlock.tools.code_interpreter import Execution
 
     told = for_model(Execution(logs="NameError: name 'x' is not defined\n", state_reset=True),

@@ -39,6 +39,32 @@ def test_a_function_schema_must_be_a_json_schema(api):
     assert "not a valid JSON Schema" in err["message"]
 
 
+@pytest.mark.parametrize("path, body, param", [
+    ("/assistants", {"model": "scripted", "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {
+            "n": {"type": "integer", "maximum": 2**70}}}}}]}, "tools[0].function.parameters"),
+    ("/assistants", {"model": "scripted", "response_format": {"type": "json_schema",
+                                                            "json_schema": {"name": "s",
+                                                                            "schema": {"enum": [-(2**64)]}}}},
+     "response_format"),
+])
+def test_an_integer_outside_64_bits_in_free_json_is_a_400_naming_it(api, path, body, param):
+    err = envelope(api.post(path, json=body), 400)
+    assert err["param"].startswith(param), err
+    assert "outside the 64-bit range" in err["message"]
+
+
+@pytest.mark.parametrize("strict", [0, 1, "true", None])
+def test_bodies_take_only_the_documented_types(api, strict):
+    body = {"model": "scripted", "response_format": {"type": "json_schema", "json_schema": {
+        "name": "s", "schema": {"type": "object"}, "strict": strict}}}
+    r = api.post("/assistants", json=body)
+    if strict is None:  # null is an absent optional field
+        assert r.status_code == 200, r.text
+    else:
+        assert envelope(r, 400)["param"].startswith("response_format")
+
+
 def test_an_empty_body_says_so(api):
     err = envelope(api.post("/assistants", content=b"",
                             headers={"content-type": "application/json"}), 400)

@@ -11,7 +11,7 @@ import json
 import jsonschema
 import pytest
 
-from airlock.engine.offering import CODE_INTERPRETER  # the built-in, as the engine offers it
+from airlock.engine.core.offering import CODE_INTERPRETER  # the built-in, as the engine offers it
 from airlock.models.backend import TurnRequest
 from airlock.models.call_formats import HERMES
 from tests.qwen import (

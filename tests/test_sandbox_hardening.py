@@ -297,7 +297,7 @@ def test_output_files_are_capped_per_execution(pool):
 
 def test_what_the_model_reads_back_is_bounded():
     """6: the list of files sent back to the model was not truncated (invalid_prompt)."""
-    from airlock.engine.rounds.code_interpreter import for_model
+    from airlock.engine.core.builtins import for_model
 
     produced = {f"/mnt/data/{'x' * 200}{i}.txt": f"file-{i}" for i in range(3000)}
     told = for_model(Execution(logs="y" * 50000), [f"file-{i}" for i in range(20)], produced)
@@ -546,7 +546,7 @@ def test_unsafe_input_file_names_get_a_safe_name(api, name):
 
 def test_sandbox_names_of_input_files():
     """7: the name in /mnt/data is the file's own when it is a plain name, else its id."""
-    from airlock.engine.rounds.code_interpreter import sandbox_name
+    from airlock.engine.core.builtins import sandbox_name
 
     assert sandbox_name("file-a", "report.csv") == "report.csv"
     assert sandbox_name("file-a", "dir/sub\\report.csv") == "report.csv"

@@ -70,6 +70,18 @@ def test_v1_only_routes_need_the_v1_header(api, fs_server):
     assert err["message"] == "Invalid URL (GET /v1/assistants/x/nope)"
 
 
-def test_openapi_lists_only_v2(fs_server):
+def test_openapi_lists_v2_and_the_routes_only_v1_has(fs_server):
     paths = httpx.get(f"{fs_server.root_url}/openapi.json").json()["paths"]
     assert "/v1/assistants" in paths and not any("_assistants_v1" in p for p in paths)
+    # An assistant's and a message's files exist only in v1: listed under their public path,
+    # saying which header reaches them.
+    for path, methods in [("/v1/assistants/{assistant_id}/files", {"get", "post"}),
+                          ("/v1/assistants/{assistant_id}/files/{file_id}", {"get", "delete"}),
+                          ("/v1/threads/{thread_id}/messages/{message_id}/files", {"get"}),
+                          ("/v1/threads/{thread_id}/messages/{message_id}/files/{file_id}",
+                           {"get"})]:
+        assert methods <= paths[path].keys(), path
+        for method in methods:
+            assert "OpenAI-Beta: assistants=v1" in paths[path][method]["description"]
+            assert paths[path][method]["tags"] == ["Assistants v1"]
+    assert "Assistants v1" not in str(paths["/v1/assistants"])

@@ -27,9 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from airlock.engine.cluster import Cluster, replica_name
+from airlock.engine.core.builtins import Toolbox
 from airlock.engine.events import Hub
 from airlock.engine.ingestion import Ingestor
-from airlock.engine.rounds.toolbox import Toolbox
 from airlock.engine.sandbox import Sandbox
 from airlock.engine.scheduler import Scheduler
 from airlock.engine.search import Search, parse_limits
@@ -38,6 +38,7 @@ from airlock.models.registry import Registry
 from airlock.models.scripted import ScriptedBackend
 from airlock.settings import Settings
 from airlock.store import Store, scripted_replies
+from airlock.store.records import JsonObject
 
 log = logging.getLogger("airlock.engine")
 JOIN_TIMEOUT_S = 30.0
@@ -122,7 +123,7 @@ class Background:
         threading.Thread(target=self.sandbox.drop, args=(thread_id,), name="airlock-drop-kernel",
                          daemon=True).start()
 
-    def _next_scripted_reply(self, thread_id: str | None) -> dict[str, Any] | None:
+    def _next_scripted_reply(self, thread_id: str | None) -> JsonObject | None:
         # Not durable: no client was told the reply was taken. A database crash may put it
         # back in the queue, never after the run's durable ending (docs/deployment.md).
         with self.store.statement(durable=False) as conn:

@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from airlock.engine import run_state
-from airlock.engine.events import Hub
+from airlock.engine.events import EventData, Hub
 from airlock.engine.ingestion import Ingestor
 from airlock.engine.scheduler import Scheduler
 from airlock.store import Store
@@ -75,7 +75,7 @@ class Cluster:
         self.bus.send(orjson.dumps({"k": kind, "o": self.replica, **fields},
                                    option=orjson.OPT_NON_STR_KEYS).decode())
 
-    def forward_event(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+    def forward_event(self, run_id: str, name: str, data: EventData) -> None:
         self._send("e", r=run_id, n=name, d=data)
 
     def wake_runs(self, backend: str) -> None:

@@ -11,14 +11,62 @@ import asyncio
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Required, TypedDict
 
-Event = tuple[str, dict[str, Any]]
+from airlock.store.records import (
+    ContentPart,
+    JsonObject,
+    MessageRow,
+    RunRow,
+    StepRow,
+    TextAnnotation,
+)
+
+
+class MessageDelta(TypedDict, total=False):
+    """thread.message.delta: text and its annotations, or a non-text part at its index."""
+
+    id: Required[str]
+    value: str
+    annotations: list[TextAnnotation]
+    index: int
+    part: ContentPart
+
+
+class ToolCallDelta(TypedDict, total=False):
+    index: int  # set by rounds.steps.call_delta
+    id: str
+    type: str
+    function: JsonObject
+    file_search: JsonObject
+    code_interpreter: JsonObject
+
+
+class StepDetailsDelta(TypedDict):
+    type: str
+    tool_calls: list[ToolCallDelta]
+
+
+class StepDeltaBody(TypedDict):
+    step_details: StepDetailsDelta
+
+
+class StepDelta(TypedDict):
+    """thread.run.step.delta: a tool call's progress."""
+
+    id: str
+    object: str
+    delta: StepDeltaBody
+
+
+# An event's data: the object as it now is (run, message, step), or a delta.
+EventData = RunRow | MessageRow | StepRow | MessageDelta | StepDelta
+Event = tuple[str, EventData]
 Feed = asyncio.Queue[Event]
 ALL = "*"
 
 
-Forward = Callable[[str, str, dict[str, Any]], None]
+Forward = Callable[[str, str, EventData], None]
 
 
 class Hub:
@@ -49,12 +97,12 @@ class Hub:
         for name, data in events:
             self.publish(run_id, name, data)
 
-    def publish(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+    def publish(self, run_id: str, name: str, data: EventData) -> None:
         self.deliver(run_id, name, data)
         if self.forward is not None:
             self.forward(run_id, name, data)
 
-    def deliver(self, run_id: str, name: str, data: dict[str, Any]) -> None:
+    def deliver(self, run_id: str, name: str, data: EventData) -> None:
         """Hands an event to this process's watchers only."""
         with self._lock:
             subs = [*self._subs.get(run_id, ()), *self._subs.get(ALL, ())]

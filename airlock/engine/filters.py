@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import operator
-from typing import Any
+
+from airlock.store.records import Attributes, AttributeValue, Filter
 
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
-def matches(flt: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
+def matches(flt: Filter, attributes: Attributes | None) -> bool:
     kind = flt["type"]
     if kind == "and":
         return all(matches(f, attributes) for f in flt["filters"])
@@ -34,12 +35,12 @@ def matches(flt: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
     return False
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: AttributeValue | None, b: AttributeValue | list[AttributeValue]) -> bool:
     # True == 1 in Python; an attribute of true must not equal the number 1.
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     return bool(a == b)
 
 
-def _listed(want: Any) -> list[Any]:
+def _listed(want: AttributeValue | list[AttributeValue]) -> list[AttributeValue]:
     return want if isinstance(want, list) else [want]

@@ -3,7 +3,7 @@
 The queue is the store: a file waits as `in_progress` with no claim. Workers claim one with a
 conditional UPDATE, so several workers (or processes) never take the same file; a restart
 clears claims and the files are ingested again from the start (indexing a file replaces
-whatever a dead worker left of it).
+whatever a dead worker left of it). Statuses change only in engine/ingestion_state.py.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select, update
-
+from airlock.engine import ingestion_state
+from airlock.engine.ingestion_state import Claim, FileStatus
 from airlock.engine.search import Search
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
-from airlock.store.tables import File, VectorStoreFile
+from airlock.store.tables import File
 from airlock.tools.file_search import FileRejected, ParseCancelled, chunk
 
 log = logging.getLogger("airlock.file_search")
@@ -56,9 +54,8 @@ class Ingestor:
         (`requeue_lapsed`)."""
         if self.store.is_shared:
             return
-        t = crud.table_of(VectorStoreFile)
         with self.store.begin() as conn:
-            conn.execute(update(t).where(t.c.status == "in_progress").values(claim=None))
+            ingestion_state.clear_claims(conn)
 
     def wake(self, *, tell_peers: bool = True) -> None:
         self._wake.set()
@@ -71,19 +68,14 @@ class Ingestor:
             tokens = list(self._held)
         if not tokens:
             return
-        t = crud.table_of(VectorStoreFile)
         with self.store.begin() as conn:
-            conn.execute(update(t).where(t.c.claim.in_(tokens), t.c.status == "in_progress")
-                         .values(lease_until=time.time() + self.lease_s))
+            ingestion_state.renew(conn, tokens, self.lease_s)
 
     def requeue_lapsed(self) -> int:
         """Files whose claiming replica stopped renewing (it died) wait again for any worker;
         indexing a file again replaces what the dead worker left of it."""
-        t = crud.table_of(VectorStoreFile)
         with self.store.begin() as conn:
-            n = int(conn.execute(update(t).where(
-                t.c.status == "in_progress", t.c.claim.is_not(None),
-                t.c.lease_until < time.time()).values(claim=None, lease_until=None)).rowcount)
+            n = ingestion_state.requeue_lapsed(conn)
         if n:
             log.warning("queued %d file(s) again: the replica ingesting them stopped", n)
             self.wake()
@@ -108,54 +100,50 @@ class Ingestor:
     def loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                job = self._claim()
+                worked = self.ingest_next()
             except Exception:
                 log.exception("claiming a file to ingest failed")
-                job = None
-            if job is None:
+                worked = False
+            if not worked:
                 self._wake.wait(SHARED_IDLE_CHECK_S if self.store.is_shared else IDLE_CHECK_S)
                 self._wake.clear()
-                continue
-            try:
-                self._ingest(*job)
-            finally:
-                with self._held_lock:
-                    self._held.discard(job[2])
-                with self._done:
-                    self._done.notify_all()
 
-    def _claim(self) -> tuple[str, str, str, dict[str, Any]] | None:
-        t = crud.table_of(VectorStoreFile)
-        token = uuid.uuid4().hex
+    def ingest_next(self) -> bool:
+        """Claims the oldest waiting file and ingests it; False when none waits."""
+        claim = self._claim()
+        if claim is None:
+            return False
+        try:
+            self._ingest(claim)
+        finally:
+            with self._held_lock:
+                self._held.discard(claim.token)
+            with self._done:
+                self._done.notify_all()
+        return True
+
+    def _claim(self) -> Claim | None:
         with self.store.begin() as conn:
-            # SKIP LOCKED: replicas claiming at once take different files (PostgreSQL).
-            row = conn.execute(select(t.c.vector_store_id, t.c.id, t.c.chunking_strategy).where(
-                t.c.status == "in_progress", t.c.claim.is_(None)).order_by(t.c.seq).limit(1)
-                .with_for_update(skip_locked=True)).first()
-            if row is None:
-                return None
-            claimed = conn.execute(update(t).where(
-                t.c.vector_store_id == row.vector_store_id, t.c.id == row.id,
-                t.c.status == "in_progress", t.c.claim.is_(None)).values(
-                    claim=token, lease_until=time.time() + self.lease_s)).rowcount
-            if claimed:
+            claim = ingestion_state.claim_next(conn, self.lease_s)
+            if claim is not None:
                 with self._held_lock:
-                    self._held.add(token)
-        return (row.vector_store_id, row.id, token, row.chunking_strategy) if claimed else None
+                    self._held.add(claim.token)
+        return claim
 
-    def _ingest(self, store_id: str, file_id: str, token: str, chunking: dict[str, Any]) -> None:
+    def _ingest(self, claim: Claim) -> None:
         started = time.monotonic()
+        store_id, file_id = claim.store_id, claim.file_id
         with self.store.read_conn() as conn:
             file = crud.find(conn, File, file_id)
         if file is None:
-            self._finish(store_id, file_id, token, "failed", error=(
+            self._finish(claim, FileStatus.FAILED, error=(
                 "invalid_file", f"The file {file_id} no longer exists."))
             return
         try:
             # In a child process within the parse limits; a shutdown does not wait for it.
             text = self.search.parser.extract_text(self.files_dir / file.path, file.filename,
                                                    should_stop=self._stopping.is_set)
-            static = chunking["static"]
+            static = claim.chunking["static"]
             # Chunked keeps the word pieces, so overlapping chunks share embedded windows.
             doc = chunk(text, self.search.tokenizer, static["max_chunk_size_tokens"],
                         static["chunk_overlap_tokens"])
@@ -163,32 +151,28 @@ class Ingestor:
                      file.filename, store_id, len(text), len(doc.ranges))
             if not doc.ranges:
                 raise FileRejected("invalid_file", f"{file.filename} contains no text.")
-            self.search.index.add_file(store_id, file_id, doc, on_progress=self._progress(
-                store_id, file_id, token, file.filename))
+            self.search.index.add_file(store_id, file_id, doc,
+                                       on_progress=self._progress(claim, file.filename))
         except (_Abandoned, ParseCancelled):
             log.info("stopped ingesting %s (%s): removed or cancelled", file_id, file.filename)
             self.search.drop_file([store_id], file_id)
             return
         except FileRejected as exc:
             log.info("vector store file %s (%s) failed: %s", file_id, file.filename, exc.message)
-            self._finish(store_id, file_id, token, "failed", error=(exc.code, exc.message))
+            self._finish(claim, FileStatus.FAILED, error=(exc.code, exc.message))
             return
         except Exception as exc:
             log.exception("ingesting %s into %s failed", file_id, store_id)
-            self._finish(store_id, file_id, token, "failed", error=(
+            self._finish(claim, FileStatus.FAILED, error=(
                 "server_error", f"Indexing the file failed: {exc}"))
             return
-        if self._finish(store_id, file_id, token, "completed", usage=len(text.encode())):
+        if self._finish(claim, FileStatus.COMPLETED, usage=len(text.encode())):
             log.info("indexed %s (%s) into %s in %.1f s", file_id, file.filename, store_id,
                      time.monotonic() - started)
 
-    def _progress(self, store_id: str, file_id: str, token: str, filename: str
-                  ) -> Callable[[int, int], None]:
+    def _progress(self, claim: Claim, filename: str) -> Callable[[int, int], None]:
         """Logs progress of big files, and stops the work when nobody wants the file anymore
         (a cancelled batch must not keep the worker busy for minutes)."""
-        t = crud.table_of(VectorStoreFile)
-        mine = ((t.c.vector_store_id == store_id) & (t.c.id == file_id) & (t.c.claim == token)
-                & (t.c.status == "in_progress"))
         last_check = last_log = time.monotonic()
 
         def report(done: int, total: int) -> None:
@@ -197,7 +181,7 @@ class Ingestor:
             if now - last_check >= CHECK_EVERY_S:
                 last_check = now
                 with self.store.read_conn() as conn:
-                    if conn.execute(select(t.c.seq).where(mine)).first() is None:
+                    if not ingestion_state.held(conn, claim):
                         raise _Abandoned
                 if self._stopping.is_set():
                     raise _Abandoned
@@ -207,24 +191,15 @@ class Ingestor:
                          100 * done // total)
         return report
 
-    def _finish(self, store_id: str, file_id: str, token: str, status: str, *,
-                usage: int = 0, error: tuple[str, str] | None = None) -> bool:
-        t = crud.table_of(VectorStoreFile)
-        mine = (t.c.vector_store_id == store_id) & (t.c.id == file_id) & (t.c.claim == token)
-        values: dict[str, Any] = {"status": status, "usage_bytes": usage}
-        if error:
-            values["last_error"] = {"code": error[0], "message": error[1]}
+    def _finish(self, claim: Claim, status: FileStatus, *, usage: int = 0,
+                error: tuple[str, str] | None = None) -> bool:
         with self.store.begin() as conn:
-            landed = conn.execute(update(t).where(mine, t.c.status == "in_progress")
-                                  .values(**values)).rowcount
-            now = conn.execute(select(t.c.status).where(
-                t.c.vector_store_id == store_id, t.c.id == file_id)).scalar()
-        if not landed and now != "completed":
-            # Removed, cancelled or re-added while we worked: what we indexed must not stay.
-            self.search.drop_file([store_id], file_id)
-        if error and landed:
-            self.search.drop_file([store_id], file_id)
-        return bool(landed)
+            landed, now = ingestion_state.finish(conn, claim, status, usage=usage, error=error)
+        if (not landed and now != FileStatus.COMPLETED) or (error and landed):
+            # Removed, cancelled or re-added while we worked, or failed: what we indexed of
+            # it must not stay.
+            self.search.drop_file([claim.store_id], claim.file_id)
+        return landed
 
 
 class _Abandoned(Exception):

@@ -21,18 +21,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, TypeVar, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
     ColumnElement,
     Connection,
+    Row,
     Update,
     bindparam,
     case,
     exists,
     func,
+    insert,
     select,
     text,
     type_coerce,
@@ -40,12 +42,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from airlock.engine.citations import Source
+from airlock.engine.core.items import BuiltinCall, Usage
 from airlock.engine.events import Event
 from airlock.errors import InvalidRequest
 from airlock.store import crud
 from airlock.store.bus import live_replicas_query
-from airlock.store.tables import INTERNAL, KernelHome, Message, Run, RunStep
+from airlock.store.crud import Values
+from airlock.store.records import (
+    JsonObject,
+    MessageRow,
+    NamedToolChoice,
+    RequiredAction,
+    ResponseFormat,
+    RunRow,
+    StepRow,
+    StoredRun,
+    ToolResources,
+    ToolSpec,
+    TruncationStrategy,
+)
+from airlock.store.tables import INTERNAL, KernelHome, Message, Rows, Run, RunStep
 
 KIND = "run"
 STEP_KIND = "run step"
@@ -97,46 +113,14 @@ _MESSAGE_END = {S.FAILED: "run_failed", S.CANCELLED: "run_cancelled", S.EXPIRED:
                 S.INCOMPLETE: "max_tokens"}
 
 
+R = TypeVar("R", bound=Values)
+
+
 # --- the typed run ----------------------------------------------------------------------------
 
 
-class TokenDetails(BaseModel):
-    cached_tokens: int = 0
-
-
-class Usage(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    prompt_token_details: TokenDetails = Field(default_factory=TokenDetails)
-
-    @classmethod
-    def of(cls, prompt: int, completion: int, cached: int) -> Usage:
-        return cls(prompt_tokens=prompt, completion_tokens=completion,
-                   total_tokens=prompt + completion,
-                   prompt_token_details=TokenDetails(cached_tokens=cached))
-
-    def plus(self, other: Usage) -> Usage:
-        return Usage.of(self.prompt_tokens + other.prompt_tokens,
-                        self.completion_tokens + other.completion_tokens,
-                        self.prompt_token_details.cached_tokens
-                        + other.prompt_token_details.cached_tokens)
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump()
-
-
-class ToolIO(BaseModel):
-    """One built-in tool call as the model saw it: what it wrote and what it read back, plus
-    what the call made that later turns need (sources to cite, images, files)."""
-
-    name: str
-    arguments: str = "{}"
-    output: str = ""
-    query: str | None = None  # file_search: the query actually searched
-    sources: list[Source] = []
-    images: list[str] = []  # code_interpreter: image File ids
-    files: dict[str, str] = {}  # code_interpreter: /mnt/data path -> File id
+# What the engine keeps of one built-in call of a run (core.items.BuiltinCall), by call id.
+ToolIO = BuiltinCall
 
 
 class RunParams(BaseModel):
@@ -146,7 +130,7 @@ class RunParams(BaseModel):
     usage: Usage | None = None  # tokens spent by the run's earlier turns
     tool_io: dict[str, ToolIO] = {}  # built-in calls by call id
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return self.model_dump(mode="json", exclude_defaults=True)
 
     def used(self) -> list[str]:
@@ -164,21 +148,21 @@ class RunRecord:
     status: RunStatus
     backend: str
     instructions: str
-    tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any] | None
+    tools: list[ToolSpec]
+    tool_resources: ToolResources | None
     temperature: float
     top_p: float
     max_prompt_tokens: int | None
     max_completion_tokens: int | None
-    truncation_strategy: dict[str, Any]
-    tool_choice: str | dict[str, Any]
+    truncation_strategy: TruncationStrategy
+    tool_choice: str | NamedToolChoice
     parallel_tool_calls: bool
-    response_format: str | dict[str, Any]
+    response_format: str | ResponseFormat
     params: RunParams
-    row: dict[str, Any]
+    row: StoredRun
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> RunRecord:
+    def from_row(cls, row: StoredRun) -> RunRecord:
         return cls(
             id=row["id"], thread_id=row["thread_id"], assistant_id=row["assistant_id"],
             status=RunStatus(row["status"]), backend=row["backend"] or "",
@@ -194,17 +178,29 @@ class RunRecord:
         return any(t["type"] == kind for t in self.tools)
 
 
-def _row(conn: Connection, run_id: str) -> dict[str, Any]:
+class ToolOutput(TypedDict):
+    """One of submit_tool_outputs' tool_outputs."""
+
+    tool_call_id: str
+    output: str
+
+
+def _stored(row: Row[Any]) -> StoredRun:
+    """A runs row with every column, internal ones (backend, params) included."""
+    return cast(StoredRun, dict(row._mapping))
+
+
+def _row(conn: Connection, run_id: str) -> StoredRun:
     """The stored run, internal columns (backend, params) included."""
     row = crud.find(conn, Run, run_id)
     if row is None:
         raise LookupError(run_id)
-    return dict(row._mapping)
+    return _stored(row)
 
 
-def _wire(row: dict[str, Any]) -> dict[str, Any]:
+def _wire(row: StoredRun) -> RunRow:
     """A stored run as its wire fields."""
-    return {k: v for k, v in row.items() if k not in INTERNAL}
+    return cast(RunRow, {k: v for k, v in row.items() if k not in INTERNAL})
 
 
 def load(conn: Connection, run_id: str) -> RunRecord:
@@ -230,16 +226,16 @@ def save_params(conn: Connection, run: RunRecord) -> None:
 
 # --- transitions --------------------------------------------------------------------------------
 
-Write = tuple[str, dict[str, Any]]  # a row's id, and values to write on it
+Write = tuple[str, Values]  # a row's id, and values to write on it
 
 
 def _move_statement(run_id: str | ColumnElement[Any], to: RunStatus,
-                    only_from: frozenset[RunStatus] | None, fields: dict[str, Any],
+                    only_from: frozenset[RunStatus] | None, fields: Values,
                     open_message: str | None = None) -> Update:
     """The conditional UPDATE that moves a run to `to`, returning the run as it then is
     (internal columns included). `only_from` narrows ALLOWED_FROM; with `open_message` the run
     moves only while that message of it is in_progress."""
-    values: dict[str, Any] = {"status": to.value, **fields}
+    values: dict[str, object] = {"status": to.value, **fields}
     if to in TERMINAL:
         values.update(expires_at=None, required_action=None)
         if to in _STAMP:
@@ -258,18 +254,18 @@ def _move_statement(run_id: str | ColumnElement[Any], to: RunStatus,
 
 
 def _move(conn: Connection, run_id: str | ColumnElement[Any], to: RunStatus, *,
-          only_from: frozenset[RunStatus] | None = None, **fields: Any) -> dict[str, Any] | None:
+          only_from: frozenset[RunStatus] | None = None, **fields: object) -> StoredRun | None:
     """The one place a run's status is written (with `_end`, built on the same statement): the
     run as it now is, or None when it was not in a status that may move to `to` (someone else
     moved it first)."""
     row = conn.execute(_move_statement(run_id, to, only_from, fields)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _stored(row)
 
 
 def _end(conn: Connection, run_id: str, to: RunStatus, *,
          only_from: frozenset[RunStatus] | None = None, message: Write | None = None,
          step: Write | None = None, message_open: bool = False,
-         **fields: Any) -> list[Event] | None:
+         fields: Values) -> list[Event] | None:
     """Moves the run to the terminal status `to` and closes its open messages and steps to
     match (`message` and `step`: values written on those rows as they close); the events in
     stream order (closed messages, closed steps, then the run), or None when the run was not
@@ -283,8 +279,8 @@ def _end(conn: Connection, run_id: str, to: RunStatus, *,
             _move_statement(run_id, to, only_from, fields, open_message)).first()
         if moved_row is None:
             return None
-        row = dict(moved_row._mapping)
-        return _events(to, row, _close(conn, Message, run_id, msg_values, message),
+        return _events(to, _stored(moved_row),
+                       _close(conn, Message, run_id, msg_values, message),
                        _close(conn, RunStep, run_id, step_values, step))
     moved = _move_statement(run_id, to, only_from, fields, open_message).cte("moved")
     closed = [_close_statement(model, run_id, values, write)
@@ -299,12 +295,24 @@ def _end(conn: Connection, run_id: str, to: RunStatus, *,
         return None
     run = dict(found._mapping)
     messages, steps = run.pop("closed_0"), run.pop("closed_1")
-    return _events(to, run, [_wire(m) for m in messages], [_wire(s) for s in steps])
+    # The closed rows come back as JSON objects of every column: their wire fields are the rows.
+    return _events(to, cast(StoredRun, run),
+                   [cast(MessageRow, _wire_fields(m)) for m in messages],
+                   [cast(StepRow, _wire_fields(s)) for s in steps])
 
 
-def create(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
-    """Stores a new run, queued. `values` are its columns but status and queue position."""
-    return crud.add(conn, Run, {**values, "status": S.QUEUED.value, "queued_ns": time.time_ns()})
+def _wire_fields(row: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in row.items() if k not in INTERNAL}
+
+
+def create(conn: Connection, values: StoredRun) -> RunRow:
+    """Stores a new run, queued. `values` are its columns but status (and, unless given, its
+    queue position: now)."""
+    row: StoredRun = {**values, "status": S.QUEUED.value}
+    if row.get("queued_ns") is None:
+        row["queued_ns"] = time.time_ns()
+    conn.execute(insert(crud.table_of(Run)).values(**row))
+    return _wire(row)
 
 
 def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0,
@@ -375,26 +383,26 @@ def backends_with_work(conn: Connection) -> list[str]:
 
 
 def try_finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *, message: Write,
-                    step: Write, **fields: Any) -> list[Event] | None:
+                    step: Write, **fields: object) -> list[Event] | None:
     """`finish_turn`'s common case in one statement (`Store.statement`): the run is still
     in_progress and the turn's reply message is open. None, having written nothing, when it
     is not so: then `finish_turn` in a transaction sorts it out."""
     return _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
-                step=step, message_open=True, **fields)
+                step=step, message_open=True, fields=fields)
 
 
 def finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *,
                 message: Write | None = None, step: Write | None = None,
-                **fields: Any) -> list[Event]:
+                **fields: object) -> list[Event]:
     """A worker's turn ended the run (completed, incomplete or failed). A cancel that arrived
     meanwhile wins: the run ends cancelled, keeping only the usage it had. `message` and
     `step`: what the turn writes on its open message and step (the final content, the usage),
     in the statement that closes them."""
     kept = {k: v for k, v in fields.items() if k == "usage"}
     events = _end(conn, run.id, ending, only_from=frozenset({S.IN_PROGRESS}), message=message,
-                  step=step, **fields)
+                  step=step, fields=fields)
     if events is None:
-        events = _end(conn, run.id, S.CANCELLED, message=message, step=step, **kept)
+        events = _end(conn, run.id, S.CANCELLED, message=message, step=step, fields=kept)
     if events is None:
         # Ended meanwhile (a peer failed it after this replica stalled): the turn's writes
         # still land, the ending stays.
@@ -409,7 +417,7 @@ def finish_turn(conn: Connection, run: RunRecord, ending: RunStatus, *,
     return events
 
 
-def require_action(conn: Connection, run: RunRecord, required_action: dict[str, Any]
+def require_action(conn: Connection, run: RunRecord, required_action: RequiredAction
                    ) -> list[Event]:
     """The model called functions: the run waits for the client's outputs (or, if a cancel
     arrived meanwhile, ends cancelled)."""
@@ -418,17 +426,18 @@ def require_action(conn: Connection, run: RunRecord, required_action: dict[str, 
     if row is not None:
         return [("thread.run.requires_action", _wire(row))]
     usage = run.params.usage.wire() if run.params.usage else None
-    return _end(conn, run.id, S.CANCELLED, usage=usage) or []
+    return _end(conn, run.id, S.CANCELLED, fields={"usage": usage}) or []
 
 
-def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[dict[str, str]]
-                   ) -> tuple[dict[str, Any], list[Event]]:
+def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[ToolOutput]
+                   ) -> tuple[StoredRun, list[Event]]:
     """Stores the outputs on the waiting tool_calls step and queues the run for its next turn."""
     run = crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
     if run["status"] != S.REQUIRES_ACTION:
         raise InvalidRequest(
             f"Runs in status \"{run['status']}\" do not accept tool outputs.", param="run_id")
-    pending = [c["id"] for c in run["required_action"]["submit_tool_outputs"]["tool_calls"]]
+    action = run["required_action"]
+    pending = [c["id"] for c in action["submit_tool_outputs"]["tool_calls"]] if action else []
     given = [o["tool_call_id"] for o in outputs]
     if len(set(given)) != len(given):
         raise InvalidRequest("Each tool_call_id may appear only once in tool_outputs.",
@@ -446,7 +455,7 @@ def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[
     ).scalar_one()
     details = crud.get(conn, RunStep, STEP_KIND, step_id)["step_details"]
     calls = [{**c, "function": {**c["function"], "output": by_id[c["id"]]}}
-             for c in details["tool_calls"]]
+             for c in details.get("tool_calls", [])]
     crud.change(conn, RunStep, step_id, {
         "status": "completed", "completed_at": crud.now(),
         "step_details": {"type": "tool_calls", "tool_calls": calls}})
@@ -457,7 +466,7 @@ def submit_outputs(conn: Connection, thread_id: str, run_id: str, outputs: list[
                     ("thread.run.queued", queued)]
 
 
-def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[str, Any], str]:
+def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[RunRow, str]:
     """Marks the run cancelling; returns it and the status it had, which says who finishes it:
     a worker mid-turn stops within a token, a waiting run is ended by `cancel_waiting`."""
     run = crud.get_in_thread(conn, Run, KIND, run_id, thread_id)
@@ -470,12 +479,13 @@ def request_cancel(conn: Connection, thread_id: str, run_id: str) -> tuple[dict[
 
 def cancel_waiting(conn: Connection, run_id: str) -> list[Event]:
     """Ends a cancelling run that no worker holds."""
-    return _end(conn, run_id, S.CANCELLED) or []
+    return _end(conn, run_id, S.CANCELLED, fields={}) or []
 
 
 def fail(conn: Connection, run_id: str, message: str, code: str = "server_error") -> list[Event]:
     """Ends an active run failed; a run that already ended stays as it is."""
-    return _end(conn, run_id, S.FAILED, last_error={"code": code, "message": message}) or []
+    return _end(conn, run_id, S.FAILED,
+                fields={"last_error": {"code": code, "message": message}}) or []
 
 
 def fail_interrupted(conn: Connection) -> list[str]:
@@ -496,7 +506,7 @@ def expire_due(conn: Connection) -> list[tuple[str, list[Event]]]:
         t.c.status.in_([s.value for s in WAITING]), t.c.expires_at <= crud.now())).scalars())
     expired = []
     for run_id in ids:
-        events = _end(conn, run_id, S.EXPIRED)
+        events = _end(conn, run_id, S.EXPIRED, fields={})
         if events is not None:
             expired.append((run_id, events))
     return expired
@@ -512,11 +522,12 @@ def next_expiry(conn: Connection) -> int | None:
     return found
 
 
-def _closing(status: RunStatus) -> tuple[dict[str, Any], dict[str, Any]]:
+def _closing(status: RunStatus) -> tuple[Values, Values]:
     """What a run's ending writes on its open messages, and on its open steps."""
     now = crud.now()
+    message: Values
     if status in _MESSAGE_END:
-        message: dict[str, Any] = {"status": "incomplete", "incomplete_at": now,
+        message = {"status": "incomplete", "incomplete_at": now,
                                    "incomplete_details": {"reason": _MESSAGE_END[status]}}
     else:
         message = {"status": "completed", "completed_at": now}
@@ -524,14 +535,14 @@ def _closing(status: RunStatus) -> tuple[dict[str, Any], dict[str, Any]]:
     return message, {"status": step_status, _STEP_STAMP[step_status]: now}
 
 
-def _events(status: RunStatus, run: dict[str, Any], messages: list[dict[str, Any]],
-            steps: list[dict[str, Any]]) -> list[Event]:
+def _events(status: RunStatus, run: StoredRun, messages: list[MessageRow],
+            steps: list[StepRow]) -> list[Event]:
     return [*((f"thread.message.{m['status']}", m) for m in messages),
             *((f"thread.run.step.{s['status']}", s) for s in steps),
             (f"thread.run.{status.value}", _wire(run))]
 
 
-def _close_statement(model: type[Any], run_id: str, values: dict[str, Any],
+def _close_statement(model: crud.Model, run_id: str, values: Values,
                      write: Write | None) -> Update:
     """Closes the run's in_progress rows of `model`, writing `write`'s values on its row;
     returns the closed rows."""
@@ -546,8 +557,8 @@ def _close_statement(model: type[Any], run_id: str, values: dict[str, Any],
             .values(**values).returning(*t.c))
 
 
-def _close(conn: Connection, model: type[Any], run_id: str, values: dict[str, Any],
-           write: Write | None) -> list[dict[str, Any]]:
+def _close(conn: Connection, model: type[Rows[R]], run_id: str, values: Values,
+           write: Write | None) -> list[R]:
     """The closed rows as wire objects, oldest first."""
     rows = conn.execute(_close_statement(model, run_id, values, write)).all()
-    return [crud.to_object(r) for r in sorted(rows, key=lambda r: r.seq)]
+    return [crud.to_object(model, r) for r in sorted(rows, key=lambda r: r.seq)]

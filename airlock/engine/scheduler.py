@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from airlock.engine import run_state
+from airlock.engine.core.builtins import Toolbox
 from airlock.engine.events import Hub
-from airlock.engine.rounds.toolbox import Toolbox
 from airlock.engine.run_state import RunRecord
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry

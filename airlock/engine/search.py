@@ -21,6 +21,7 @@ from airlock.settings import Settings
 from airlock.store import Store, crud
 from airlock.store import vector_stores as vs_queries
 from airlock.store.pg_keywords import PgKeywordIndex
+from airlock.store.records import Attributes, Filter
 from airlock.store.tables import File
 from airlock.tools.file_search import (
     BoundedParser,
@@ -45,7 +46,7 @@ class Result:
     filename: str
     score: float
     text: str
-    attributes: dict[str, Any] | None
+    attributes: Attributes | None
 
 
 def parse_limits(cfg: Settings) -> ParseLimits:
@@ -91,7 +92,7 @@ class Search:
         return self._embedder.tokenizer
 
     def search(self, store_ids: list[str], query: str | list[str], *, k: int,
-               threshold: float = 0.0, flt: dict[str, Any] | None = None,
+               threshold: float = 0.0, flt: Filter | None = None,
                mode: str = "hybrid") -> list[Result]:
         with self.store.read_conn() as conn:
             rows = vs_queries.completed_files(conn, store_ids)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import AssistantCreate, AssistantUpdate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 
 router = APIRouter(prefix="/v1/assistants")
 
 
 @router.post("")
 async def create_assistant(body: AssistantCreate, svc: Services = Depends(services)) -> WireJSON:
-    return WireJSON(render("assistant", await svc.assistants.create(dump_fields(body))))
+    command = cast(cmd.AssistantCreate, dump_fields(body))
+    return WireJSON(render("assistant", await svc.assistants.create(command)))
 
 
 @router.get("/{assistant_id}")
@@ -28,7 +32,7 @@ async def retrieve_assistant(assistant_id: str, svc: Services = Depends(services
 @router.post("/{assistant_id}")
 async def update_assistant(assistant_id: str, body: AssistantUpdate,
                            svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.assistants.update(assistant_id, dump_fields(body))
+    row = await svc.assistants.update(assistant_id, cast(cmd.AssistantUpdate, dump_fields(body)))
     return WireJSON(render("assistant", row))
 
 

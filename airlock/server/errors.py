@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from airlock.errors import AirlockError
-from airlock.server.responses import WireJSON
+from airlock.server.json_response import WireJSON
 from airlock.server.versions import ORIGINAL_PATH
 
 log = logging.getLogger("airlock")

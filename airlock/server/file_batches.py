@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.vector_store_files import StatusFilter, polled
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.vector_stores import FileBatchCreate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/vector_stores/{vector_store_id}/file_batches")
@@ -20,7 +23,7 @@ router = APIRouter(prefix="/v1/vector_stores/{vector_store_id}/file_batches")
 @router.post("")
 async def create_file_batch(vector_store_id: str, body: FileBatchCreate,
                             svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.file_batches.create(vector_store_id, dump_fields(body))
+    row = await svc.file_batches.create(vector_store_id, cast(cmd.BatchFields, dump_fields(body)))
     return WireJSON(render("file_batch", row))
 
 

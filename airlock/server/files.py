@@ -10,8 +10,8 @@ from starlette.responses import FileResponse
 
 from airlock.errors import InvalidRequest
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.objects import render, render_all
 from airlock.service import PageParams, Services
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -10,9 +11,10 @@ from airlock.server.errors import envelope
 from airlock.settings import Settings
 
 # Paths that hold no data answer without the key: the health check, the API description, and
-# the Playground and docs pages with their assets (the page then sends the key on every API call).
-_OPEN_PATHS = ("/health", "/openapi.json", "/playground", "/docs")
-_OPEN_PREFIXES = ("/playground/", "/docs/")
+# the Playground and docs pages with their assets (the page then sends the key on every API
+# call). Exactly these routes (server/playground.py); anything else under them needs the key.
+_OPEN_PATHS = frozenset({"/health", "/openapi.json", "/playground", "/playground/", "/docs"})
+_OPEN_ASSETS = re.compile(r"/(?:playground/static|docs/assets)/[^/]+")
 # Room for multipart boundaries and form fields around the file itself.
 _MULTIPART_SLACK = 1024 * 1024
 
@@ -81,7 +83,7 @@ class Guard:
 
 
 def _open(path: str) -> bool:
-    return path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
+    return path in _OPEN_PATHS or _OPEN_ASSETS.fullmatch(path) is not None
 
 
 def _too_large(limit: int):

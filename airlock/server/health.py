@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from airlock.server.responses import WireJSON
+from airlock.server.json_response import WireJSON
 
 router = APIRouter()
 

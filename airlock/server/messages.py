@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.requests import MessageCreate, MetadataUpdate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/messages")
 
@@ -30,7 +33,7 @@ async def retrieve_message(thread_id: str, message_id: str,
 @router.post("/{message_id}")
 async def update_message(thread_id: str, message_id: str, body: MetadataUpdate,
                          svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.messages.update(thread_id, message_id, dump_fields(body))
+    row = await svc.messages.update(thread_id, message_id, cast(cmd.MetadataFields, dump_fields(body)))
     return WireJSON(render("message", row))
 
 

@@ -3,14 +3,15 @@ submit tool outputs, cancel."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.sse import View, run_events, sse_response
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
@@ -21,6 +22,7 @@ from airlock.server.wire.requests import (
     ThreadAndRunCreate,
 )
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/runs")
@@ -29,7 +31,7 @@ thread_and_run = APIRouter(prefix="/v1/threads/runs")
 Include = Query(None, alias="include[]")
 
 
-def _opening(run: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def _opening(run: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     return [("thread.run.created", "run", run), ("thread.run.queued", "run", run)]
 
 
@@ -40,7 +42,7 @@ async def create_run(thread_id: str, body: RunCreate, include: list[str] | None 
     fields = dump_fields(body)
     if include:
         fields["include"] = include
-    run, feed = await svc.runs.create(thread_id, fields, watch=bool(body.stream))
+    run, feed = await svc.runs.create(thread_id, cast(cmd.RunFields, fields), watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
     return sse_response(run_events(feed, _opening(run), View(include)))
@@ -49,7 +51,7 @@ async def create_run(thread_id: str, body: RunCreate, include: list[str] | None 
 @thread_and_run.post("")
 async def create_thread_and_run(body: ThreadAndRunCreate,
                                 svc: Services = Depends(services)) -> Response:
-    thread, run, feed = await svc.runs.create_thread_and_run(dump_fields(body),
+    thread, run, feed = await svc.runs.create_thread_and_run(cast(cmd.RunFields, dump_fields(body)),
                                                              watch=bool(body.stream))
     if feed is None:
         return WireJSON(render("run", run))
@@ -83,7 +85,8 @@ async def retrieve_run(thread_id: str, run_id: str, svc: Services = Depends(serv
 @router.post("/{run_id}")
 async def update_run(thread_id: str, run_id: str, body: MetadataUpdate,
                      svc: Services = Depends(services)) -> WireJSON:
-    return WireJSON(render("run", await svc.runs.update(thread_id, run_id, dump_fields(body))))
+    command = cast(cmd.MetadataFields, dump_fields(body))
+    return WireJSON(render("run", await svc.runs.update(thread_id, run_id, command)))
 
 
 @router.get("")

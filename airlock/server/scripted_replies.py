@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services
-from airlock.server.responses import WireJSON
+from airlock.server.json_response import WireJSON
 from airlock.server.wire.common import dump
 from airlock.server.wire.requests import ScriptedReplies
 from airlock.service import Services

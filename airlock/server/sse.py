@@ -8,7 +8,7 @@ only closes its feed: the run goes on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -44,17 +44,18 @@ class View:
     def name(self, event: str) -> str:
         return event
 
-    def obj(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    def obj(self, kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
         return render_step(row, self.include) if kind == "step" else render(kind, row)
 
-    def step_delta(self, data: dict[str, Any]) -> dict[str, Any]:
-        return data  # already in wire shape: index and identity fields set
+    def step_delta(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(data)  # already in wire shape: index and identity fields set
 
-    def annotations(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def annotations(self, annotations: Sequence[Mapping[str, Any]]
+                    ) -> Sequence[Mapping[str, Any]]:
         return without_quotes(annotations)
 
 
-def _text_delta(view: View, data: dict[str, Any], first: bool) -> dict[str, Any]:
+def _text_delta(view: View, data: Mapping[str, Any], first: bool) -> dict[str, Any]:
     text: dict[str, Any] = {"value": data["value"]}
     if data.get("annotations"):
         # each index once, as the SDKs require
@@ -65,7 +66,7 @@ def _text_delta(view: View, data: dict[str, Any], first: bool) -> dict[str, Any]
             "delta": {"content": [{"index": 0, "type": "text", "text": text}]}}
 
 
-async def run_events(feed: Feed, opening: list[tuple[str, str, dict[str, Any]]],
+async def run_events(feed: Feed, opening: Sequence[tuple[str, str, Mapping[str, Any]]],
                      view: View) -> AsyncIterator[bytes]:
     """`opening`: (event name, object kind, row) sent before the feed, e.g. run.created."""
     started: set[str] = set()
@@ -73,7 +74,9 @@ async def run_events(feed: Feed, opening: list[tuple[str, str, dict[str, Any]]],
         for name, kind, row in opening:
             yield event(view.name(name), view.obj(kind, row))
         while True:
-            name, data = await feed.next()
+            name, event_data = await feed.next()
+            # Rendered by its name: an object (run, message, step) or a delta of one.
+            data: Mapping[str, Any] = event_data
             if name == "thread.message.delta":
                 if "part" in data:  # a non-text part (a code image), at its own index
                     yield event(name, {"id": data["id"], "object": "thread.message.delta",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.runs import Include
 from airlock.server.wire.objects import render_step
 from airlock.service import PageParams, Services

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.vector_stores import VectorStoreFileCreate, VectorStoreFileUpdate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 from airlock.settings import Settings
 
 router = APIRouter(prefix="/v1/vector_stores/{vector_store_id}/files")
 StatusFilter = Literal["in_progress", "completed", "failed", "cancelled"]
 
 
-def polled(row: dict[str, Any], cfg: Settings) -> WireJSON:
+def polled(row: Mapping[str, Any], cfg: Settings) -> WireJSON:
     """The SDK's poll helpers wait this long between GETs (else a whole second)."""
     return WireJSON(row, headers={"openai-poll-after-ms": str(cfg.poll_after_ms)})
 
@@ -27,7 +29,8 @@ def polled(row: dict[str, Any], cfg: Settings) -> WireJSON:
 @router.post("")
 async def create_vector_store_file(vector_store_id: str, body: VectorStoreFileCreate,
                                    svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.vector_store_files.create(vector_store_id, dump_fields(body))
+    command = cast(cmd.VectorStoreFileFields, dump_fields(body))
+    row = await svc.vector_store_files.create(vector_store_id, command)
     return WireJSON(render("vector_store_file", row))
 
 

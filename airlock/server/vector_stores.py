@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.objects import render, render_all
 from airlock.server.wire.vector_stores import VectorStoreCreate, VectorStoreSearch, VectorStoreUpdate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 
 router = APIRouter(prefix="/v1/vector_stores")
 
@@ -18,7 +21,8 @@ router = APIRouter(prefix="/v1/vector_stores")
 @router.post("")
 async def create_vector_store(body: VectorStoreCreate,
                               svc: Services = Depends(services)) -> WireJSON:
-    return WireJSON(render("vector_store", await svc.vector_stores.create(dump_fields(body))))
+    command = cast(cmd.NewVectorStore, dump_fields(body))
+    return WireJSON(render("vector_store", await svc.vector_stores.create(command)))
 
 
 @router.get("/{vector_store_id}")
@@ -30,7 +34,7 @@ async def retrieve_vector_store(vector_store_id: str,
 @router.post("/{vector_store_id}")
 async def update_vector_store(vector_store_id: str, body: VectorStoreUpdate,
                               svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.vector_stores.update(vector_store_id, dump_fields(body))
+    row = await svc.vector_stores.update(vector_store_id, cast(cmd.NewVectorStore, dump_fields(body)))
     return WireJSON(render("vector_store", row))
 
 

@@ -8,7 +8,7 @@ code_interpreter files, then its vector store's files (so a v2 assistant shows i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Connection, delete, select
 
@@ -17,16 +17,24 @@ from airlock.service import vector_store_files as vs_files
 from airlock.service import vector_stores
 from airlock.service.context import Context, off_loop
 from airlock.service.listing import page_items
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud, files
-from airlock.store.crud import PageParams
+from airlock.store.records import AssistantRow, ToolResources
 from airlock.store.tables import Assistant, VectorStoreFile
 
 KIND = "assistant file"
 MAX_FILES = 20
 
 
-def file_ids_of(conn: Connection, assistants: list[dict[str, Any]]) -> dict[str, list[str]]:
+class AssistantFile(TypedDict):
+    """A v1 assistant file, as the wire's assistant.file shows it."""
+
+    id: str
+    created_at: int
+
+
+def file_ids_of(conn: Connection, assistants: list[AssistantRow]) -> dict[str, list[str]]:
     """Each assistant's v1 file ids, by assistant id."""
     stores = {a["id"]: _store_ids(a) for a in assistants}
     wanted = {s for ids in stores.values() for s in ids}
@@ -55,7 +63,7 @@ def set_files(conn: Connection, assistant_id: str, file_ids: list[str],
         raise InvalidRequest(f"An assistant can have at most {MAX_FILES} files.", param=param)
     for i, file_id in enumerate(file_ids):
         require_file(conn, file_id, f"{param}[{i}]")
-    resources = dict(assistant["tool_resources"] or {})
+    resources: ToolResources = {**(assistant["tool_resources"] or {})}
     resources["code_interpreter"] = {"file_ids": file_ids}
     removed: list[tuple[str, str]] = []
     if any(t["type"] == "file_search" for t in assistant["tools"]):
@@ -75,16 +83,14 @@ def set_files(conn: Connection, assistant_id: str, file_ids: list[str],
     return removed
 
 
-def _store_ids(assistant: dict[str, Any]) -> list[str]:
-    ids: list[str] = ((assistant["tool_resources"] or {}).get("file_search") or {}).get(
-        "vector_store_ids") or []
-    return ids
+def _store_ids(assistant: AssistantRow) -> list[str]:
+    resources = assistant["tool_resources"] or {}
+    return (resources.get("file_search") or {}).get("vector_store_ids") or []
 
 
-def _code_files(assistant: dict[str, Any]) -> list[str]:
-    ids: list[str] = ((assistant["tool_resources"] or {}).get("code_interpreter") or {}).get(
-        "file_ids") or []
-    return ids
+def _code_files(assistant: AssistantRow) -> list[str]:
+    resources = assistant["tool_resources"] or {}
+    return (resources.get("code_interpreter") or {}).get("file_ids") or []
 
 
 def _v1_files(conn: Connection, assistant_id: str) -> list[str]:
@@ -102,7 +108,7 @@ def _detach(conn: Connection, assistant_id: str, file_id: str) -> list[tuple[str
     return set_files(conn, assistant_id, [f for f in current if f != file_id])
 
 
-def _files(conn: Connection, assistant_id: str) -> list[dict[str, Any]]:
+def _files(conn: Connection, assistant_id: str) -> list[AssistantFile]:
     """The assistant's v1 files that still exist, oldest first, as {id, created_at}."""
     rows = [files.find(conn, f) for f in _v1_files(conn, assistant_id)]
     return [{"id": r.id, "created_at": r.created_at} for r in rows if r is not None]
@@ -112,7 +118,7 @@ class AssistantFiles:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    async def attach(self, assistant_id: str, file_id: str) -> dict[str, Any]:
+    async def attach(self, assistant_id: str, file_id: str) -> AssistantFile:
         removed = await self.ctx.write_queueing_files(_attach, assistant_id, file_id)
         await drop_chunks(self.ctx, removed)
         return await self.retrieve(assistant_id, file_id)
@@ -120,17 +126,17 @@ class AssistantFiles:
     async def detach(self, assistant_id: str, file_id: str) -> None:
         await drop_chunks(self.ctx, await self.ctx.store.write(_detach, assistant_id, file_id))
 
-    async def retrieve(self, assistant_id: str, file_id: str) -> dict[str, Any]:
+    async def retrieve(self, assistant_id: str, file_id: str) -> AssistantFile:
         found = [f for f in await self.ctx.store.read(_files, assistant_id) if f["id"] == file_id]
         if not found:
             raise NotFound(KIND, file_id)
         return found[0]
 
     async def page(self, assistant_id: str, params: PageParams
-                   ) -> tuple[list[dict[str, Any]], bool]:
+                   ) -> tuple[list[AssistantFile], bool]:
         return page_items(await self.ctx.store.read(_files, assistant_id), params)
 
-    async def file_ids(self, assistants: list[dict[str, Any]]) -> dict[str, list[str]]:
+    async def file_ids(self, assistants: list[AssistantRow]) -> dict[str, list[str]]:
         """The v1 file ids of these assistants, by id."""
         return await self.ctx.store.read(file_ids_of, assistants)
 
@@ -138,7 +144,7 @@ class AssistantFiles:
         """The same by assistant id (an assistant deleted since has none)."""
         def read(conn: Connection) -> dict[str, list[str]]:
             rows = [crud.find(conn, Assistant, i) for i in dict.fromkeys(assistant_ids)]
-            found = file_ids_of(conn, [crud.to_object(r) for r in rows if r is not None])
+            found = file_ids_of(conn, [crud.to_object(Assistant, r) for r in rows if r is not None])
             return {i: found.get(i, []) for i in assistant_ids}
         return await self.ctx.store.read(read)
 

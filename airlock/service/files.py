@@ -13,8 +13,9 @@ from sqlalchemy import Connection
 from airlock.errors import InvalidRequest
 from airlock.service import vector_store_files
 from airlock.service.context import Context, off_loop
+from airlock.service.paging import PageParams
 from airlock.store import blobs, crud, files
-from airlock.store.crud import PageParams
+from airlock.store.records import FileRow
 from airlock.store.tables import File
 
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
@@ -39,7 +40,7 @@ def _ttl(anchor: Any, seconds: Any) -> int | None:
 
 
 def _page(conn: Connection, params: PageParams, purpose: str | None
-          ) -> tuple[list[dict[str, Any]], bool]:
+          ) -> tuple[list[FileRow], bool]:
     scope = {"purpose": purpose} if purpose else {}
     return crud.page(conn, File, params, files.live(), **scope)
 
@@ -53,7 +54,7 @@ class Files:
         self.ctx = ctx
 
     async def upload(self, source: BinaryIO, filename: str | None, purpose: Any,
-                     expires_anchor: Any = None, expires_seconds: Any = None) -> dict[str, Any]:
+                     expires_anchor: Any = None, expires_seconds: Any = None) -> FileRow:
         """Stores an upload. `purpose` and the expires_after parts are the form's raw values."""
         if filename is not None and "\x00" in filename:
             raise InvalidRequest("Invalid 'file': its filename contains a NUL character.",
@@ -78,14 +79,14 @@ class Files:
             blobs.discard(files_dir, path)
             raise
 
-    async def retrieve(self, file_id: str) -> dict[str, Any]:
+    async def retrieve(self, file_id: str) -> FileRow:
         return await self.ctx.store.read(files.get, file_id)
 
     async def page(self, params: PageParams, purpose: str | None
-                   ) -> tuple[list[dict[str, Any]], bool]:
+                   ) -> tuple[list[FileRow], bool]:
         return await self.ctx.store.read(_page, params, purpose)
 
-    async def content(self, file_id: str) -> tuple[dict[str, Any], Path]:
+    async def content(self, file_id: str) -> tuple[FileRow, Path]:
         """The file and where its bytes are."""
         return await self.ctx.store.read(files.blob_path, self.ctx.cfg.files_dir, file_id)
 

@@ -3,13 +3,20 @@ the same `limit`/`order`/`after`/`before` rules as the store's tables."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict, TypeVar
 
 from airlock.errors import InvalidRequest
-from airlock.store.crud import PageParams
+from airlock.service.paging import PageParams
 
 
-def page_items(items: list[dict[str, Any]], params: PageParams) -> tuple[list[dict[str, Any]], bool]:
+class Listed(TypedDict):
+    id: str
+
+
+Item = TypeVar("Item", bound=Listed)
+
+
+def page_items(items: list[Item], params: PageParams) -> tuple[list[Item], bool]:
     """`items` oldest first, each with an "id"; returns one page and whether more lie beyond."""
     ordered = items if params.order == "asc" else items[::-1]
     ids = [item["id"] for item in ordered]

@@ -3,52 +3,53 @@ join the thread's own vector store (waking ingestion); no new message while a ru
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection
 
 from airlock.engine import run_state
 from airlock.errors import InvalidRequest, NotFound
 from airlock.service import vector_stores
+from airlock.service.commands import ContentIn, MessageFields, MetadataFields
 from airlock.service.context import Context
-from airlock.service.listing import page_items
+from airlock.service.listing import Listed, page_items
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud
-from airlock.store.crud import PageParams
 from airlock.store.ids import new_id
+from airlock.store.records import Attachment, ContentPart, MessageRow, ThreadRow
 from airlock.store.tables import Message, Thread
 
 KIND = "message"
 
 
-def content_parts(conn: Connection, content: str | list[dict[str, Any]], param: str
-                  ) -> list[dict[str, Any]]:
+def content_parts(conn: Connection, content: str | list[ContentIn], param: str
+                  ) -> list[ContentPart]:
     if isinstance(content, str):
         if not content:
             raise InvalidRequest("Message content must be non-empty.", param=param)
         return [{"type": "text", "text": {"value": content, "annotations": []}}]
-    parts = []
+    parts: list[ContentPart] = []
     for i, part in enumerate(content):
         if part["type"] == "text":
             parts.append({"type": "text", "text": {"value": part["text"], "annotations": []}})
+        elif part["type"] == "image_file":
+            require_file(conn, part["image_file"]["file_id"], f"{param}[{i}].image_file.file_id")
+            parts.append({"type": "image_file", "image_file": part["image_file"]})
         else:
-            if part["type"] == "image_file":
-                require_file(conn, part["image_file"]["file_id"], f"{param}[{i}].image_file.file_id")
-            parts.append(part)
+            parts.append({"type": "image_url", "image_url": part["image_url"]})
     return parts
 
 
-def attachments(conn: Connection, items: list[dict[str, Any]] | None, param: str
-                ) -> list[dict[str, Any]]:
-    out = []
+def attachments(conn: Connection, items: list[Attachment] | None, param: str
+                ) -> list[Attachment]:
+    out: list[Attachment] = []
     for i, item in enumerate(items or []):
         require_file(conn, item["file_id"], f"{param}[{i}].file_id")
         out.append({"file_id": item["file_id"], "tools": item.get("tools", [])})
     return out
 
 
-def build(conn: Connection, thread_id: str, fields: dict[str, Any], param: str = ""
-          ) -> dict[str, Any]:
+def build(conn: Connection, thread_id: str, fields: MessageFields, param: str = ""
+          ) -> MessageRow:
     """A new user- or client-written message row (not yet stored); `param` prefixes error params."""
     created = crud.now()
     return {
@@ -68,7 +69,7 @@ def build(conn: Connection, thread_id: str, fields: dict[str, Any], param: str =
     }
 
 
-def add_to_thread(conn: Connection, thread: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def add_to_thread(conn: Connection, thread: ThreadRow, rows: list[MessageRow]) -> None:
     """Stores built messages and files their file_search attachments in the thread's store."""
     for row in rows:
         crud.add(conn, Message, row)
@@ -80,7 +81,7 @@ def add_to_thread(conn: Connection, thread: dict[str, Any], rows: list[dict[str,
         thread["tool_resources"] = resources
 
 
-def _create(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _create(conn: Connection, thread_id: str, fields: MessageFields) -> MessageRow:
     thread = crud.get(conn, Thread, "thread", thread_id)
     run_id = run_state.active_run_id(conn, thread_id)
     if run_id is not None:
@@ -91,7 +92,7 @@ def _create(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[st
     return row
 
 
-def _file_ids(message: dict[str, Any]) -> list[str]:
+def _file_ids(message: MessageRow) -> list[str]:
     return list(dict.fromkeys(a["file_id"] for a in message["attachments"] or []))
 
 
@@ -99,31 +100,31 @@ class Messages:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    async def create(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, thread_id: str, fields: MessageFields) -> MessageRow:
         return await self.ctx.write_queueing_files(_create, thread_id, fields)
 
-    async def retrieve(self, thread_id: str, message_id: str) -> dict[str, Any]:
+    async def retrieve(self, thread_id: str, message_id: str) -> MessageRow:
         return await self.ctx.store.read(crud.get_in_thread, Message, KIND, message_id, thread_id)
 
-    async def update(self, thread_id: str, message_id: str, fields: dict[str, Any]
-                     ) -> dict[str, Any]:
+    async def update(self, thread_id: str, message_id: str, fields: MetadataFields
+                     ) -> MessageRow:
         return await self.ctx.store.write(crud.update_in_thread, Message, KIND, message_id,
                                           thread_id, fields)
 
     async def page(self, thread_id: str, params: PageParams, run_id: str | None
-                   ) -> tuple[list[dict[str, Any]], bool]:
+                   ) -> tuple[list[MessageRow], bool]:
         scope = {"run_id": run_id} if run_id else {}
         return await self.ctx.store.read(crud.page_in_thread, Message, params, thread_id, **scope)
 
     async def page_files(self, thread_id: str, message_id: str, params: PageParams
-                         ) -> tuple[dict[str, Any], list[str], bool]:
+                         ) -> tuple[MessageRow, list[str], bool]:
         """Assistants v1's message files (its attachments): the message, a page of file ids,
         whether more lie beyond."""
         message = await self.retrieve(thread_id, message_id)
-        items, more = page_items([{"id": f} for f in _file_ids(message)], params)
+        items, more = page_items([Listed(id=f) for f in _file_ids(message)], params)
         return message, [item["id"] for item in items], more
 
-    async def file(self, thread_id: str, message_id: str, file_id: str) -> dict[str, Any]:
+    async def file(self, thread_id: str, message_id: str, file_id: str) -> MessageRow:
         """The message, when `file_id` is attached to it; else a 404."""
         message = await self.retrieve(thread_id, message_id)
         if file_id not in _file_ids(message):

@@ -10,7 +10,7 @@ from airlock.service.context import Context
 from airlock.service.file_batches import FileBatches
 from airlock.service.files import Files
 from airlock.service.messages import Messages
-from airlock.service.models import Models
+from airlock.service.model_names import Models
 from airlock.service.runs import Runs
 from airlock.service.scripted_replies import ScriptedReplies
 from airlock.service.threads import Threads

@@ -3,27 +3,27 @@ everything in it and stops its code_interpreter kernel."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, delete
 
 from airlock.service import messages, tool_resources
+from airlock.service.commands import ThreadFields
 from airlock.service.context import Context, off_loop
 from airlock.store import crud
 from airlock.store.ids import new_id
+from airlock.store.records import ThreadRow
 from airlock.store.tables import Message, Run, RunStep, Thread
 
 KIND = "thread"
 
 
-def insert(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
-    thread: dict[str, Any] = {
-        "id": new_id("thread"),
-        "created_at": crud.now(),
-        "tool_resources": tool_resources.resolve(conn, fields.get("tool_resources"),
-                                                 "tool_resources"),
-        "metadata": fields.get("metadata") or {},
-    }
+def insert(conn: Connection, fields: ThreadFields) -> ThreadRow:
+    thread = ThreadRow(
+        id=new_id("thread"),
+        created_at=crud.now(),
+        tool_resources=tool_resources.resolve(conn, fields.get("tool_resources"),
+                                              "tool_resources"),
+        metadata=fields.get("metadata") or {},
+    )
     # Build every message before writing anything: one bad message rejects the whole request.
     rows = [messages.build(conn, thread["id"], m, f"messages[{i}].")
             for i, m in enumerate(fields.get("messages") or [])]
@@ -32,11 +32,14 @@ def insert(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
     return thread
 
 
-def _update(conn: Connection, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _update(conn: Connection, thread_id: str, fields: ThreadFields) -> ThreadRow:
     crud.get(conn, Thread, KIND, thread_id)
-    changes = tool_resources.resolved_fields(conn, fields)
-    if "metadata" in changes:
-        changes["metadata"] = changes["metadata"] or {}
+    changes: dict[str, object] = {**fields}
+    if "tool_resources" in fields:
+        changes["tool_resources"] = tool_resources.resolve(conn, fields["tool_resources"],
+                                                           "tool_resources")
+    if "metadata" in fields:
+        changes["metadata"] = fields["metadata"] or {}
     crud.change(conn, Thread, thread_id, changes)
     return crud.get(conn, Thread, KIND, thread_id)
 
@@ -55,13 +58,13 @@ class Threads:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, fields: ThreadFields) -> ThreadRow:
         return await self.ctx.write_queueing_files(insert, fields)
 
-    async def retrieve(self, thread_id: str) -> dict[str, Any]:
+    async def retrieve(self, thread_id: str) -> ThreadRow:
         return await self.ctx.store.read(crud.get, Thread, KIND, thread_id)
 
-    async def update(self, thread_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, thread_id: str, fields: ThreadFields) -> ThreadRow:
         return await self.ctx.write_queueing_files(_update, thread_id, fields)
 
     async def delete(self, thread_id: str) -> None:

@@ -3,27 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection
 
 from airlock.errors import InvalidRequest
 from airlock.service import vector_stores
+from airlock.service.commands import ToolResourcesIn
 from airlock.service.references import require_file, require_vector_store
+from airlock.store.records import ToolResources
 
 
-def resolved_fields(conn: Connection, fields: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a request's fields with its tool_resources, when sent, in stored form."""
-    if "tool_resources" not in fields:
-        return dict(fields)
-    return {**fields, "tool_resources": resolve(conn, fields["tool_resources"], "tool_resources")}
-
-
-def resolve(conn: Connection, resources: dict[str, Any] | None, param: str) -> dict[str, Any]:
+def resolve(conn: Connection, resources: ToolResourcesIn | None, param: str) -> ToolResources:
     """The stored form of a validated tool_resources value; `param` names it in errors."""
     if not resources:
         return {}
-    out: dict[str, Any] = {}
+    out: ToolResources = {}
     ci = resources.get("code_interpreter")
     if ci is not None:
         ids = ci.get("file_ids", [])

@@ -3,23 +3,27 @@ one drops its chunks from the index. A vector-store file's id is the File's id."
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
+from airlock.engine import ingestion_state
 from airlock.errors import InvalidRequest
+from airlock.service.commands import ChunkingIn, VectorStoreFileFields
 from airlock.service.context import Context, off_loop
+from airlock.service.paging import PageParams
 from airlock.service.references import require_file
 from airlock.store import crud, files
-from airlock.store.crud import PageParams
+from airlock.store.records import Attributes, ChunkingStrategy, FileRow, VectorStoreFileRow
 from airlock.store.tables import VectorStore, VectorStoreFile
 
 KIND = "vector store file"
 STORE_KIND = "vector store"
-AUTO = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
+AUTO: ChunkingStrategy = {
+    "type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
 
 
-def chunking(strategy: dict[str, Any] | None, param: str) -> dict[str, Any]:
+def chunking(strategy: ChunkingIn | None, param: str) -> ChunkingStrategy:
     """The stored (always static) form of a request's chunking_strategy: auto is 800/400."""
     if not strategy or strategy["type"] == "auto":
         return AUTO
@@ -36,29 +40,24 @@ def chunking(strategy: dict[str, Any] | None, param: str) -> dict[str, Any]:
                                          "chunk_overlap_tokens": overlap}}
 
 
-def add(conn: Connection, store_id: str, file_id: str, *, strategy: dict[str, Any] = AUTO,
-        attributes: dict[str, Any] | None = None, batch_id: str | None = None,
-        param: str = "file_id") -> dict[str, Any]:
+def add(conn: Connection, store_id: str, file_id: str, *, strategy: ChunkingStrategy = AUTO,
+        attributes: Attributes | None = None, batch_id: str | None = None,
+        param: str = "file_id") -> VectorStoreFileRow:
     """Queues the file for ingestion into the store; adding it again re-ingests it."""
     require_file(conn, file_id, param)
-    t = crud.table_of(VectorStoreFile)
-    conn.execute(t.delete().where(t.c.vector_store_id == store_id, t.c.id == file_id))
-    return crud.add(conn, VectorStoreFile, {
-        "id": file_id, "vector_store_id": store_id, "created_at": crud.now(), "usage_bytes": 0,
-        "status": "in_progress", "last_error": None, "chunking_strategy": strategy,
-        "attributes": attributes, "batch_id": batch_id, "claim": None,
-    })
+    return ingestion_state.queue(conn, store_id, file_id, strategy=strategy,
+                                 attributes=attributes, batch_id=batch_id)
 
 
-def get(conn: Connection, store_id: str, file_id: str) -> dict[str, Any]:
+def get(conn: Connection, store_id: str, file_id: str) -> VectorStoreFileRow:
     crud.get(conn, VectorStore, STORE_KIND, store_id)
     return crud.get(conn, VectorStoreFile, KIND, file_id, vector_store_id=store_id)
 
 
 def page(conn: Connection, store_id: str, params: PageParams, status: str | None,
-         batch_id: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+         batch_id: str | None = None) -> tuple[list[VectorStoreFileRow], bool]:
     crud.get(conn, VectorStore, STORE_KIND, store_id)
-    scope: dict[str, Any] = {"vector_store_id": store_id}
+    scope = {"vector_store_id": store_id}
     if status:
         scope["status"] = status
     if batch_id:
@@ -74,7 +73,8 @@ def forget_file(conn: Connection, file_id: str) -> list[str]:
     return stores
 
 
-def _create(conn: Connection, store_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _create(conn: Connection, store_id: str, fields: VectorStoreFileFields
+            ) -> VectorStoreFileRow:
     crud.get(conn, VectorStore, STORE_KIND, store_id)
     return add(conn, store_id, fields["file_id"],
                strategy=chunking(fields.get("chunking_strategy"), "chunking_strategy"),
@@ -82,7 +82,7 @@ def _create(conn: Connection, store_id: str, fields: dict[str, Any]) -> dict[str
 
 
 def _set_attributes(conn: Connection, store_id: str, file_id: str,
-                    attributes: dict[str, Any] | None) -> dict[str, Any]:
+                    attributes: Attributes | None) -> VectorStoreFileRow:
     get(conn, store_id, file_id)
     t = crud.table_of(VectorStoreFile)
     conn.execute(update(t).where(t.c.vector_store_id == store_id, t.c.id == file_id)
@@ -101,18 +101,19 @@ class VectorStoreFiles:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    async def create(self, store_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, store_id: str, fields: VectorStoreFileFields
+                     ) -> VectorStoreFileRow:
         return await self.ctx.write_queueing_files(_create, store_id, fields)
 
-    async def retrieve(self, store_id: str, file_id: str) -> dict[str, Any]:
+    async def retrieve(self, store_id: str, file_id: str) -> VectorStoreFileRow:
         return await self.ctx.store.read(get, store_id, file_id)
 
     async def update(self, store_id: str, file_id: str,
-                     attributes: dict[str, Any] | None) -> dict[str, Any]:
+                     attributes: Attributes | None) -> VectorStoreFileRow:
         return await self.ctx.store.write(_set_attributes, store_id, file_id, attributes)
 
     async def page(self, store_id: str, params: PageParams, status: str | None
-                   ) -> tuple[list[dict[str, Any]], bool]:
+                   ) -> tuple[list[VectorStoreFileRow], bool]:
         return await self.ctx.store.read(page, store_id, params, status)
 
     async def delete(self, store_id: str, file_id: str) -> None:
@@ -122,7 +123,7 @@ class VectorStoreFiles:
     async def content(self, store_id: str, file_id: str) -> str | None:
         """The text the store holds for the file: the parsed document, as search sees it."""
 
-        def locate(conn: Connection) -> tuple[dict[str, Any], Any]:
+        def locate(conn: Connection) -> tuple[FileRow, Path]:
             get(conn, store_id, file_id)
             return files.blob_path(conn, self.ctx.cfg.files_dir, file_id)
 

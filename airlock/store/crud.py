@@ -3,53 +3,77 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Row, Table, delete, insert, select, update
 
 from airlock.errors import InvalidRequest, NotFound
-from airlock.store.tables import INTERNAL, Base, Thread
+from airlock.store.tables import INTERNAL, Base, Rows, Thread
+
+# The values of columns to write: SQLAlchemy checks them against the columns' types.
+Values = Mapping[str, object]
+R = TypeVar("R", bound=Values)  # a row's TypedDict (store.records)
 
 
 def now() -> int:
     return int(time.time())
 
 
-def table_of(model: type[Base]) -> Table:
-    return model.__table__  # type: ignore[return-value]
+Model = type[Base] | type[Rows[Any]]
 
 
-def to_object(row: Any) -> dict[str, Any]:
-    """A row as its wire fields: every column except the internal ones."""
-    return {k: v for k, v in row._mapping.items() if k not in INTERNAL}
+def table_of(model: Model) -> Table:
+    return cast(Table, model.__table__)
 
 
-def find(conn: Connection, model: type[Base], object_id: str, **scope: Any) -> Any | None:
+def to_object(model: type[Rows[R]], row: Row[Any]) -> R:
+    """A row of `model` as its wire fields: every column except the internal ones. The one
+    place a row becomes its records.py TypedDict: the columns are the table's."""
+    return cast(R, {k: v for k, v in row._mapping.items() if k not in INTERNAL})
+
+
+def find(conn: Connection, /, model: Model, object_id: str, **scope: object
+         ) -> Row[Any] | None:
     t = table_of(model)
     q = select(t).where(t.c.id == object_id, *(t.c[k] == v for k, v in scope.items()))
     return conn.execute(q).first()
 
 
-def get(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> dict[str, Any]:
+def get(conn: Connection, model: type[Rows[R]], kind: str, object_id: str, /, **scope: object
+        ) -> R:
     """The object, or a 404 naming its kind. `scope` pins parents (thread_id=..., run_id=...)."""
     row = find(conn, model, object_id, **scope)
     if row is None:
         raise NotFound(kind, object_id)
-    return to_object(row)
+    return to_object(model, row)
 
 
-def add(conn: Connection, model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
-    conn.execute(insert(table_of(model)).values(**values))
-    return {k: v for k, v in values.items() if k not in INTERNAL}
+# Tables whose `status` changes only in their state module (engine/run_state.py,
+# engine/ingestion_state.py), by conditional UPDATEs: generic writes may not touch it.
+STATE_OWNED = frozenset({"runs", "vector_store_files"})
 
 
-def add_all(conn: Connection, rows: list[tuple[type[Base], dict[str, Any]]]) -> None:
+def _no_status(model: Model, values: Values) -> None:
+    if "status" in values and table_of(model).name in STATE_OWNED:
+        raise ValueError(f"{table_of(model).name}.status changes only in its state module")
+
+
+def add(conn: Connection, model: type[Rows[R]], values: R, **internal: object) -> R:
+    """Inserts a row: its wire columns, and the internal ones (INTERNAL) as keywords."""
+    _no_status(model, values)
+    conn.execute(insert(table_of(model)).values(**values, **internal))
+    return values
+
+
+def add_all(conn: Connection, rows: list[tuple[Model, Values]]) -> None:
     """Inserts rows of several tables, in order; on PostgreSQL as one statement (the first
     inserts as data-modifying CTEs), so it needs no transaction of its own (`Store.statement`)."""
+    for model, values in rows:
+        _no_status(model, values)
     if conn.dialect.name != "postgresql" or len(rows) < 2:
         for model, values in rows:
-            add(conn, model, values)
+            conn.execute(insert(table_of(model)).values(**values))
         return
     *first, (model, values) = rows
     statement = insert(table_of(model)).values(**values)
@@ -59,28 +83,34 @@ def add_all(conn: Connection, rows: list[tuple[type[Base], dict[str, Any]]]) -> 
     conn.execute(statement)
 
 
-def change(conn: Connection, model: type[Base], object_id: str, values: dict[str, Any]) -> None:
+def change(conn: Connection, model: Model, object_id: str, values: Values) -> None:
+    _no_status(model, values)
     if values:
         t = table_of(model)
         conn.execute(update(t).where(t.c.id == object_id).values(**values))
 
 
-def remove(conn: Connection, model: type[Base], object_id: str) -> bool:
+def remove(conn: Connection, model: Model, object_id: str) -> bool:
     t = table_of(model)
     return conn.execute(delete(t).where(t.c.id == object_id)).rowcount > 0
 
 
-@dataclass(frozen=True)
-class PageParams:
-    limit: int = 20
-    order: str = "desc"
-    after: str | None = None
-    before: str | None = None
+class Paging(Protocol):
+    """A cursor page's parameters (the service layer's PageParams)."""
+
+    @property
+    def limit(self) -> int: ...
+    @property
+    def order(self) -> str: ...
+    @property
+    def after(self) -> str | None: ...
+    @property
+    def before(self) -> str | None: ...
 
 
 def page(
-    conn: Connection, model: type[Base], params: PageParams, *filters: Any, **scope: Any
-) -> tuple[list[dict[str, Any]], bool]:
+    conn: Connection, model: type[Rows[R]], params: Paging, /, *filters: Any, **scope: object
+) -> tuple[list[R], bool]:
     """One cursor page in `params.order`, and whether more objects lie beyond it.
 
     Cursors are object ids resolved to their `seq`. `before` returns the objects nearest the
@@ -105,7 +135,7 @@ def page(
     rows = rows[: params.limit]
     if newest_first != desc:
         rows.reverse()
-    return [to_object(r) for r in rows], has_more
+    return [to_object(model, r) for r in rows], has_more
 
 
 def _cursor_seq(conn: Connection, t: Table, object_id: str, param: str, where: list[Any]) -> int:
@@ -117,7 +147,7 @@ def _cursor_seq(conn: Connection, t: Table, object_id: str, param: str, where: l
     return int(seq)
 
 
-def require(conn: Connection, model: type[Base], kind: str, object_id: str) -> None:
+def require(conn: Connection, model: Model, kind: str, object_id: str) -> None:
     """A 404 unless the object exists; reads only its key."""
     t = table_of(model)
     if conn.execute(select(t.c.seq).where(t.c.id == object_id)).first() is None:
@@ -125,8 +155,8 @@ def require(conn: Connection, model: type[Base], kind: str, object_id: str) -> N
 
 
 def get_in_thread(
-    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
-) -> dict[str, Any]:
+    conn: Connection, model: type[Rows[R]], kind: str, object_id: str, thread_id: str, /
+) -> R:
     """An object that lives in a thread: 404 for the thread first, then for the object. Deleting
     a thread deletes its objects in the same transaction, so one found by both ids proves the
     thread exists: one query unless something is missing."""
@@ -134,20 +164,20 @@ def get_in_thread(
     if row is None:
         require(conn, Thread, "thread", thread_id)
         raise NotFound(kind, object_id)
-    return to_object(row)
+    return to_object(model, row)
 
 
 def page_in_thread(
-    conn: Connection, model: type[Base], params: PageParams, thread_id: str, **scope: Any
-) -> tuple[list[dict[str, Any]], bool]:
+    conn: Connection, model: type[Rows[R]], params: Paging, thread_id: str, /, **scope: object
+) -> tuple[list[R], bool]:
     require(conn, Thread, "thread", thread_id)
     return page(conn, model, params, thread_id=thread_id, **scope)
 
 
 def update_in_thread(
-    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str,
-    fields: dict[str, Any],
-) -> dict[str, Any]:
+    conn: Connection, model: type[Rows[R]], kind: str, object_id: str, thread_id: str,
+    fields: Values, /
+) -> R:
     """Applies the sent fields (metadata: null clears it) and returns the updated object."""
     get_in_thread(conn, model, kind, object_id, thread_id)
     if "metadata" in fields:
@@ -156,13 +186,15 @@ def update_in_thread(
     return get(conn, model, kind, object_id)
 
 
-def delete_checked(conn: Connection, model: type[Base], kind: str, object_id: str, **scope: Any) -> None:
-    get(conn, model, kind, object_id, **scope)
+def delete_checked(conn: Connection, /, model: Model, kind: str, object_id: str,
+                   **scope: object) -> None:
+    if find(conn, model, object_id, **scope) is None:
+        raise NotFound(kind, object_id)
     remove(conn, model, object_id)
 
 
 def delete_in_thread(
-    conn: Connection, model: type[Base], kind: str, object_id: str, thread_id: str
+    conn: Connection, model: type[Rows[Any]], kind: str, object_id: str, thread_id: str
 ) -> None:
     get_in_thread(conn, model, kind, object_id, thread_id)
     remove(conn, model, object_id)

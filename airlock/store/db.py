@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
 import orjson
@@ -22,6 +22,7 @@ _HERE = Path(__file__).parent
 # pg_advisory_xact_lock key held while migrating (any constant unique to airlock).
 MIGRATION_LOCK = 0x61_69_72_6C_6F_63_6B
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Store:
@@ -97,28 +98,30 @@ class Store:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args,
+                   **kwargs: P.kwargs) -> T:
         """Runs `fn(conn, *args)` on a read connection."""
-        return await self._call(self._read_sync, fn, args, kwargs)
+        return await self._call(self._read_sync, lambda conn: fn(conn, *args, **kwargs))
 
-    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args,
+                    **kwargs: P.kwargs) -> T:
         """Runs `fn(conn, *args)` in one write transaction: it all lands, or nothing does."""
-        return await self._call(self._write_sync, fn, args, kwargs)
+        return await self._call(self._write_sync, lambda conn: fn(conn, *args, **kwargs))
 
-    async def _call(self, runner: Callable[..., T], fn: Callable[..., T], args: tuple[Any, ...],
-                    kwargs: dict[str, Any]) -> T:
+    async def _call(self, runner: Callable[[Callable[[Connection], T]], T],
+                    fn: Callable[[Connection], T]) -> T:
         # Never on the event loop: background threads (model workers, ingestion, sweepers) write
         # the same database, and a transaction waiting on their write lock (busy_timeout) would
         # stall every request and stream of the server. A thread hop costs ~0.1 ms.
-        return await anyio.to_thread.run_sync(runner, fn, args, kwargs)
+        return await anyio.to_thread.run_sync(runner, fn)
 
-    def _read_sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
         with self.read_conn() as conn:
-            return fn(conn, *args, **kwargs)
+            return fn(conn)
 
-    def _write_sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    def _write_sync(self, fn: Callable[[Connection], T]) -> T:
         with self.begin() as conn:
-            return fn(conn, *args, **kwargs)
+            return fn(conn)
 
     @contextmanager
     def begin(self, *, durable: bool = True) -> Iterator[Connection]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, delete, or_, select
 
 from airlock.errors import NotFound
 from airlock.store import crud
 from airlock.store.ids import new_id
+from airlock.store.records import FileRow
 from airlock.store.tables import File
 
 KIND = "file"
@@ -26,41 +27,40 @@ def live(now: int | None = None) -> ColumnElement[bool]:
 
 
 def insert(conn: Connection, *, path: str, size: int, filename: str, purpose: str,
-           expires_after_seconds: int | None) -> dict[str, Any]:
+           expires_after_seconds: int | None) -> FileRow:
     created = crud.now()
-    return crud.add(conn, File, {
-        "id": new_id("file"),
-        "created_at": created,
-        "bytes": size,
-        "filename": filename,
-        "purpose": purpose,
+    return crud.add(conn, File, FileRow(
+        id=new_id("file"),
+        created_at=created,
+        bytes=size,
+        filename=filename,
+        purpose=purpose,
         # Bytes are on disk before the row exists, so a file is processed on arrival.
-        "status": "processed",
-        "status_details": None,
-        "expires_at": created + expires_after_seconds if expires_after_seconds else None,
-        "path": path,
-    })
+        status="processed",
+        status_details=None,
+        expires_at=created + expires_after_seconds if expires_after_seconds else None,
+    ), path=path)
 
 
-def find(conn: Connection, file_id: str) -> Any | None:
+def find(conn: Connection, file_id: str) -> Row[Any] | None:
     """The live row, or None."""
     t = crud.table_of(File)
     return conn.execute(select(t).where(t.c.id == file_id, live())).first()
 
 
-def get(conn: Connection, file_id: str) -> dict[str, Any]:
+def get(conn: Connection, file_id: str) -> FileRow:
     """The live file, or a 404."""
     row = find(conn, file_id)
     if row is None:
         raise NotFound(KIND, file_id)
-    return crud.to_object(row)
+    return crud.to_object(File, row)
 
 
-def blob_path(conn: Connection, files_dir: Path, file_id: str) -> tuple[dict[str, Any], Path]:
+def blob_path(conn: Connection, files_dir: Path, file_id: str) -> tuple[FileRow, Path]:
     row = find(conn, file_id)
     if row is None:
         raise NotFound(KIND, file_id)
-    return crud.to_object(row), files_dir / row.path
+    return crud.to_object(File, row), files_dir / row.path
 
 
 def remove(conn: Connection, files_dir: Path, file_id: str) -> Path:

@@ -7,10 +7,35 @@ Columns in INTERNAL never reach the wire.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    FromClause,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from airlock.store.records import (
+    AssistantRow,
+    BatchRow,
+    FileRow,
+    MessageRow,
+    RunRow,
+    ScriptedReplyRow,
+    StepRow,
+    ThreadRow,
+    VectorStoreFileRow,
+    VectorStoreRow,
+)
 
 INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id", "claim",
                       "cancelled", "claimed_by", "lease_until"})
@@ -18,6 +43,18 @@ INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Any: JSON}
+
+
+# A row's TypedDict (store.records).
+R = TypeVar("R", bound=Mapping[str, object])
+
+
+class Rows(Generic[R]):
+    """Names the TypedDict (store.records) a table's rows are read as, so store.crud returns
+    e.g. a RunRow for Run."""
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[FromClause]  # as Base has it: every user of Rows is a table
 
 
 def _seq() -> Mapped[int]:
@@ -28,7 +65,7 @@ def _id() -> Mapped[str]:
     return mapped_column(String(64), unique=True, nullable=False)
 
 
-class Assistant(Base):
+class Assistant(Base, Rows[AssistantRow]):
     __tablename__ = "assistants"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -46,7 +83,7 @@ class Assistant(Base):
     reasoning_effort: Mapped[str | None] = mapped_column(String(32))
 
 
-class Thread(Base):
+class Thread(Base, Rows[ThreadRow]):
     __tablename__ = "threads"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -55,7 +92,7 @@ class Thread(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
 
 
-class Message(Base):
+class Message(Base, Rows[MessageRow]):
     __tablename__ = "messages"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -80,7 +117,7 @@ class Message(Base):
     )
 
 
-class Run(Base):
+class Run(Base, Rows[RunRow]):
     __tablename__ = "runs"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -132,7 +169,7 @@ class Run(Base):
     )
 
 
-class RunStep(Base):
+class RunStep(Base, Rows[StepRow]):
     __tablename__ = "run_steps"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -156,7 +193,7 @@ class RunStep(Base):
     __table_args__ = (Index("ix_run_steps_run_seq", "run_id", "seq"),)
 
 
-class File(Base):
+class File(Base, Rows[FileRow]):
     __tablename__ = "files"
     seq: Mapped[int] = _seq()
     id: Mapped[str] = _id()
@@ -173,7 +210,7 @@ class File(Base):
     __table_args__ = (Index("ix_files_purpose_seq", "purpose", "seq"),)
 
 
-class VectorStore(Base):
+class VectorStore(Base, Rows[VectorStoreRow]):
     """A store's file_counts, usage_bytes and status are derived from its files when read, so
     they can never disagree with the files the SDK's poll helpers look at."""
 
@@ -189,7 +226,7 @@ class VectorStore(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
 
 
-class VectorStoreFile(Base):
+class VectorStoreFile(Base, Rows[VectorStoreFileRow]):
     """A File in a vector store. Its id is the File's id, so (vector_store_id, id) is the key."""
 
     __tablename__ = "vector_store_files"
@@ -219,7 +256,7 @@ class VectorStoreFile(Base):
     )
 
 
-class VectorStoreFileBatch(Base):
+class VectorStoreFileBatch(Base, Rows[BatchRow]):
     """Counts and status come from the batch's files; only a cancel is stored."""
 
     __tablename__ = "vector_store_file_batches"
@@ -232,7 +269,7 @@ class VectorStoreFileBatch(Base):
     cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
-class ScriptedReply(Base):
+class ScriptedReply(Base, Rows[ScriptedReplyRow]):
     """Replies queued for the scripted model, per thread or global, consumed in order."""
 
     __tablename__ = "scripted_replies"

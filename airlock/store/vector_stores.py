@@ -7,12 +7,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 
 from airlock.store import crud
+from airlock.store.records import ExpiresAfter
 from airlock.store.tables import VectorStore, VectorStoreFile
 
 DAY = 86_400
 
 
-def expires_at(expires_after: dict[str, Any] | None, last_active_at: int) -> int | None:
+def expires_at(expires_after: ExpiresAfter | None, last_active_at: int) -> int | None:
     return last_active_at + expires_after["days"] * DAY if expires_after else None
 
 

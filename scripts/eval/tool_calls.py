@@ -31,7 +31,7 @@ import jsonschema
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _report import write_section  # noqa: E402
 
-from airlock.engine.prompt import fit  # noqa: E402
+from airlock.engine.core.prompt import fit  # noqa: E402
 from airlock.models.backend import TurnRequest  # noqa: E402
 from airlock.models.registry import Registry  # noqa: E402
 

@@ -16,31 +16,40 @@ from sqlalchemy import select
 
 from airlock.engine import run_state
 from airlock.engine.run_state import RunRecord
+from airlock.models.sampling import Sampling
+from airlock.service import runs as runs_service
 from airlock.store import Store, crud
 from airlock.store.ids import new_id
+from airlock.store.records import AssistantRow
 from airlock.store.tables import Assistant, Message, Run, RunStep, Thread
 
 BACKEND = "scripted"
 
 
 def run_row(thread_id: str, assistant_id: str, **overrides: Any) -> dict[str, Any]:
-    """A run's columns as `service.runs._columns` builds them, queued, internal ones included."""
-    created = crud.now()
-    row: dict[str, Any] = {
-        "id": new_id("run"), "thread_id": thread_id, "assistant_id": assistant_id,
-        "created_at": created, "status": "queued", "required_action": None,
-        "last_error": None, "expires_at": created + 600, "started_at": None,
-        "cancelled_at": None, "failed_at": None, "completed_at": None,
-        "incomplete_details": None, "model": "scripted", "instructions": "Be brief.",
-        "tools": [], "tool_resources": None, "metadata": {}, "usage": None,
-        "temperature": 1.0, "top_p": 1.0, "max_prompt_tokens": None,
-        "max_completion_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
-        "tool_choice": "auto", "parallel_tool_calls": True, "response_format": "auto",
-        "params": {}, "backend": BACKEND, "queued_ns": time.time_ns(),
-    }
+    """A run's columns as the Runs service builds them for a create with no fields (internal
+    ones included), then `overrides`."""
+    assistant: AssistantRow = {
+        "id": assistant_id, "created_at": 0, "name": None, "description": None,
+        "model": "scripted", "instructions": "Be brief.", "tools": [], "tool_resources": None,
+        "metadata": {}, "temperature": None, "top_p": None, "response_format": "auto",
+        "reasoning_effort": None}
+    row: dict[str, Any] = {**runs_service._columns(
+        thread_id, assistant, {}, None, 600, new_id("run"), Sampling(), BACKEND)}
+    row.update(status="queued", queued_ns=time.time_ns())
     row.update(overrides)
     return row
+
+
+S = run_state.RunStatus
+# How the state machine takes a new (queued) run to each status.
+PATHS: dict[run_state.RunStatus, list[run_state.RunStatus]] = {
+    S.QUEUED: [], S.IN_PROGRESS: [S.IN_PROGRESS],
+    S.REQUIRES_ACTION: [S.IN_PROGRESS, S.REQUIRES_ACTION], S.CANCELLING: [S.CANCELLING],
+    S.CANCELLED: [S.CANCELLING, S.CANCELLED], S.COMPLETED: [S.IN_PROGRESS, S.COMPLETED],
+    S.INCOMPLETE: [S.IN_PROGRESS, S.INCOMPLETE], S.FAILED: [S.IN_PROGRESS, S.FAILED],
+    S.EXPIRED: [S.EXPIRED],
+}
 
 
 class Db:
@@ -68,9 +77,17 @@ class Db:
         return thread_id
 
     def run(self, status: str = "queued", thread_id: str | None = None, **fields: Any) -> str:
-        row = run_row(thread_id or self.thread_id, self.assistant_id, status=status, **fields)
+        """A run created by the state machine and moved by it to `status`."""
+        row = run_row(thread_id or self.thread_id, self.assistant_id, **fields)
+        row.pop("status")
+        required = row.pop("required_action", None)
         with self.store.begin() as conn:
-            crud.add(conn, Run, row)
+            run_state.create(conn, row)
+            for step in PATHS[run_state.RunStatus(status)]:
+                extra = {"required_action": required} if step is S.REQUIRES_ACTION else {}
+                assert run_state._move(conn, row["id"], step, **extra) is not None, step
+            if required is not None and status != S.REQUIRES_ACTION:
+                crud.change(conn, Run, row["id"], {"required_action": required})
         return row["id"]
 
     def record(self, run_id: str) -> RunRecord:
@@ -109,7 +126,7 @@ class Db:
 
     def get(self, model: Any, object_id: str) -> dict[str, Any]:
         with self.store.read_conn() as conn:
-            return crud.to_object(crud.find(conn, model, object_id))
+            return crud.to_object(model, crud.find(conn, model, object_id))
 
     @staticmethod
     def thread_of(conn: Any, run_id: str) -> str:

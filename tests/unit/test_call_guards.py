@@ -1,9 +1,10 @@
-"""Which tool calls a turn keeps (airlock/engine/call_guards.py)."""
+"""Which tool calls a turn keeps (airlock/engine/core/call_guards.py)."""
 
 from __future__ import annotations
 
-from airlock.engine.call_guards import answered, kept, key
-from airlock.engine.run_state import ToolIO
+from airlock.engine.core.call_guards import kept, key
+from airlock.engine.core.items import BuiltinCall, FunctionCall, FunctionOutput, Message
+from airlock.engine.core.turn import _answered, _exchange, _rounds
 
 
 def call(name, arguments):
@@ -21,16 +22,29 @@ def test_a_named_choice_makes_one_call():
 
 
 def test_calls_already_answered_are_dropped():
-    rounds = [{"step_details": {"tool_calls": [{"id": "call_1", "type": "function", "function": {
-        "name": "w", "arguments": '{"city":"Oslo"}', "output": "cold"}}]}}]
-    done = answered(rounds, {"call_2": ToolIO(name="code_interpreter",
-                                              arguments='{"code": "print(1)"}')})
+    exchange = [FunctionCall("call_1", "w", '{"city":"Oslo"}'), FunctionOutput("call_1", "cold"),
+                BuiltinCall(call_id="call_2", name="code_interpreter",
+                            arguments='{"code": "print(1)"}'),
+                FunctionCall("call_3", "w", '{"city":"Paris"}')]  # not answered yet
+    done = _answered(exchange)
     calls = [call("w", '{"city": "Oslo"}'), call("code_interpreter", '{"code":"print(1)"}'),
              call("w", '{"city": "Bergen"}')]
     assert kept(calls, done, named=False) == [calls[2]]
     assert kept(calls[:2], done, named=False) == []
+    assert kept([call("w", '{"city": "Paris"}')], done, named=False) != []
 
 
 def test_key_orders_arguments_and_keeps_text_that_is_not_json():
     assert key("f", '{"b": 1, "a": 2}') == key("f", '{"a":2,"b":1}')
     assert key("f", "not json ") == ("f", "not json")
+
+
+def test_the_exchange_is_what_followed_the_users_last_message():
+    earlier = [Message("user", "a"), FunctionCall("c1", "w", "{}"), FunctionOutput("c1", "x"),
+               Message("assistant", "done")]
+    now = [FunctionCall("c2", "w", "{}"), FunctionCall("c3", "t", "{}"),
+           FunctionOutput("c2", "y"), FunctionOutput("c3", "z"),
+           BuiltinCall(call_id="c4", name="file_search")]
+    items = earlier + [Message("user", "b")] + now
+    assert _exchange(items) == now
+    assert _rounds(now) == 2  # two calls made together are one round; a built-in is one

@@ -1,4 +1,4 @@
-"""Citation markers and supported sentences while an answer streams (airlock/engine/citations.py)."""
+"""Citation markers and supported sentences while an answer streams (airlock/engine/core/citations.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,44 @@ import random
 
 import pytest
 
-from airlock.engine.citations import Citations, Source
+from airlock.engine.core.citations import Citations as CoreCitations
+from airlock.engine.core.citations import Source
+from airlock.engine.turn import annotation_wire
+
+
+class Citations:
+    """The core's Citations, its annotations in the Assistants shape the adapter streams
+    (engine/turn.py: annotation_wire), so that the offsets are checked as clients see them."""
+
+    def __init__(self, sources):
+        self.core = CoreCitations(sources)
+
+    def _index(self, a) -> int:
+        return self.core.annotations.index(a)
+
+    def _wired(self, deltas):
+        return [(text, [annotation_wire(a, self._index(a)) for a in anns]) for text, anns in deltas]
+
+    def feed(self, piece):
+        return self._wired(self.core.feed(piece))
+
+    def finish(self):
+        return self._wired(self.core.finish())
+
+    def link_files(self, paths):
+        return [annotation_wire(a, self._index(a)) for a in self.core.link_files(paths)]
+
+    @property
+    def text(self):
+        return self.core.text
+
+    @property
+    def annotations(self):
+        return [annotation_wire(a, i) for i, a in enumerate(self.core.annotations)]
+
+    def content(self):
+        return [{"type": "text", "text": {"value": self.core.text, "annotations": [
+            annotation_wire(a) for a in self.core.annotations]}}]
 
 ROCKET = Source(0, 0, "file-rocket", "rocket.txt",
                 "The rocket uses liquid fuel made from hydrogen and oxygen.")

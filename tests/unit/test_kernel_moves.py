@@ -3,7 +3,7 @@ held its kernel died): told the session restarted, and that files it wrote are g
 
 from __future__ import annotations
 
-from airlock.engine.rounds.code_interpreter import MOVED_NOTE, RESET_NOTE, for_model
+from airlock.engine.core.builtins import MOVED_NOTE, RESET_NOTE, for_model
 from airlock.tools.code_interpreter import Execution
 
 

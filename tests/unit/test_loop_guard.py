@@ -1,10 +1,10 @@
-"""The loop guard on streamed text (airlock/engine/loop_guard.py)."""
+"""The loop guard on streamed text (airlock/engine/core/loop_guard.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from airlock.engine.loop_guard import LoopGuard
+from airlock.engine.core.loop_guard import LoopGuard
 
 LOOP = ("Thank you! Your generosity is a wonderful gift. I am glad to help. "
         "Your generosity is a wonderful gift. Your generosity is a wonderful gift. "

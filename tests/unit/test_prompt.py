@@ -1,13 +1,13 @@
-"""Prompt budgeting, fitting and truncation (airlock/engine/prompt.py) with a word-counting
+"""Prompt budgeting, fitting and truncation (airlock/engine/core/prompt.py) with a word-counting
 fake backend, so every expected token count can be worked out by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from airlock.engine import prompt
-from airlock.engine.prompt import PromptTooLong, budget, fit, reply_limit, round_messages
-from airlock.engine.run_state import ToolIO
+from airlock.engine.core.items import BuiltinCall
+from airlock.engine.core.prompt import PromptTooLong, budget, fit, render, reply_limit
+from airlock.engine.turn import message_text, round_items
 
 PER_MESSAGE = 4
 PER_TOOL = 10
@@ -144,13 +144,13 @@ def test_last_messages_then_budget():
         fit(WordBackend(), "", HISTORY, budget=11, last_messages=3)
 
 
-def test_last_messages_counts_thread_messages_not_tool_rounds():
+def test_last_messages_counts_thread_messages_not_tool_rounds(make_record):
     # As on OpenAI, last_messages counts thread messages: the run's tool rounds stay with the
     # question they answer.
     thread = [msg("user", 3, "old"), msg("assistant", 3, "ans"), msg("user", 4, "q")]
-    rounds = round_messages([{"step_details": {"tool_calls": [
+    rounds = render(round_items([{"step_details": {"tool_calls": [
         {"id": "call_1", "type": "function",
-         "function": {"name": "f", "arguments": "{}", "output": "42"}}]}}])
+         "function": {"name": "f", "arguments": "{}", "output": "42"}}]}}], make_record()))
     fitted, _ = fit(WordBackend(), "", thread + rounds, budget=10_000, last_messages=1)
     assert fitted == [thread[-1], *rounds]
 
@@ -158,7 +158,7 @@ def test_last_messages_counts_thread_messages_not_tool_rounds():
 # --- tool rounds ----------------------------------------------------------------------------------
 
 
-def test_round_messages_for_function_calls():
+def test_function_rounds_render_as_calls_then_their_outputs(make_record):
     steps = [
         {"step_details": {"type": "tool_calls", "tool_calls": [
             {"id": "call_1", "type": "function",
@@ -169,7 +169,7 @@ def test_round_messages_for_function_calls():
             {"id": "call_3", "type": "function",
              "function": {"name": "weather", "arguments": '{"city": "Rome"}', "output": "warm"}}]}},
     ]
-    assert round_messages(steps) == [
+    assert render(round_items(steps, make_record())) == [
         {"role": "assistant", "content": "", "tool_calls": [
             {"id": "call_1", "name": "weather", "arguments": '{"city": "Oslo"}'},
             {"id": "call_2", "name": "time", "arguments": "{}"}]},
@@ -181,23 +181,26 @@ def test_round_messages_for_function_calls():
     ]
 
 
-def test_round_messages_for_builtin_calls_use_tool_io():
+def test_builtin_rounds_render_what_the_model_wrote_and_read(make_record):
     steps = [{"step_details": {"type": "tool_calls", "tool_calls": [
         {"id": "call_fs", "type": "file_search",
          "file_search": {"ranking_options": {}, "results": []}},
         {"id": "call_ci", "type": "code_interpreter",
          "code_interpreter": {"input": "print(1)", "outputs": []}}]}}]
-    io = {"call_fs": ToolIO(name="file_search", arguments='{"query": "llamas"}',
-                            output="【0:0†a.txt】 Llamas hum.")}
-    assert round_messages(steps, io) == [
+    run = make_record(params={"tool_io": {"call_fs": BuiltinCall(
+        call_id="call_fs", name="file_search", arguments='{"query": "llamas"}',
+        output="【0:0†a.txt】 Llamas hum.").model_dump()}})
+    # Each built-in call is its own round: the call, then what the engine gave back.
+    assert render(round_items(steps, run)) == [
         {"role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_fs", "name": "file_search", "arguments": '{"query": "llamas"}'},
-            {"id": "call_ci", "name": "code_interpreter", "arguments": "{}"}]},
+            {"id": "call_fs", "name": "file_search", "arguments": '{"query": "llamas"}'}]},
         {"role": "tool", "tool_call_id": "call_fs", "name": "file_search",
          "content": "【0:0†a.txt】 Llamas hum."},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "call_ci", "name": "code_interpreter", "arguments": "{}"}]},
         {"role": "tool", "tool_call_id": "call_ci", "name": "code_interpreter", "content": ""},
     ]
-    assert round_messages([]) == []
+    assert render(round_items([], run)) == []
 
 
 # --- message text ---------------------------------------------------------------------------------
@@ -211,16 +214,15 @@ def test_message_text_renders_every_part():
         {"type": "refusal", "refusal": "I can't."},
         {"type": "text", "text": {"value": "Thanks.", "annotations": []}},
     ]}
-    assert prompt.message_text(message) == (
+    assert message_text(message) == (
         "Look:\n[image file file-abc]\n[image https://x.test/a.png]\nI can't.\nThanks.")
-    assert prompt.message_text({"content": []}) == ""
+    assert message_text({"content": []}) == ""
 
 
-def test_conversation_keeps_roles_and_order():
-    history = [
-        {"role": "user", "content": [{"type": "text", "text": {"value": "Hi", "annotations": []}}]},
-        {"role": "assistant", "content": [{"type": "text", "text": {"value": "Hello",
-                                                                    "annotations": []}}]},
-    ]
-    assert prompt.conversation(history) == [{"role": "user", "content": "Hi"},
-                                            {"role": "assistant", "content": "Hello"}]
+def test_messages_keep_roles_and_order_and_developer_is_system():
+    from airlock.engine.core.items import Message
+
+    assert render([Message("developer", "Be brief."), Message("user", "Hi"),
+                   Message("assistant", "Hello")]) == [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"}]

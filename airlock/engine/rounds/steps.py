@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from airlock.engine import run_state
-from airlock.engine.run_state import RunRecord, Usage
+from airlock.engine.core.items import Usage
+from airlock.engine.events import EventData, StepDelta, ToolCallDelta
+from airlock.engine.run_state import RunRecord
 from airlock.store import Store, crud
 from airlock.store.ids import new_id
+from airlock.store.records import StepDetails, StepRow, ToolCallDetail
 from airlock.store.tables import RunStep
 
-Publish = Callable[[str, dict[str, Any]], None]
-EMPTY_CALLS: dict[str, Any] = {"type": "tool_calls", "tool_calls": []}
+Publish = Callable[[str, EventData], None]
+EMPTY_CALLS: StepDetails = {"type": "tool_calls", "tool_calls": []}
 
 
 def new_step(run: RunRecord, usage: Usage | None,
-             details: dict[str, Any] = EMPTY_CALLS) -> dict[str, Any]:
+             details: StepDetails = EMPTY_CALLS) -> StepRow:
     """An in_progress step; tool-call steps open with no calls, as the SDKs' accumulators need."""
     return {
         "id": new_id("step"), "run_id": run.id, "thread_id": run.thread_id,
@@ -28,7 +30,7 @@ def new_step(run: RunRecord, usage: Usage | None,
 
 
 def open_tool_step(store: Store, publish: Publish, run: RunRecord,
-                   usage: Usage | None) -> dict[str, Any]:
+                   usage: Usage | None) -> StepRow:
     step = new_step(run, usage)
     with store.begin() as conn:
         crud.add(conn, RunStep, step)
@@ -37,7 +39,7 @@ def open_tool_step(store: Store, publish: Publish, run: RunRecord,
     return step
 
 
-def set_calls(store: Store, step_id: str, calls: list[dict[str, Any]]) -> None:
+def set_calls(store: Store, step_id: str, calls: list[ToolCallDetail]) -> None:
     """Stores a step's calls while it stays open (a failure must still show what ran)."""
     with store.begin() as conn:
         crud.change(conn, RunStep, step_id, {
@@ -45,7 +47,7 @@ def set_calls(store: Store, step_id: str, calls: list[dict[str, Any]]) -> None:
 
 
 def complete_builtin(store: Store, publish: Publish, run: RunRecord, step_id: str,
-                     calls: list[dict[str, Any]]) -> None:
+                     calls: list[ToolCallDetail]) -> None:
     """Closes a built-in tool's step with its calls and keeps what the model reads back (the
     run's tool_io) in the same transaction."""
     with store.begin() as conn:
@@ -57,7 +59,7 @@ def complete_builtin(store: Store, publish: Publish, run: RunRecord, step_id: st
     publish("thread.run.step.completed", finished)
 
 
-def call_delta(step_id: str, index: int, call: dict[str, Any]) -> dict[str, Any]:
+def call_delta(step_id: str, index: int, call: ToolCallDelta) -> StepDelta:
     return {"id": step_id, "object": "thread.run.step.delta",
             "delta": {"step_details": {"type": "tool_calls",
                                        "tool_calls": [{"index": index, **call}]}}}

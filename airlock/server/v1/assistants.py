@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.versions import V1_PREFIX, routed_from_v1_header
 from airlock.server.wire import v1_objects as v1
 from airlock.server.wire.common import dump_fields
@@ -19,12 +19,14 @@ from airlock.server.wire.v1_requests import (
     tool_v2,
 )
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
+from airlock.service.records import AssistantRow
 
 router = APIRouter(prefix=V1_PREFIX + "/v1/assistants", include_in_schema=False,
                    dependencies=[Depends(routed_from_v1_header)])
 
 
-async def _rendered(svc: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _rendered(svc: Services, rows: list[AssistantRow]) -> list[dict[str, Any]]:
     file_ids = await svc.assistant_files.file_ids(rows)
     return [v1.assistant(row, file_ids[row["id"]]) for row in rows]
 
@@ -39,7 +41,7 @@ def _v2_fields(fields: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None
 @router.post("")
 async def create_assistant(body: AssistantCreate, svc: Services = Depends(services)) -> WireJSON:
     fields, file_ids = _v2_fields(dump_fields(body))
-    row = await svc.assistants.create_v1(fields, file_ids or [])
+    row = await svc.assistants.create_v1(cast(cmd.AssistantCreate, fields), file_ids or [])
     return WireJSON((await _rendered(svc, [row]))[0])
 
 
@@ -52,7 +54,7 @@ async def retrieve_assistant(assistant_id: str, svc: Services = Depends(services
 async def update_assistant(assistant_id: str, body: AssistantUpdate,
                            svc: Services = Depends(services)) -> WireJSON:
     fields, file_ids = _v2_fields(dump_fields(body))
-    row = await svc.assistants.update_v1(assistant_id, fields, file_ids)
+    row = await svc.assistants.update_v1(assistant_id, cast(cmd.AssistantUpdate, fields), file_ids)
     return WireJSON((await _rendered(svc, [row]))[0])
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import APIRouter, Depends, Query
 
 from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, deleted, list_page
 from airlock.server.v1 import translate
 from airlock.server.versions import V1_PREFIX, routed_from_v1_header
 from airlock.server.wire import v1_objects as v1
@@ -14,6 +16,7 @@ from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.requests import MetadataUpdate
 from airlock.server.wire.v1_requests import MessageCreate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 
 router = APIRouter(prefix=V1_PREFIX + "/v1/threads/{thread_id}/messages", include_in_schema=False,
                    dependencies=[Depends(routed_from_v1_header)])
@@ -22,7 +25,7 @@ router = APIRouter(prefix=V1_PREFIX + "/v1/threads/{thread_id}/messages", includ
 @router.post("")
 async def create_message(thread_id: str, body: MessageCreate,
                          svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.messages.create(thread_id, translate.message(dump(body)))
+    row = await svc.messages.create(thread_id, cast(cmd.MessageFields, translate.message(dump(body))))
     return WireJSON(v1.message(row))
 
 
@@ -35,7 +38,7 @@ async def retrieve_message(thread_id: str, message_id: str,
 @router.post("/{message_id}")
 async def update_message(thread_id: str, message_id: str, body: MetadataUpdate,
                          svc: Services = Depends(services)) -> WireJSON:
-    row = await svc.messages.update(thread_id, message_id, dump_fields(body))
+    row = await svc.messages.update(thread_id, message_id, cast(cmd.MetadataFields, dump_fields(body)))
     return WireJSON(v1.message(row))
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from airlock.server.deps import services, settings
+from airlock.server.json_response import WireJSON, list_page
 from airlock.server.pagination import page_params
-from airlock.server.responses import WireJSON, list_page
 from airlock.server.sse import run_events, sse_response
 from airlock.server.v1 import translate
 from airlock.server.v1.stream import V1View
@@ -19,6 +20,7 @@ from airlock.server.wire.common import dump, dump_fields
 from airlock.server.wire.requests import MetadataUpdate, SubmitToolOutputs
 from airlock.server.wire.v1_requests import RunCreate, ThreadAndRunCreate
 from airlock.service import PageParams, Services
+from airlock.service import commands as cmd
 from airlock.settings import Settings
 
 _depends = [Depends(routed_from_v1_header)]
@@ -28,25 +30,25 @@ thread_and_run = APIRouter(prefix=V1_PREFIX + "/v1/threads/runs", include_in_sch
                            dependencies=_depends)
 
 
-async def _rendered(svc: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _rendered(svc: Services, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Runs with their assistants' v1 files (the files a v1 run could use)."""
     file_ids = await svc.assistant_files.file_ids_by_id([r["assistant_id"] for r in rows])
     return [v1.run(row, file_ids[row["assistant_id"]]) for row in rows]
 
 
-async def _view(svc: Services, run: dict[str, Any]) -> V1View:
+async def _view(svc: Services, run: Mapping[str, Any]) -> V1View:
     return V1View((await svc.assistant_files.file_ids_by_id([run["assistant_id"]]))[
         run["assistant_id"]])
 
 
-def _opening(run: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def _opening(run: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     return [("thread.run.created", "run", run), ("thread.run.queued", "run", run)]
 
 
 @router.post("")
 async def create_run(thread_id: str, body: RunCreate,
                      svc: Services = Depends(services)) -> Response:
-    run, feed = await svc.runs.create(thread_id, translate.run(dump_fields(body)),
+    run, feed = await svc.runs.create(thread_id, cast(cmd.RunFields, translate.run(dump_fields(body))),
                                       watch=bool(body.stream))
     if feed is None:
         return WireJSON((await _rendered(svc, [run]))[0])
@@ -57,7 +59,7 @@ async def create_run(thread_id: str, body: RunCreate,
 async def create_thread_and_run(body: ThreadAndRunCreate,
                                 svc: Services = Depends(services)) -> Response:
     thread, run, feed = await svc.runs.create_thread_and_run(
-        translate.run(dump_fields(body)), watch=bool(body.stream))
+        cast(cmd.RunFields, translate.run(dump_fields(body))), watch=bool(body.stream))
     if feed is None:
         return WireJSON((await _rendered(svc, [run]))[0])
     opening = [("thread.created", "thread", thread), *_opening(run)]
@@ -89,7 +91,7 @@ async def retrieve_run(thread_id: str, run_id: str, svc: Services = Depends(serv
 @router.post("/{run_id}")
 async def update_run(thread_id: str, run_id: str, body: MetadataUpdate,
                      svc: Services = Depends(services)) -> WireJSON:
-    run = await svc.runs.update(thread_id, run_id, dump_fields(body))
+    run = await svc.runs.update(thread_id, run_id, cast(cmd.MetadataFields, dump_fields(body)))
     return WireJSON((await _rendered(svc, [run]))[0])
 
 

@@ -3,6 +3,7 @@ file_ids), retrieval tool calls, quoted citations, and no `incomplete` run (v1 h
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airlock.server.sse import View
@@ -17,7 +18,7 @@ class V1View(View):
     def name(self, event: str) -> str:
         return "thread.run.completed" if event == "thread.run.incomplete" else event
 
-    def obj(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    def obj(self, kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
         if kind == "run":
             return v1.run(row, self.run_file_ids)
         if kind == "step":
@@ -26,12 +27,13 @@ class V1View(View):
             return v1.message(row)
         return v1.thread(row)
 
-    def step_delta(self, data: dict[str, Any]) -> dict[str, Any]:
+    def step_delta(self, data: Mapping[str, Any]) -> dict[str, Any]:
         details = data["delta"].get("step_details") or {}
         if not details.get("tool_calls"):
-            return data
+            return dict(data)
         calls = [v1.tool_call(c) for c in details["tool_calls"]]
         return {**data, "delta": {**data["delta"], "step_details": {**details, "tool_calls": calls}}}
 
-    def annotations(self, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def annotations(self, annotations: Sequence[Mapping[str, Any]]
+                    ) -> Sequence[Mapping[str, Any]]:
         return v1.quoted(annotations)

@@ -18,9 +18,33 @@ NullIsEmpty = BeforeValidator(_null_is_empty)
 
 
 class Strict(BaseModel):
-    """Request bodies reject unknown fields, as the real API does."""
+    """Request bodies reject unknown fields, as the real API does, and take values of the
+    documented types only: `"strict": 0` is not `false`, `"limit": "5"` is not 5."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _fits_int64(value: Any) -> Any:
+    """Free-form JSON (a schema, arguments, attributes) is stored as JSON, which holds 64-bit
+    integers: a bigger one is refused here, naming where it is, not failed on write."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not INT64[0] <= item <= INT64[1]:
+            raise ValueError(f"the integer at '{where or '.'}' is outside the 64-bit range")
+        if isinstance(item, dict):
+            stack += [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+    return value
+
+
+FreeJson = AfterValidator(_fits_int64)
 
 
 def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -59,7 +83,7 @@ def _check_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-JsonSchema = Annotated[dict[str, Any] | None, AfterValidator(_check_schema)]
+JsonSchema = Annotated[dict[str, Any] | None, FreeJson, AfterValidator(_check_schema)]
 
 
 class FunctionDefinition(Strict):
@@ -157,5 +181,7 @@ def dump(value: Any) -> Any:
 
 
 def dump_fields(body: BaseModel) -> dict[str, Any]:
-    """Only the fields the client actually sent, dumped, so updates leave the others alone."""
+    """Only the fields the client actually sent, dumped, so updates leave the others alone.
+    Routers hand them to services as the command TypedDict (service/commands.py) that mirrors
+    the request model; a change to one is a change to the other."""
     return {name: dump(getattr(body, name)) for name in body.model_fields_set}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -45,7 +46,7 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def render(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+def render(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
     obj, fields = _FIELDS[kind]
     out = {"id": row["id"], "object": obj}
     for name in fields[1:]:
@@ -62,7 +63,7 @@ def render(kind: str, row: dict[str, Any]) -> dict[str, Any]:
 _SHOWN_WHEN_UNSET = {"assistant": {"temperature": 1.0, "top_p": 1.0}}
 
 
-def without_quotes(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_quotes(annotations: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Annotations as v2 shows them: a file_citation carries only its file_id (the stored
     quote is for Assistants v1)."""
     return [{**a, "file_citation": {"file_id": a["file_citation"]["file_id"]}}
@@ -70,14 +71,14 @@ def without_quotes(annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for a in annotations]
 
 
-def _unquoted(part: dict[str, Any]) -> dict[str, Any]:
+def _unquoted(part: Mapping[str, Any]) -> Mapping[str, Any]:
     if part.get("type") != "text" or not part["text"].get("annotations"):
         return part
     return {**part, "text": {**part["text"],
                              "annotations": without_quotes(part["text"]["annotations"])}}
 
 
-def render_all(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def render_all(kind: str, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [render(kind, r) for r in rows]
 
 
@@ -85,7 +86,7 @@ def render_all(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
-def render_step(row: dict[str, Any], include: list[str] | None) -> dict[str, Any]:
+def render_step(row: Mapping[str, Any], include: list[str] | None) -> dict[str, Any]:
     """A run step; file_search results lose their content unless the client asked for it."""
     out = render("step", row)
     if include and RESULT_CONTENT in include:
@@ -97,7 +98,7 @@ def render_step(row: dict[str, Any], include: list[str] | None) -> dict[str, Any
     return out
 
 
-def _without_content(call: dict[str, Any]) -> dict[str, Any]:
+def _without_content(call: Mapping[str, Any]) -> Mapping[str, Any]:
     if call.get("type") != "file_search" or "results" not in call.get("file_search", {}):
         return call
     fs = call["file_search"]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from airlock.server.wire.common import (
+    FreeJson,
     Metadata,
     NullIsEmpty,
     ResponseFormat,
@@ -170,14 +171,14 @@ class SubmitToolOutputs(Strict):
 
 class ScriptedFunction(Strict):
     name: str
-    arguments: dict | str = {}
+    arguments: Annotated[dict | str, FreeJson] = {}
 
 
 class ScriptedToolCall(Strict):
     type: Literal["function", "code_interpreter", "file_search"]
     function: ScriptedFunction | None = None
-    code_interpreter: dict | None = None
-    file_search: dict | None = None
+    code_interpreter: Annotated[dict | None, FreeJson] = None
+    file_search: Annotated[dict | None, FreeJson] = None
 
 
 class ScriptedReply(Strict):

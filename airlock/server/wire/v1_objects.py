@@ -7,6 +7,7 @@ its `file_ids`; citations carry their quote.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -27,44 +28,44 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _base(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+def _base(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
     obj, fields = _FIELDS[kind]
     return {"id": row["id"], "object": obj, **{name: row.get(name) for name in fields}}
 
 
-def tools(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": "retrieval"} if t["type"] == "file_search" else t for t in stored]
+def tools(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "retrieval"} if t["type"] == "file_search" else dict(t) for t in stored]
 
 
-def assistant(row: dict[str, Any], file_ids: list[str]) -> dict[str, Any]:
+def assistant(row: Mapping[str, Any], file_ids: list[str]) -> dict[str, Any]:
     return {**_base("assistant", row), "tools": tools(row["tools"]), "file_ids": file_ids}
 
 
-def thread(row: dict[str, Any]) -> dict[str, Any]:
+def thread(row: Mapping[str, Any]) -> dict[str, Any]:
     return _base("thread", row)
 
 
-def message(row: dict[str, Any]) -> dict[str, Any]:
+def message(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**_base("message", row), "content": [_part(p) for p in row["content"]],
             "file_ids": [a["file_id"] for a in row.get("attachments") or []]}
 
 
-def _part(part: dict[str, Any]) -> dict[str, Any]:
+def _part(part: Mapping[str, Any]) -> dict[str, Any]:
     if part["type"] == "image_url":  # v1 had no image URLs in messages
         return {"type": "text", "text": {"value": part["image_url"]["url"], "annotations": []}}
     if part["type"] != "text":
-        return part
+        return dict(part)
     return {"type": "text", "text": {**part["text"], "annotations": quoted(
         part["text"].get("annotations") or [])}}
 
 
-def quoted(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def quoted(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """v1's file_citation requires a quote."""
     return [{**a, "file_citation": {"quote": "", **a["file_citation"]}}
-            if a.get("type") == "file_citation" else a for a in items]
+            if a.get("type") == "file_citation" else dict(a) for a in items]
 
 
-def run(row: dict[str, Any], file_ids: list[str]) -> dict[str, Any]:
+def run(row: Mapping[str, Any], file_ids: list[str]) -> dict[str, Any]:
     out = _base("run", row)
     # v1 knows no "incomplete" run: the reason stays in incomplete_details.
     out["status"] = "completed" if row["status"] == "incomplete" else row["status"]
@@ -76,9 +77,9 @@ def run(row: dict[str, Any], file_ids: list[str]) -> dict[str, Any]:
     return out
 
 
-def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+def _usage(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not usage:
-        return usage
+        return None if usage is None else dict(usage)
     return {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
@@ -96,7 +97,7 @@ def _response_format(fmt: Any) -> Any:
     return fmt
 
 
-def step(row: dict[str, Any]) -> dict[str, Any]:
+def step(row: Mapping[str, Any]) -> dict[str, Any]:
     out = _base("step", row)
     out["usage"] = _usage(row.get("usage"))
     details = row["step_details"]
@@ -106,19 +107,19 @@ def step(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def tool_call(call: dict[str, Any]) -> dict[str, Any]:
+def tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
     """A step's tool call (or a delta of one): a file_search call is a retrieval call."""
     if call.get("type") != "file_search":
-        return call
+        return dict(call)
     out = {k: v for k, v in call.items() if k != "file_search"}
     return {**out, "type": "retrieval", "retrieval": {}}
 
 
-def assistant_file(assistant_id: str, file: dict[str, Any]) -> dict[str, Any]:
+def assistant_file(assistant_id: str, file: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": file["id"], "object": "assistant.file", "created_at": file["created_at"],
             "assistant_id": assistant_id}
 
 
-def message_file(message_row: dict[str, Any], file_id: str) -> dict[str, Any]:
+def message_file(message_row: Mapping[str, Any], file_id: str) -> dict[str, Any]:
     return {"id": file_id, "object": "thread.message.file",
             "created_at": message_row["created_at"], "message_id": message_row["id"]}

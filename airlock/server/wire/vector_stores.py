@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from airlock.server.wire.common import ChunkingStrategy, Metadata, NullIsEmpty, Strict
+from airlock.server.wire.common import ChunkingStrategy, FreeJson, Metadata, NullIsEmpty, Strict
 
 
 def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -22,7 +22,8 @@ def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-Attributes = Annotated[dict[str, str | bool | float] | None, AfterValidator(_check_attributes)]
+Attributes = Annotated[dict[str, str | bool | float] | None, FreeJson,
+                       AfterValidator(_check_attributes)]
 
 
 class ExpiresAfter(Strict):

@@ -15,8 +15,10 @@ Only text that will stay is emitted, so the streamed deltas always add up to the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+
+from airlock.engine.core.items import Annotation, Source
+
+__all__ = ["Citations", "Source", "content_words", "quote_for"]
 
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
 # A small model's garbled attempts at a marker ("【0-0†a.txt】", "【0:0】"), left out like
@@ -38,20 +40,7 @@ _ABBREVIATION = re.compile(r"(?:^|[\s(])[^\W\d_](?:\.[^\W\d_])+$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 QUOTE_CHARS = 300
 # What streams: a piece of text and the annotations that start in it.
-Delta = tuple[str, list[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Source:
-    n: int  # which search of the run
-    i: int  # which result of that search
-    file_id: str
-    filename: str
-    text: str
-
-    @property
-    def marker(self) -> str:
-        return f"【{self.n}:{self.i}†{self.filename}】"
+Delta = tuple[str, list[Annotation]]
 
 
 def content_words(text: str) -> set[str]:
@@ -74,7 +63,7 @@ class Citations:
         self.sources = {(s.n, s.i): s for s in sources}
         self._words = {key: content_words(s.text) for key, s in self.sources.items()}
         self.text = ""  # everything emitted so far
-        self.annotations: list[dict[str, Any]] = []
+        self.annotations: list[Annotation] = []
         self._held = ""  # not yet emitted: a possible marker, or a sentence end
         self._sentence_start = 0
         self._sentence_cited = False
@@ -97,25 +86,20 @@ class Citations:
             self._close_sentence(out)
         return _merge(out)
 
-    def link_files(self, paths: dict[str, str]) -> list[dict[str, Any]]:
+    def link_files(self, paths: dict[str, str]) -> list[Annotation]:
         """file_path annotations for sandbox:/mnt/data/... links in the finished text to files
-        the run's code made; returns the new ones (also kept with the citations)."""
+        the code made; returns the new ones (also kept with the citations)."""
         new = []
         for m in SANDBOX_LINK.finditer(self.text):
             link = m.group(0).rstrip(".,;:!?")
             file_id = paths.get(link.removeprefix("sandbox:"))
             if file_id is None:
                 continue
-            annotation = {"index": len(self.annotations), "type": "file_path", "text": link,
-                          "start_index": m.start(), "end_index": m.start() + len(link),
-                          "file_path": {"file_id": file_id}}
+            annotation = Annotation("file_path", link, m.start(), m.start() + len(link), file_id,
+                                    filename=link.rsplit("/", 1)[-1])
             self.annotations.append(annotation)
             new.append(annotation)
         return new
-
-    def content(self) -> list[dict[str, Any]]:
-        return [{"type": "text", "text": {"value": self.text, "annotations": [
-            {k: v for k, v in a.items() if k != "index"} for a in self.annotations]}}]
 
     # --- the state machine ---------------------------------------------------------------------
 
@@ -181,9 +165,8 @@ class Citations:
     def _cite(self, marker: str, source: Source, out: list[Delta]) -> None:
         start = len(self.text)
         quote = quote_for(source.text, self.text[self._sentence_start:])
-        annotation = {"index": len(self.annotations), "type": "file_citation", "text": marker,
-                      "start_index": start, "end_index": start + len(marker),
-                      "file_citation": {"file_id": source.file_id, "quote": quote}}
+        annotation = Annotation("file_citation", marker, start, start + len(marker),
+                                source.file_id, quote=quote, filename=source.filename)
         self.annotations.append(annotation)
         self.text += marker
         out.append((marker, [annotation]))

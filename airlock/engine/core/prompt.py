@@ -1,11 +1,11 @@
-"""What the model sees: instructions, then the thread's messages, cut to fit the budget."""
+"""What the model sees: instructions, then the turn's items as messages, cut to fit the budget."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from airlock.engine.run_state import ToolIO
+from airlock.engine.core.items import FunctionCall, FunctionOutput, Item, Message
 from airlock.models.backend import ModelBackend
 
 # Without max_completion_tokens, this much of the context stays free for the reply.
@@ -19,23 +19,35 @@ class PromptTooLong(Exception):
         self.budget = budget
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """A stored message as plain text for the model."""
-    parts = []
-    for part in message["content"]:
-        if part["type"] == "text":
-            parts.append(part["text"]["value"])
-        elif part["type"] == "image_file":
-            parts.append(f"[image file {part['image_file']['file_id']}]")
-        elif part["type"] == "image_url":
-            parts.append(f"[image {part['image_url']['url']}]")
-        elif part["type"] == "refusal":
-            parts.append(part["refusal"])
-    return "\n".join(parts)
-
-
-def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
-    return [{"role": m["role"], "content": message_text(m)} for m in history]
+def render(items: Sequence[Item]) -> list[dict[str, Any]]:
+    """Items as the messages model backends take: a message as its role and text (developer
+    instructions as system), consecutive function calls as one assistant turn of calls, each
+    output as a tool message, and a built-in call as a call plus the result the engine made."""
+    names = {i.call_id: i.name for i in items if isinstance(i, FunctionCall)}
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Message):
+            role = "system" if item.role == "developer" else item.role
+            out.append({"role": role, "content": item.text})
+        elif isinstance(item, FunctionCall):
+            call = {"id": item.call_id, "name": item.name, "arguments": item.arguments}
+            last = out[-1] if out else None
+            if last is not None and last["role"] == "assistant" and last.get("tool_calls") \
+                    and not last.get("builtin"):
+                last["tool_calls"].append(call)
+            else:
+                out.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        elif isinstance(item, FunctionOutput):
+            out.append({"role": "tool", "tool_call_id": item.call_id,
+                        "name": names.get(item.call_id, ""), "content": item.output})
+        else:
+            out.append({"role": "assistant", "content": "", "builtin": True, "tool_calls": [
+                {"id": item.call_id, "name": item.name, "arguments": item.arguments}]})
+            out.append({"role": "tool", "tool_call_id": item.call_id, "name": item.name,
+                        "content": item.output})
+    for m in out:
+        m.pop("builtin", None)
+    return out
 
 
 def budget(n_ctx: int, max_prompt_tokens: int | None, max_completion_tokens: int | None,
@@ -56,30 +68,6 @@ def reply_limit(n_ctx: int, prompt_tokens: int, remaining: int | None) -> int:
     one (a backend may read 0 as "no limit")."""
     limit = n_ctx - prompt_tokens if remaining is None else min(n_ctx - prompt_tokens, remaining)
     return max(1, limit)
-
-
-def round_messages(steps: list[dict[str, Any]],
-                   tool_io: dict[str, ToolIO] | None = None) -> list[dict[str, Any]]:
-    """A run's answered tool_calls steps as an assistant turn of calls plus one result each.
-
-    Built-in calls (file_search) show the model the arguments it wrote and the output the
-    engine made, both kept in `tool_io` by call id.
-    """
-    out: list[dict[str, Any]] = []
-    for step in steps:
-        calls = [_call_io(c, tool_io or {}) for c in step["step_details"]["tool_calls"]]
-        out.append({"role": "assistant", "content": "", "tool_calls": [
-            {"id": c["id"], "name": c["name"], "arguments": c["arguments"]} for c in calls]})
-        out += [{"role": "tool", "tool_call_id": c["id"], "name": c["name"],
-                 "content": c["output"] or ""} for c in calls]
-    return out
-
-
-def _call_io(call: dict[str, Any], tool_io: dict[str, ToolIO]) -> dict[str, Any]:
-    if call["type"] == "function":
-        return {"id": call["id"], **call["function"]}
-    io = tool_io.get(call["id"]) or ToolIO(name=call["type"])
-    return {"id": call["id"], "name": io.name, "arguments": io.arguments, "output": io.output}
 
 
 def fit(

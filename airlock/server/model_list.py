@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
-from airlock.server.responses import WireJSON
+from airlock.server.json_response import WireJSON
 from airlock.service import Services
 
 router = APIRouter(prefix="/v1/models")

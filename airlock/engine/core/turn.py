@@ -1,0 +1,232 @@
+"""The turn core: model calls until the model answers or calls functions.
+
+Each call: decide which tools are offered (engine.offering), fit the prompt into the budget
+(engine.prompt), generate under grammars (the text streams to the adapter through
+`ReplyStream`: loop guard, citations), then one of:
+- a built-in call (file_search, code_interpreter): the tool runs (core.builtins), its result
+  joins the items and the model is called again;
+- function calls: the turn ends with them (`Outcome.calls`); the adapter asks the client;
+- text: the turn ends with the answer.
+Call guards drop calls repeated within the exchange; a model that only repeats answered calls
+is asked to answer instead. Which API generation asked, and what it keeps, is the adapter's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+import jsonschema
+
+from airlock.engine.core import call_guards, offering, prompt
+from airlock.engine.core.builtins import SOURCES_SHARE, Builtins, ToolFailed, cite_hint
+from airlock.engine.core.citations import Citations
+from airlock.engine.core.items import (
+    BuiltinCall,
+    FunctionCall,
+    FunctionOutput,
+    Item,
+    Message,
+    Outcome,
+    TurnSpec,
+    Usage,
+)
+from airlock.engine.core.loop_guard import LoopGuard
+from airlock.engine.core.reply import ReplyStream
+from airlock.engine.core.sink import Sink
+from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
+from airlock.store.ids import new_id
+
+log = logging.getLogger("airlock.engine")
+
+
+class TurnCore:
+    """`label` names the turn in the log (a run's id, a response's)."""
+
+    def __init__(self, backend: ModelBackend, builtins: Builtins, sink: Sink,
+                 should_stop: Callable[[], bool], label: str = "turn"):
+        self.backend, self.builtins, self.sink = backend, builtins, sink
+        self.should_stop, self.label = should_stop, label
+
+    def run(self, spec: TurnSpec) -> Outcome:
+        items = list(spec.items)
+        usage: Usage | None = None  # this turn's model calls so far
+        answer_only = False  # the model only repeated answered calls: it must answer now
+        while True:
+            result = self._call(spec, items, usage, answer_only)
+            if isinstance(result, Outcome):
+                return result
+            call, made, usage = result
+            if call is None:  # repeated calls only
+                answer_only = True
+                continue
+            try:
+                items.append(self._builtin(spec, items, call, made))
+            except ToolFailed as exc:
+                return Outcome("failed", usage, error=str(exc))
+            answer_only = False
+
+    # --- one model call -----------------------------------------------------------------------
+
+    def _call(self, spec: TurnSpec, items: list[Item], usage: Usage | None, answer_only: bool
+              ) -> Outcome | tuple[dict[str, str] | None, Usage, Usage]:
+        """The model call's ending (an Outcome), or a built-in call to run (None: only repeated
+        calls), with the call's usage and the turn's so far."""
+        backend = self.backend
+        exchange = _exchange(items)
+        rounds = _rounds(exchange)
+        used: list[str] = [i.name for i in exchange if isinstance(i, BuiltinCall)]
+        spent = (spec.spent.completion_tokens if spec.spent else 0) + (
+            usage.completion_tokens if usage else 0)
+        budget, remaining = prompt.budget(backend.n_ctx, spec.max_prompt_tokens,
+                                          spec.max_output_tokens, spent)
+        functions, choice = offering.offer(spec, rounds, used)
+        if answer_only:
+            choice = "none"
+        json_reply = spec.output_format.json
+        sources = [s for i in exchange if isinstance(i, BuiltinCall) for s in i.sources]
+        instructions = spec.instructions
+        if sources and not json_reply:
+            instructions = "\n\n".join(p for p in (instructions, cite_hint(sources)) if p)
+        try:
+            messages, prompt_tokens = prompt.fit(
+                backend, instructions, prompt.render(items), budget=budget,
+                last_messages=spec.last_messages, tools=functions, tool_choice=choice)
+        except prompt.PromptTooLong as exc:
+            return Outcome("too_long", usage or Usage(), tokens=exc.tokens, budget=exc.budget)
+        named = isinstance(choice, dict)
+        fmt = spec.output_format
+        request = TurnRequest(
+            messages=messages, max_tokens=prompt.reply_limit(backend.n_ctx, prompt_tokens,
+                                                             remaining),
+            temperature=spec.sampling.temperature, top_p=spec.sampling.top_p,
+            thread_id=spec.kv_key, tools=functions, tool_choice=choice,
+            parallel_tool_calls=spec.parallel_tool_calls and not named,
+            extra=dict(spec.sampling.extra), json_object=fmt.json_object,
+            json_schema=fmt.json_schema)
+        produced = {p: f for i in exchange if isinstance(i, BuiltinCall) for p, f in i.files.items()}
+        cite = bool(sources or produced) and not json_reply
+        # A JSON reply is bounded by its grammar; prose is watched for loops.
+        guard = None if json_reply else LoopGuard()
+        reply = ReplyStream(self.sink, Citations(sources) if cite else None, guard)
+        try:
+            result = backend.generate(
+                request, reply.on_text,
+                lambda: self.should_stop() or (guard is not None and guard.tripped))
+            reply.end_of_text()
+        except Exception as exc:
+            log.exception("%s: generation failed", self.label)
+            return Outcome("failed", usage or Usage(), text=reply.text,
+                           annotations=reply.annotations, error=f"The model failed: {exc}",
+                           answered=reply.started)
+        if guard is not None and guard.tripped and result.finish_reason == "cancelled" \
+                and not self.should_stop():
+            log.info("%s: the loop guard stopped a reply that repeated itself", self.label)
+            result = replace(result, finish_reason="stop")
+        made = _usage(result)
+        total = made.plus(usage)
+        calls = call_guards.kept(result.tool_calls, _answered(exchange), named)
+        if result.tool_calls and not calls:
+            log.info("%s: the model only repeated calls already answered; it answers now",
+                     self.label)
+            return None, made, total
+        offered = {f["name"] for f in functions}
+        builtin = [c for c in calls if c["name"] in offering.BUILTINS and c["name"] in offered]
+        if builtin:
+            # One built-in call per round; function calls made in the same breath are dropped:
+            # the model is asked again, with the tool's results, and may call them then.
+            return builtin[0], made, total
+        if calls:
+            return Outcome("calls", total, last=made, calls=[
+                FunctionCall(new_id("call"), c["name"], c["arguments"]) for c in calls])
+        return self._answer(spec, reply, result, total, made, produced)
+
+    def _answer(self, spec: TurnSpec, reply: ReplyStream, result: TurnResult, usage: Usage,
+                last: Usage, produced: dict[str, str]) -> Outcome:
+        reply.open()
+        reply.link_files(produced)
+        out = Outcome("completed", usage, last=last, text=reply.text,
+                      annotations=reply.annotations, answered=True)
+        if result.finish_reason == "cancelled":
+            out.ending = "cancelled"
+        elif result.finish_reason == "length":
+            out.ending = "incomplete"
+        elif (error := format_error(spec, result.text)) is not None:
+            out.ending, out.error = "failed", error
+        return out
+
+    # --- a built-in round ---------------------------------------------------------------------
+
+    def _builtin(self, spec: TurnSpec, items: list[Item], call: dict[str, str],
+                 usage: Usage) -> BuiltinCall:
+        call_id = new_id("call")
+        name = call["name"]
+        self.sink.builtin_started(call_id, "file_search" if name == "file_search"
+                                  else "code_interpreter", usage)
+        if name == "code_interpreter":
+            assert spec.code_interpreter is not None
+            return self.builtins.code_interpreter(self.sink, call_id, spec.code_interpreter,
+                                                  call["arguments"])
+        assert spec.file_search is not None
+        user = next((i.text for i in reversed(items)
+                     if isinstance(i, Message) and i.role == "user"), "")
+        searches = sum(isinstance(i, BuiltinCall) and i.name == "file_search" for i in items)
+        # Sources may fill about half the context; the rest is the conversation and the reply.
+        max_chars = int(self.backend.n_ctx * SOURCES_SHARE * 3)
+        return self.builtins.file_search(self.sink, call_id, spec.file_search, call["arguments"],
+                                         user, searches, max_chars)
+
+
+def format_error(spec: TurnSpec, text: str) -> str | None:
+    """For JSON formats, a finished reply must parse (and validate); anything else is a bug."""
+    fmt = spec.output_format
+    if not fmt.json:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return "The model's reply is not valid JSON."
+    if fmt.json_schema is not None:
+        try:
+            jsonschema.validate(value, fmt.json_schema)
+        except jsonschema.ValidationError as exc:
+            return f"The model's reply does not match the schema: {exc.message}"
+    return None
+
+
+def _exchange(items: list[Item]) -> list[Item]:
+    """The items since the user's last message: this exchange's tool rounds."""
+    for k in range(len(items) - 1, -1, -1):
+        item = items[k]
+        if isinstance(item, Message) and item.role == "user":
+            return items[k + 1:]
+    return items
+
+
+def _rounds(exchange: list[Item]) -> int:
+    """Tool rounds: each built-in call, and each run of function calls with their outputs."""
+    n = 0
+    previous: Item | None = None
+    for item in exchange:
+        if isinstance(item, BuiltinCall):
+            n += 1
+        elif isinstance(item, FunctionCall) and not isinstance(previous, FunctionCall):
+            n += 1
+        previous = item
+    return n
+
+
+def _answered(exchange: list[Item]) -> set[call_guards.Key]:
+    """Calls this exchange already made: functions whose outputs came back, and the built-ins
+    the engine ran."""
+    outputs = {i.call_id for i in exchange if isinstance(i, FunctionOutput)}
+    done = {call_guards.key(i.name, i.arguments) for i in exchange
+            if isinstance(i, FunctionCall) and i.call_id in outputs}
+    return done | {call_guards.key(i.name, i.arguments) for i in exchange
+                   if isinstance(i, BuiltinCall)}
+
+
+def _usage(result: TurnResult) -> Usage:
+    return Usage.of(result.prompt_tokens, result.completion_tokens, result.cached_tokens)
