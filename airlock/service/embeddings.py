@@ -55,12 +55,9 @@ class Embeddings:
                 f"shorten them: 'dimensions' must be {embedder.dim} or left out.",
                 param="dimensions", code="invalid_value")
         texts = [self._decode(embedder, x) if isinstance(x, list) else x for x in inputs]
-        # Word pieces the model reads: its window holds two special tokens besides the text,
-        # and longer inputs are cut there. The tokenizer runs untruncated (see Embedder).
-        pieces = embedder.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        read = embedder.window - 2
-        tokens = sum(min(len(p), read) for p in pieces)
-        return EmbeddingResult(self.model, embedder.embed(texts), tokens)
+        # usage counts the word pieces the model read: longer inputs are cut at its window.
+        vectors, counts = embedder.embed_counted(texts)
+        return EmbeddingResult(self.model, vectors, sum(counts))
 
     def _decode(self, embedder: Embedder, ids: list[int]) -> str:
         """A token array holds the embedding tokenizer's ids; the text they spell is embedded."""
