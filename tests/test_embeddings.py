@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -81,6 +82,32 @@ def test_float_and_base64_carry_the_same_values(fs_client, fs_server):
     decoded = np.array([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4")
                         for d in raw["data"]])
     assert np.array_equal(decoded, as_float)
+
+
+def test_concurrent_requests_each_get_their_own_vectors(fs_client):
+    texts = [f"Note {i}: {topic}" for i, topic in enumerate([
+        "tides follow the moon", "bees dance to share directions", "glaciers carve valleys",
+        "yeast ferments sugar", "comets have icy tails", "owls hunt at night",
+        "rust is iron oxide", "violins have four strings"])]
+    alone = {t: vectors(embed(fs_client, model=MODEL, input=t))[0] for t in texts}
+    counts = {t: embed(fs_client, model=MODEL, input=t).usage.prompt_tokens for t in texts}
+
+    def ask(text: str):
+        if text == texts[3]:  # a refused request among them changes nothing for the others
+            return bad_request(fs_client.embeddings.create, model=MODEL, input=text,
+                               dimensions=8)
+        return embed(fs_client, model=MODEL, input=[text, text])
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(ask, texts))
+    for text, answer in zip(texts, answers, strict=True):
+        if text == texts[3]:
+            assert_param(answer, "dimensions")
+            continue
+        got = vectors(answer)
+        assert got.shape == (2, DIM)
+        assert cosine(got[0], alone[text]) > 0.999 and cosine(got[1], alone[text]) > 0.999
+        assert answer.usage.prompt_tokens == 2 * counts[text]
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(fs_client):

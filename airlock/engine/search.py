@@ -81,6 +81,10 @@ class Search:
                     self._embedder = Embedder(self.embedding_model, cache_dir=self.root / "models")
         return self._embedder
 
+    def loaded_embedder(self) -> Embedder | None:
+        """The embedder if it is loaded already (no wait), else None."""
+        return self._embedder
+
     @property
     def index(self) -> SearchIndex:
         """The embedder and indexes load on first use: a server that never searches never pays."""
