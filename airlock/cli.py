@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> None:
             mark = "*" if entry.name == registry.default else " "
             where = entry.remote.base_url if entry.remote else entry.path or entry.kind
             print(f"{mark} {entry.name}\t{where}")
+        from airlock.tools.file_search import model_id
+
+        if model_id(cfg.embedding_model) not in {e.name for e in registry.entries()}:
+            print(f"  {model_id(cfg.embedding_model)}\t"
+                  f"{cfg.embedding_model or 'bundled'} (embeddings)")
         return
     _serve(cfg, registry)
 

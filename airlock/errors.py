@@ -33,5 +33,6 @@ class ServerError(AirlockError):
 class UnknownModel(AirlockError):
     status = 404
 
-    def __init__(self, model: str):
-        super().__init__(f"The model '{model}' does not exist", param="model", code="model_not_found")
+    def __init__(self, model: str, hint: str = ""):
+        super().__init__(f"The model '{model}' does not exist{hint}", param="model",
+                         code="model_not_found")

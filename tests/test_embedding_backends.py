@@ -82,6 +82,12 @@ def test_vectors_agree_with_pytorch(fast, torch_embedder):
     assert float((a * b).sum(axis=1).min()) > 0.999
 
 
+def test_both_runtimes_count_the_pieces_they_read(fast, torch_embedder):
+    texts = ["hello world", "word " * 300, "Don't panic."]
+    counts = [fast.embed_counted(texts)[1], torch_embedder.embed_counted(texts)[1]]
+    assert counts[0] == counts[1] == [2, 254, 5]  # the long one cut at the 256-piece window
+
+
 def test_unusable_cache_falls_back_to_pytorch(tmp_path, caplog):
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the cache directory would go")

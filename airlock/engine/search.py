@@ -68,6 +68,22 @@ class Search:
         self._index: SearchIndex | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
+        self._embedder_lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The one copy of the embedding model: file_search and /v1/embeddings share it. It
+        loads on first use, without the indexes (an embeddings request needs none)."""
+        if self._embedder is None:
+            with self._embedder_lock:
+                if self._embedder is None:
+                    # A converted copy of the model for the fast runtime is cached here.
+                    self._embedder = Embedder(self.embedding_model, cache_dir=self.root / "models")
+        return self._embedder
+
+    def loaded_embedder(self) -> Embedder | None:
+        """The embedder if it is loaded already (no wait), else None."""
+        return self._embedder
 
     @property
     def index(self) -> SearchIndex:
@@ -76,20 +92,16 @@ class Search:
             with self._lock:
                 if self._index is None:
                     log.info("loading the embedding model and search indexes from %s", self.root)
-                    # A converted copy of the model for the fast runtime is cached here.
-                    self._embedder = Embedder(self.embedding_model, cache_dir=self.root / "models")
                     # Replicas on PostgreSQL share the keyword index there (full-text search).
                     keywords = PgKeywordIndex(self.store.engine) if self.store.is_shared else None
-                    self._index = SearchIndex(self.root, self._embedder, self.chroma_url,
+                    self._index = SearchIndex(self.root, self.embedder, self.chroma_url,
                                               keywords=keywords)
         return self._index
 
     @property
     def tokenizer(self) -> Any:
         """Chunk sizes count the embedding model's word pieces."""
-        _ = self.index  # loads the embedder
-        assert self._embedder is not None
-        return self._embedder.tokenizer
+        return self.embedder.tokenizer
 
     def search(self, store_ids: list[str], query: str | list[str], *, k: int,
                threshold: float = 0.0, flt: Filter | None = None,

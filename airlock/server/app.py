@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from airlock.server import (
     assistants,
+    embeddings,
     errors,
     file_batches,
     files,
@@ -50,7 +51,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(runs.thread_and_run)
     app.include_router(v1_runs.thread_and_run)
     for module in (health, assistants, threads, messages, runs, steps, files, model_list,
-                   scripted_replies, vector_stores, vector_store_files, file_batches,
+                   embeddings, scripted_replies, vector_stores, vector_store_files, file_batches,
                    v1_assistants, v1_threads, v1_messages, v1_runs, playground):
         app.include_router(module.router)
     app.add_middleware(AssistantsVersion)

@@ -1,4 +1,4 @@
-"""/v1/models: the names the model registry serves."""
+"""/v1/models: the chat models the registry serves, and the embedding model."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends
 
 from airlock.server.deps import services
 from airlock.server.json_response import WireJSON
-from airlock.service import Services
+from airlock.service import ModelCard, Services
 
 router = APIRouter(prefix="/v1/models")
 
 
-def _model(entry: Any) -> dict[str, Any]:
-    return {"id": entry.name, "object": "model", "created": entry.created, "owned_by": "airlock"}
+def _model(card: ModelCard) -> dict[str, Any]:
+    return {"id": card.id, "object": "model", "created": card.created, "owned_by": "airlock"}
 
 
 @router.get("")

