@@ -4,6 +4,7 @@ objects and chunks, tool round trips, n choices, and what is refused (400s namin
 from __future__ import annotations
 
 import json
+
 import httpx
 import openai
 import pytest
