@@ -27,7 +27,6 @@ import codecs
 import ctypes
 import json
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -52,8 +51,10 @@ from airlock.models.call_formats import (
     detect,
     markup,
 )
+from airlock.models.fair_lock import FairLock
 from airlock.models.function_prompt import native_messages, plain_messages
 from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
+from airlock.models.logprobs import LogprobRecorder
 from airlock.models.text_gate import TextGate, find_stop, stop_prefix_len
 
 MiB = 1 << 20
@@ -172,7 +173,8 @@ class LlamaBackend:
         log.info("model %s: decode threads %s; prompt-batch threads %s", name,
                  self.threads["decode"], self.threads["batch"])
         self.n_ctx = self._llm.n_ctx()
-        self._lock = threading.Lock()
+        # Runs and chat requests take turns on the one context, in arrival order.
+        self._lock = FairLock()
         model = self._llm._model
         self._vocab = model.vocab
         self._add_bos = bool(model.add_bos_token())
@@ -339,15 +341,18 @@ class LlamaBackend:
             call_openers = CALL_OPENERS + (CODE_FENCES if code_fn else ())
             n_out = 0
             for _attempt in range(START_RETRIES + 1):
-                gate = TextGate(self._stop_strings + self._markup, call_openers,
+                gate = TextGate(self._stop_strings + self._markup + tuple(request.stop),
+                                call_openers,
                                 json_openers=grammar is None and _used_tools(request))
+                recorder = (LogprobRecorder(request.top_logprobs, self._piece)
+                            if request.top_logprobs is not None else None)
                 finish, used, first = self._sample(
                     tokens, request, extra, grammar, gate, on_text, should_stop,
-                    max_tokens - n_out, always, start_bans)
+                    max_tokens - n_out, always, start_bans, recorder)
                 n_out += used
                 hit = gate.hit
                 if (hit is None or not hit.at_start or grammar is not None or first is None
-                        or hit.marker in CODE_FENCES
+                        or hit.marker in CODE_FENCES or hit.marker in request.stop
                         or finish == "cancelled" or n_out >= max_tokens):
                     break
                 start_bans.add(first)  # it opened a call or markup: sample again without it
@@ -372,12 +377,14 @@ class LlamaBackend:
             completion_tokens=n_out,
             finish_reason=finish,
             cached_tokens=min(cached, n_prompt),
+            logprobs=recorder.tokens if recorder is not None else None,
         )
 
     def _sample(self, tokens: list[int], request: TurnRequest, extra: dict[str, Any],
                 grammar: LlamaGrammar | None, gate: TextGate, on_text: Callable[[str], None],
                 should_stop: Callable[[], bool], max_tokens: int, always: set[int],
-                start: set[int]) -> tuple[FinishReason, int, int | None]:
+                start: set[int], recorder: LogprobRecorder | None = None
+                ) -> tuple[FinishReason, int, int | None]:
         """One sampling of the reply through `gate` (lock held): the finish reason, the tokens
         generated and the first of them. `always`: tokens never sampled; `start`: tokens not
         sampled while the reply shows nothing yet."""
@@ -394,7 +401,9 @@ class LlamaBackend:
             top_k=int(extra.get("top_k", 40)),
             min_p=float(extra.get("min_p", 0.05)),
             repeat_penalty=float(extra.get("repeat_penalty", 1.0)),
-            logits_processor=_bans(gate, always, start),
+            frequency_penalty=request.frequency_penalty,
+            presence_penalty=request.presence_penalty,
+            logits_processor=_processors(request.logit_bias, gate, always, start, recorder),
             grammar=grammar,
         )
         llm.abort = should_stop
@@ -402,6 +411,8 @@ class LlamaBackend:
             for token in gen:
                 if first is None:
                     first = token
+                if recorder is not None:
+                    recorder.take(token)
                 is_eog = eog.get(token)
                 if is_eog is None:
                     is_eog = eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
@@ -668,8 +679,29 @@ def _code_function(tools: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
+def _processors(bias: dict[int, float], gate: TextGate, always: set[int], start: set[int],
+                recorder: LogprobRecorder | None) -> llama_cpp.LogitsProcessorList | None:
+    """The client's logit_bias, then the bans, then the log-probability recorder; None when
+    there is nothing to do."""
+    steps: list[Callable[[Any, Any], Any]] = []
+    if bias:
+        ids = np.array(list(bias), dtype=np.int64)
+        values = np.array(list(bias.values()), dtype=np.float32)
+
+        def add_bias(_input_ids: Any, logits: Any) -> Any:
+            logits[ids] += values
+            return logits
+
+        steps.append(add_bias)
+    if ban := _bans(gate, always, start):
+        steps.append(ban)
+    if recorder is not None:
+        steps.append(recorder.processor)
+    return llama_cpp.LogitsProcessorList(steps) if steps else None
+
+
 def _bans(gate: TextGate, always: set[int], start: set[int]
-          ) -> llama_cpp.LogitsProcessorList | None:
+          ) -> Callable[[Any, Any], Any] | None:
     """A logits processor that keeps `always` from being sampled, and `start` while the reply
     shows nothing yet; None when there is nothing to ban."""
     if not always and not start:
@@ -683,7 +715,7 @@ def _bans(gate: TextGate, always: set[int], start: set[int]
             logits[ids] = -np.inf
         return logits
 
-    return llama_cpp.LogitsProcessorList([ban])
+    return ban
 
 
 _find_stop = find_stop

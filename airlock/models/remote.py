@@ -157,9 +157,19 @@ class RemoteBackend:
                 body[key] = extra[key]
         if isinstance(extra.get("seed"), int):
             body["seed"] = extra["seed"]
+        stops = list(request.stop)
         if self.constrain != "tools" and (request.tools or any(
                 m["role"] == "tool" for m in request.messages)):
-            body["stop"] = _STOPS
+            stops += _STOPS
+        if stops:
+            body["stop"] = stops
+        # Chat Completions' controls pass through (log probabilities are not asked for).
+        if request.frequency_penalty:
+            body["frequency_penalty"] = request.frequency_penalty
+        if request.presence_penalty:
+            body["presence_penalty"] = request.presence_penalty
+        if request.logit_bias:
+            body["logit_bias"] = {str(k): v for k, v in request.logit_bias.items()}
         return body
 
     def _decides_to_call(self, body: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from airlock.server import (
     assistants,
+    chat,
     embeddings,
     errors,
     file_batches,
@@ -50,7 +51,7 @@ def create_app(services: Services) -> FastAPI:
     # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
     app.include_router(runs.thread_and_run)
     app.include_router(v1_runs.thread_and_run)
-    for module in (health, assistants, threads, messages, runs, steps, files, model_list,
+    for module in (health, chat, assistants, threads, messages, runs, steps, files, model_list,
                    embeddings, scripted_replies, vector_stores, vector_store_files, file_batches,
                    v1_assistants, v1_threads, v1_messages, v1_runs, playground):
         app.include_router(module.router)

@@ -6,6 +6,7 @@ from airlock.engine.background import Background
 from airlock.models.registry import Registry
 from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
+from airlock.service.chat import Chat
 from airlock.service.context import Context
 from airlock.service.embeddings import Embeddings
 from airlock.service.file_batches import FileBatches
@@ -37,6 +38,7 @@ class Services:
         self.files = Files(self.ctx)
         self.embeddings = Embeddings(self.ctx)
         self.models = Models(self.ctx, self.embeddings)
+        self.chat = Chat(self.ctx)
         self.vector_stores = VectorStores(self.ctx)
         self.vector_store_files = VectorStoreFiles(self.ctx)
         self.file_batches = FileBatches(self.ctx)

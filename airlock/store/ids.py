@@ -15,6 +15,7 @@ PREFIXES = {
     "vector_store": "vs_",
     "file": "file-",
     "file_batch": "vsfb_",
+    "chat_completion": "chatcmpl-",
 }
 
 

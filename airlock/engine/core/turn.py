@@ -43,9 +43,10 @@ log = logging.getLogger("airlock.engine")
 
 
 class TurnCore:
-    """`label` names the turn in the log (a run's id, a response's)."""
+    """`label` names the turn in the log (a run's id, a response's). `builtins`: None for an
+    API generation without built-in tools (Chat Completions)."""
 
-    def __init__(self, backend: ModelBackend, builtins: Builtins, sink: Sink,
+    def __init__(self, backend: ModelBackend, builtins: Builtins | None, sink: Sink,
                  should_stop: Callable[[], bool], label: str = "turn"):
         self.backend, self.builtins, self.sink = backend, builtins, sink
         self.should_stop, self.label = should_stop, label
@@ -105,7 +106,10 @@ class TurnCore:
             thread_id=spec.kv_key, tools=functions, tool_choice=choice,
             parallel_tool_calls=spec.parallel_tool_calls and not named,
             extra=dict(spec.sampling.extra), json_object=fmt.json_object,
-            json_schema=fmt.json_schema)
+            json_schema=fmt.json_schema, stop=list(spec.sampling.stop),
+            frequency_penalty=spec.sampling.frequency_penalty,
+            presence_penalty=spec.sampling.presence_penalty,
+            logit_bias=spec.sampling.logit_bias, top_logprobs=spec.sampling.top_logprobs)
         produced = {p: f for i in exchange if isinstance(i, BuiltinCall) for p, f in i.files.items()}
         cite = bool(sources or produced) and not json_reply
         # A JSON reply is bounded by its grammar; prose is watched for loops.
@@ -148,7 +152,7 @@ class TurnCore:
         reply.open()
         reply.link_files(produced)
         out = Outcome("completed", usage, last=last, text=reply.text,
-                      annotations=reply.annotations, answered=True)
+                      annotations=reply.annotations, answered=True, logprobs=result.logprobs)
         if result.finish_reason == "cancelled":
             out.ending = "cancelled"
         elif result.finish_reason == "length":
@@ -161,6 +165,9 @@ class TurnCore:
 
     def _builtin(self, spec: TurnSpec, items: list[Item], call: dict[str, str],
                  usage: Usage) -> BuiltinCall:
+        # The offering only offers built-ins the spec names, and an adapter that names them
+        # gives the core its Builtins.
+        assert self.builtins is not None
         call_id = new_id("call")
         name = call["name"]
         self.sink.builtin_started(call_id, "file_search" if name == "file_search"

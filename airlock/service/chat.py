@@ -1,0 +1,205 @@
+"""Chat Completions: one request runs the turn core on the model's worker, nothing is stored.
+
+The request's messages become the core's items (system and developer messages its
+instructions); each of the `n` choices is one turn, generated one after another on a thread of
+its own while the event loop streams what it decides. The model is shared with runs through the
+backend's lock, granted in arrival order (models.fair_lock): a chat request waits for the
+generation under way, never for a whole queue of runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+
+from airlock.engine.chat import complete
+from airlock.engine.core.items import (
+    Function,
+    FunctionCall,
+    FunctionOutput,
+    Item,
+    Message,
+    Outcome,
+    OutputFormat,
+    Sampling,
+    TurnSpec,
+    Usage,
+)
+from airlock.errors import InvalidRequest, ServerError
+from airlock.models.registry import ModelEntry
+from airlock.service.chat_commands import (
+    ChatChoice,
+    ChatCommand,
+    ChatEvent,
+    ChatResult,
+    ChoiceEnd,
+    ChoiceText,
+    FinishReason,
+    ToolCall,
+)
+from airlock.service.context import Context
+from airlock.service.model_names import resolve_model
+from airlock.store.ids import new_id
+
+FINGERPRINT = "fp_airlock"
+_DONE = object()
+
+
+class Chat:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    async def create(self, cmd: ChatCommand) -> ChatResult:
+        result, events = await self.stream(cmd)
+        async for _ in events:
+            pass
+        return result
+
+    async def stream(self, cmd: ChatCommand
+                     ) -> tuple[ChatResult, AsyncIterator[ChatEvent | ChatResult]]:
+        """The result (its id, time and model now, its choices and usage once the events are
+        through) and the choices' events, the result last. Raises (before the first event)
+        what makes the request fail as a whole: a prompt too long, a model that fails."""
+        entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model))
+        instructions, items = to_items(cmd)
+        result = ChatResult(new_id("chat_completion"), int(time.time()), entry.name, [], Usage(),
+                            FINGERPRINT)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                self._generate(cmd, entry, instructions, items, result, put, stop.is_set)
+                put(result)
+            except BaseException as exc:  # noqa: BLE001 - handed to the request's task
+                put(exc)
+            put(_DONE)
+
+        threading.Thread(target=work, name="airlock-chat", daemon=True).start()
+        first = await queue.get()
+        if isinstance(first, BaseException):
+            stop.set()
+            raise first
+        return result, _drain(first, queue, stop)
+
+    def _generate(self, cmd: ChatCommand, entry: ModelEntry, instructions: str,
+                  items: list[Item], result: ChatResult, put: Callable[[object], None],
+                  should_stop: Callable[[], bool]) -> None:
+        try:
+            backend = self.ctx.registry.backend(entry.name)
+        except Exception as exc:
+            raise ServerError(f"The model '{entry.name}' could not be loaded: {exc}") from exc
+        for index in range(cmd.n):
+            spec = _spec(cmd, entry, instructions, items, index)
+            outcome = complete(backend, spec, _texts(put, index), should_stop,
+                               label=f"{result.id}/{index}")
+            choice = _choice(index, outcome, backend.n_ctx)
+            result.choices.append(choice)
+            # Prompt tokens count once (every choice reads the same prompt); completions add up.
+            usage = outcome.usage
+            result.usage = usage if index == 0 else Usage.of(
+                result.usage.prompt_tokens, result.usage.completion_tokens
+                + usage.completion_tokens, result.usage.prompt_token_details.cached_tokens)
+            put(ChoiceEnd(choice))
+            if should_stop():
+                break
+
+
+def _texts(put: Callable[[object], None], index: int) -> Callable[[str], None]:
+    return lambda text: put(ChoiceText(index, text))
+
+
+async def _drain(first: object, queue: asyncio.Queue[object], stop: threading.Event
+                 ) -> AsyncIterator[ChatEvent | ChatResult]:
+    """Yields the worker's events; a client that goes away stops the generation."""
+    item = first
+    try:
+        while item is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+            item = await queue.get()
+    finally:
+        stop.set()
+
+
+def to_items(cmd: ChatCommand) -> tuple[str, list[Item]]:
+    """The instructions (system and developer messages, wherever they stand) and the items.
+    A tool message must answer a call of an earlier assistant message, and every call must be
+    answered, as the real API requires."""
+    system: list[str] = []
+    items: list[Item] = []
+    open_calls: dict[str, int] = {}
+    for i, m in enumerate(cmd.messages):
+        if m.role in ("system", "developer"):
+            if m.text:
+                system.append(m.text)
+        elif m.role == "tool":
+            if m.tool_call_id not in open_calls:
+                raise InvalidRequest(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    f"preceding message with 'tool_calls' (no open call '{m.tool_call_id}').",
+                    param=f"messages.[{i}].tool_call_id")
+            del open_calls[m.tool_call_id]
+            items.append(FunctionOutput(m.tool_call_id, m.text))
+        else:
+            _check_answered(open_calls, i)
+            if m.text or not m.tool_calls:
+                items.append(Message(m.role, m.text))
+            for call in m.tool_calls:
+                open_calls[call.id] = i
+                items.append(FunctionCall(call.id, call.name, call.arguments))
+    _check_answered(open_calls, len(cmd.messages))
+    return "\n\n".join(system), items
+
+
+def _check_answered(open_calls: dict[str, int], at: int) -> None:
+    if open_calls:
+        call, i = next(iter(open_calls.items()))
+        raise InvalidRequest(
+            "An assistant message with 'tool_calls' must be followed by tool messages responding "
+            f"to each 'tool_call_id'. The following tool_call_ids did not have response "
+            f"messages: {', '.join(open_calls)}", param=f"messages.[{i}].tool_calls")
+
+
+def _spec(cmd: ChatCommand, entry: ModelEntry, instructions: str, items: list[Item],
+          index: int) -> TurnSpec:
+    defaults = entry.sampling
+    # With a seed, choice k samples with seed + k (repeatable, yet n different choices);
+    # without one, every request samples afresh, as on the real API.
+    seed = cmd.seed + index if cmd.seed is not None else secrets.randbelow(2**31)
+    return TurnSpec(
+        instructions=instructions, items=items,
+        functions=[Function(f.name, f.description, f.parameters, f.strict)
+                   for f in cmd.functions],
+        tool_choice=cmd.tool_choice, parallel_tool_calls=cmd.parallel_tool_calls,
+        max_output_tokens=cmd.max_tokens,
+        sampling=Sampling(
+            defaults.temperature if cmd.temperature is None else cmd.temperature,
+            defaults.top_p if cmd.top_p is None else cmd.top_p,
+            {**defaults.extra(), "seed": seed}, stop=cmd.stop,
+            frequency_penalty=cmd.frequency_penalty, presence_penalty=cmd.presence_penalty,
+            logit_bias=cmd.logit_bias, top_logprobs=cmd.top_logprobs),
+        output_format=OutputFormat(cmd.json_object, cmd.json_schema))
+
+
+def _choice(index: int, outcome: Outcome, n_ctx: int) -> ChatChoice:
+    if outcome.ending == "too_long":
+        raise InvalidRequest(
+            f"This model's maximum context length is {n_ctx} tokens. However, your messages "
+            f"resulted in {outcome.tokens} tokens. Please reduce the length of the messages.",
+            param="messages", code="context_length_exceeded")
+    if outcome.ending == "failed":
+        raise ServerError(outcome.error or "The model failed.")
+    if outcome.ending == "calls":
+        return ChatChoice(index, "", "tool_calls",
+                          [ToolCall(c.call_id, c.name, c.arguments) for c in outcome.calls])
+    finish: FinishReason = "length" if outcome.ending == "incomplete" else "stop"
+    return ChatChoice(index, outcome.text, finish, logprobs=outcome.logprobs)

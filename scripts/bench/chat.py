@@ -1,0 +1,147 @@
+"""Chat Completions: streamed decode against raw llama-cpp-python, and the server's overhead.
+
+Run: .venv/bin/python scripts/bench/chat.py [--runs 3] [--write docs/benchmarks.md]
+
+As scripts/bench/run.py: the airlock app served by uvicorn on loopback in this process (driven
+over real HTTP with the chat endpoint) and a raw `llama_cpp.Llama` on the same GGUF, measured
+alternately so both see the same machine noise. The raw baseline is llama-cpp-python's own
+`create_chat_completion` streaming at its best thread count of the moment (1 thread or all
+cores, whichever is faster in that measurement). Overhead per request: a short non-streamed
+request's wall time minus the time spent inside the model backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import llama_cpp
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _report import bench_main, summary  # noqa: E402
+from _server import free_port  # noqa: E402
+from run import Timed  # noqa: E402
+
+from airlock.cpu import available_cores  # noqa: E402
+from airlock.models.registry import Registry  # noqa: E402
+from airlock.server.app import create_app  # noqa: E402
+from airlock.service import Services  # noqa: E402
+from airlock.settings import Settings  # noqa: E402
+
+MESSAGES = [{"role": "system", "content": "You are a storyteller."},
+            {"role": "user", "content": "Write a long story about a dragon who learns to bake bread."}]
+MAX_TOKENS = 128
+SHORT = [{"role": "user", "content": "Say hello."}]
+
+
+class Bench:
+    def __init__(self, data_dir: str):
+        self.registry = Registry.load(None, None)
+        services = Services(Settings(data_dir=Path(data_dir), log_level="warning"), self.registry)
+        self.app = create_app(services)
+        name = self.registry.default
+        self.backend = self.registry.backend(name)
+        self.timed = Timed(self.backend)
+        self.registry._backends[name] = self.timed
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.server_thread = threading.Thread(target=self.server.run, daemon=True)
+        self.raw = llama_cpp.Llama(str(self.backend.path), n_ctx=self.backend.n_ctx,
+                                   n_threads=available_cores(), verbose=False)
+
+    async def start(self) -> None:
+        self.server_thread.start()
+        while not self.server.started:
+            await asyncio.sleep(0.05)
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}/v1", timeout=600)
+
+    async def streamed(self) -> float:
+        """Tokens/s of a streamed chat completion, as its chunks arrive on the socket."""
+        arrived = []
+        async with self.client.stream("POST", "/chat/completions", json={
+                "model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": MAX_TOKENS,
+                "temperature": 0, "stream": True}) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: {") and '"content":"' in line \
+                        and '"content":""' not in line:
+                    arrived.append(time.perf_counter())
+        return (len(arrived) - 1) / (arrived[-1] - arrived[0])
+
+    def raw_streamed(self) -> float:
+        runs = []
+        for n in sorted({1, available_cores()}):
+            llama_cpp.llama_set_n_threads(self.raw.ctx, n, n)
+            stamps = [time.perf_counter() for chunk in self.raw.create_chat_completion(
+                MESSAGES, max_tokens=MAX_TOKENS, temperature=0.0, stream=True)
+                if chunk["choices"] and chunk["choices"][0]["delta"].get("content")]
+            runs.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+        return max(runs)
+
+    async def overhead_ms(self, n: int = 10) -> float:
+        """Median wall time outside the model of a short non-streamed request."""
+        out = []
+        for _ in range(n):
+            before = self.timed.seconds
+            t0 = time.perf_counter()
+            r = await self.client.post("/chat/completions", json={
+                "model": "gpt-4o-mini", "messages": SHORT, "max_tokens": 8, "temperature": 0})
+            r.raise_for_status()
+            out.append((time.perf_counter() - t0) - (self.timed.seconds - before))
+        return statistics.median(out) * 1000
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        self.server.should_exit = True
+        await asyncio.to_thread(self.server_thread.join)
+
+
+async def one_run() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="airlock-bench-chat-") as d:
+        b = Bench(d)
+        await b.start()
+        try:
+            await b.streamed()  # warm-up
+            pairs = []
+            for _ in range(3):
+                pairs.append((await b.streamed(), b.raw_streamed()))
+            overhead = await b.overhead_ms()
+        finally:
+            await b.close()
+    return {"ours_tps": statistics.median(p[0] for p in pairs),
+            "raw_tps": statistics.median(p[1] for p in pairs),
+            "overhead_ms": overhead, "load1": _load()}
+
+
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def table(results: list[dict[str, float]]) -> str:
+    med, ratio = summary(results)
+    rows = [
+        ("streamed chat decode tokens/s ÷ raw llama-cpp-python streaming (best thread count)",
+         f"{med('ours_tps'):.1f} vs {med('raw_tps'):.1f} → **{ratio('ours_tps', 'raw_tps'):.2f}**",
+         "≥ 0.95"),
+        ("overhead per request outside model time (8-token reply)",
+         f"{med('overhead_ms'):.1f} ms", "≤ 10 ms"),
+        ("1-minute load average during the runs", f"{med('load1'):.1f}", ""),
+    ]
+    out = ["| measure | result (median) | goal |", "|---|---|---|"]
+    return "\n".join(out + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
+def main() -> None:
+    bench_main("chat", "Chat Completions on SmolLM2-135M-Instruct Q4_1",
+               lambda: asyncio.run(one_run()), table)
+
+
+if __name__ == "__main__":
+    main()
