@@ -16,24 +16,17 @@ import asyncio
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import llama_cpp
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
+import run  # noqa: E402
 from _report import bench_main, summary  # noqa: E402
-from _server import free_port  # noqa: E402
-from run import Timed  # noqa: E402
 
 from airlock.cpu import available_cores  # noqa: E402
-from airlock.models.registry import Registry  # noqa: E402
-from airlock.server.app import create_app  # noqa: E402
-from airlock.service import Services  # noqa: E402
-from airlock.settings import Settings  # noqa: E402
 
 MESSAGES = [{"role": "system", "content": "You are a storyteller."},
             {"role": "user", "content": "Write a long story about a dragon who learns to bake bread."}]
@@ -41,21 +34,8 @@ MAX_TOKENS = 128
 SHORT = [{"role": "user", "content": "Say hello."}]
 
 
-class Bench:
-    def __init__(self, data_dir: str):
-        self.registry = Registry.load(None, None)
-        services = Services(Settings(data_dir=Path(data_dir), log_level="warning"), self.registry)
-        self.app = create_app(services)
-        name = self.registry.default
-        self.backend = self.registry.backend(name)
-        self.timed = Timed(self.backend)
-        self.registry._backends[name] = self.timed
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.server_thread = threading.Thread(target=self.server.run, daemon=True)
-        self.raw = llama_cpp.Llama(str(self.backend.path), n_ctx=self.backend.n_ctx,
-                                   n_threads=available_cores(), verbose=False)
+class Bench(run.Bench):
+    """run.Bench's app, timed backend and raw model; the chat endpoint instead of runs."""
 
     async def start(self) -> None:
         self.server_thread.start()
@@ -96,11 +76,6 @@ class Bench:
             r.raise_for_status()
             out.append((time.perf_counter() - t0) - (self.timed.seconds - before))
         return statistics.median(out) * 1000
-
-    async def close(self) -> None:
-        await self.client.aclose()
-        self.server.should_exit = True
-        await asyncio.to_thread(self.server_thread.join)
 
 
 async def one_run() -> dict[str, float]:
