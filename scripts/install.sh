@@ -95,6 +95,16 @@ if [ -n "$extras" ]; then
     rm -rf "$sdk1"
     "${pip[@]}" --no-warn-conflicts --target "$sdk1" "openai==1.20.0" "httpx<0.28"
   fi
+  # The third-party clients apps use with airlock (LangChain, LlamaIndex), in a venv of their
+  # own: they pin openai 2.x, which must not replace the newest 3.x of the main venv. The tests
+  # run small apps with its python (tests/clients/).
+  clients=.cache/clients
+  if [ ! -x "$clients/bin/python" ]; then
+    "$python" -m venv "$clients"
+  fi
+  "$clients/bin/python" -m pip install --disable-pip-version-check -q \
+    "langchain-openai==1.8.1" "langchain-core==1.8.3" \
+    "llama-index-llms-openai-like==0.8.1" "llama-index-embeddings-openai-like==0.4.0"
   # The second model family of the tests and evaluations (Qwen2.5-Coder-0.5B, ~470 MiB),
   # cached outside the repository and checked against its pinned sha256.
   .venv/bin/python scripts/fetch_test_model.py >/dev/null

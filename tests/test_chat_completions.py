@@ -4,6 +4,8 @@ objects and chunks, tool round trips, n choices, and what is refused (400s namin
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import httpx
 import openai
@@ -184,3 +186,19 @@ def test_an_api_key_guards_chat(start_server):
     srv = start_server("chat-key", "--model", "scripted", "--api-key", "k1")
     with srv.client(api_key="wrong") as c, pytest.raises(openai.AuthenticationError):
         c.chat.completions.create(model="scripted", messages=[{"role": "user", "content": "x"}])
+
+
+def test_the_node_sdk_streams_text_and_calls(chat_server):
+    clear_script(chat_server)
+    script(chat_server, {"text": "Hello from Node."}, {"tool_calls": [{"type": "function",
+           "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]})
+    node_dir = Path(__file__).resolve().parent / "node"
+    out = subprocess.run(["node", str(node_dir / "chat.mjs"), chat_server.base_url],
+                         capture_output=True, text=True, timeout=120, cwd=node_dir)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "".join(seen["deltas"]) == seen["text"] == "Hello from Node."
+    assert seen["usage"]["completion_tokens"] == 3
+    (call,) = seen["calls"]
+    assert call["function"]["name"] == "get_weather" and seen["finish"] == "tool_calls"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Oslo"}
