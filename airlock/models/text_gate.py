@@ -37,9 +37,10 @@ class TextGate:
                  json_openers: bool = False):
         self.openers = tuple(o for o in openers if o)
         self.json_openers = JSON_OPENERS if json_openers else ()
-        # Once the reply has begun, a JSON call in it is the model writing out a call (seen:
-        # Qwen restating the call it made, after its output came back): the reply ends there.
-        inline = (JSON_OPENERS[0],) if json_openers else ()
+        # Once the reply has begun, a JSON call on a line of its own is the model writing out a
+        # call (seen: Qwen restating the call it made, after its output came back): the reply
+        # ends there. `{"name"` within a sentence stays text.
+        inline = ("\n" + JSON_OPENERS[0],) if json_openers else ()
         self.markers = tuple(dict.fromkeys([*(s for s in stops if s), *self.openers, *inline]))
         self.shown = ""
         self.held = ""

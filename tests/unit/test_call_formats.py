@@ -127,6 +127,15 @@ def test_json_that_is_not_a_call_passes():
     assert feed_all(g, ['Use {"name": 1}']) == 'Use {"name": 1}'
 
 
+def test_a_call_written_on_its_own_line_ends_the_reply():
+    """A model restating a call after its output (Qwen, greedy) does not show the call."""
+    g = gate()
+    shown = feed_all(g, ["Here is the weather:", "\n\n", '{"name": "get_weather", ',
+                         '"arguments": {"city": "Oslo"}}'])
+    assert shown.rstrip() == "Here is the weather:"
+    assert g.hit is not None and g.hit.kind == "stop"
+
+
 @pytest.mark.parametrize("marker", [
     "<tool_response>", "</tool_call>", "<|im_start|>", "<|im_end|>", "<|eot_id|>",
     "<|start_header_id|>",
