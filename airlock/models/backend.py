@@ -17,6 +17,20 @@ from typing import Any, Literal, Protocol
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
+@dataclass(frozen=True)
+class Controls:
+    """Chat Completions' sampling controls, carried unchanged from the request to the backend.
+    `stop`: the reply ends before any of these strings (finish "stop"); `logit_bias`: token id ->
+    added to its logit (-100 bans, 100 forces); `top_logprobs`: None = no log probabilities, else
+    how many alternatives per token."""
+
+    stop: tuple[str, ...] = ()
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    top_logprobs: int | None = None
+
+
 @dataclass
 class TurnRequest:
     # [{"role": "system"|"user"|"assistant"|"tool", "content": str}], in prompt order. A run's tool
@@ -39,14 +53,7 @@ class TurnRequest:
     # The thread the turn belongs to: lets a backend keep per-thread state (KV prefixes, scripts).
     thread_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # Chat Completions' sampling controls. `stop`: the reply ends before any of these strings
-    # (finish "stop"); `logit_bias`: token id -> added to its logit (-100 bans, 100 forces);
-    # `top_logprobs`: None = no log probabilities, else how many alternatives per token.
-    stop: list[str] = field(default_factory=list)
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    logit_bias: dict[int, float] = field(default_factory=dict)
-    top_logprobs: int | None = None
+    controls: Controls = field(default_factory=Controls)
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class TurnResult:
     cached_tokens: int = 0
     # Calls instead of (or before) text: [{"name", "arguments": JSON string valid for the schema}].
     tool_calls: list[dict[str, str]] = field(default_factory=list)
-    # With `TurnRequest.top_logprobs` set: one per generated token of the text (backends that
+    # With `Controls.top_logprobs` set: one per generated token of the text (backends that
     # cannot say leave it None).
     logprobs: list[TokenLogprob] | None = None
 

@@ -341,18 +341,18 @@ class LlamaBackend:
             call_openers = CALL_OPENERS + (CODE_FENCES if code_fn else ())
             n_out = 0
             for _attempt in range(START_RETRIES + 1):
-                gate = TextGate(self._stop_strings + self._markup + tuple(request.stop),
+                gate = TextGate(self._stop_strings + self._markup + request.controls.stop,
                                 call_openers,
                                 json_openers=grammar is None and _used_tools(request))
-                recorder = (LogprobRecorder(request.top_logprobs, self._piece)
-                            if request.top_logprobs is not None else None)
+                top = request.controls.top_logprobs
+                recorder = LogprobRecorder(top, self._piece) if top is not None else None
                 finish, used, first = self._sample(
                     tokens, request, extra, grammar, gate, on_text, should_stop,
                     max_tokens - n_out, always, start_bans, recorder)
                 n_out += used
                 hit = gate.hit
                 if (hit is None or not hit.at_start or grammar is not None or first is None
-                        or hit.marker in CODE_FENCES or hit.marker in request.stop
+                        or hit.marker in CODE_FENCES or hit.marker in request.controls.stop
                         or finish == "cancelled" or n_out >= max_tokens):
                     break
                 start_bans.add(first)  # it opened a call or markup: sample again without it
@@ -401,9 +401,10 @@ class LlamaBackend:
             top_k=int(extra.get("top_k", 40)),
             min_p=float(extra.get("min_p", 0.05)),
             repeat_penalty=float(extra.get("repeat_penalty", 1.0)),
-            frequency_penalty=request.frequency_penalty,
-            presence_penalty=request.presence_penalty,
-            logits_processor=_processors(request.logit_bias, gate, always, start, recorder),
+            frequency_penalty=request.controls.frequency_penalty,
+            presence_penalty=request.controls.presence_penalty,
+            logits_processor=_processors(request.controls.logit_bias, gate, always, start,
+                                         recorder),
             grammar=grammar,
         )
         llm.abort = should_stop

@@ -157,19 +157,20 @@ class RemoteBackend:
                 body[key] = extra[key]
         if isinstance(extra.get("seed"), int):
             body["seed"] = extra["seed"]
-        stops = list(request.stop)
+        controls = request.controls
+        stops = list(controls.stop)
         if self.constrain != "tools" and (request.tools or any(
                 m["role"] == "tool" for m in request.messages)):
             stops += _STOPS
         if stops:
             body["stop"] = stops
         # Chat Completions' controls pass through (log probabilities are not asked for).
-        if request.frequency_penalty:
-            body["frequency_penalty"] = request.frequency_penalty
-        if request.presence_penalty:
-            body["presence_penalty"] = request.presence_penalty
-        if request.logit_bias:
-            body["logit_bias"] = {str(k): v for k, v in request.logit_bias.items()}
+        if controls.frequency_penalty:
+            body["frequency_penalty"] = controls.frequency_penalty
+        if controls.presence_penalty:
+            body["presence_penalty"] = controls.presence_penalty
+        if controls.logit_bias:
+            body["logit_bias"] = {str(k): v for k, v in controls.logit_bias.items()}
         return body
 
     def _decides_to_call(self, body: dict[str, Any]) -> bool:

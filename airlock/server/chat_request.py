@@ -21,9 +21,10 @@ from airlock.server.wire.common import JsonObjectFormat, JsonSchemaResponseForma
 from airlock.service.chat_commands import (
     ChatCommand,
     ChatMessage,
-    FunctionSpec,
+    Controls,
+    Function,
+    FunctionCall,
     JsonObject,
-    ToolCall,
 )
 
 OFFLINE = "airlock serves models offline"
@@ -43,12 +44,13 @@ def to_command(body: ChatCompletionCreate) -> ChatCommand:
         parallel_tool_calls=body.parallel_tool_calls is not False,
         max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature, top_p=body.top_p,
-        stop=(body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ()),
         seed=body.seed,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        presence_penalty=body.presence_penalty or 0.0,
-        logit_bias=_logit_bias(body.logit_bias),
-        top_logprobs=(body.top_logprobs or 0) if body.logprobs else None,
+        controls=Controls(
+            stop=(body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ()),
+            frequency_penalty=body.frequency_penalty or 0.0,
+            presence_penalty=body.presence_penalty or 0.0,
+            logit_bias=_logit_bias(body.logit_bias),
+            top_logprobs=(body.top_logprobs or 0) if body.logprobs else None),
         n=body.n or 1,
         json_object=isinstance(fmt, JsonObjectFormat),
         json_schema=_schema(fmt),
@@ -77,18 +79,18 @@ def _refuse_unservable(body: ChatCompletionCreate) -> None:
                                  param=param)
 
 
-def _functions(body: ChatCompletionCreate) -> list[FunctionSpec]:
+def _functions(body: ChatCompletionCreate) -> list[Function]:
     out = []
     for i, tool in enumerate(body.tools or []):
         if not isinstance(tool, ChatFunctionTool):
             raise InvalidRequest("Custom tools are not supported: declare a function tool.",
                                  param=f"tools[{i}].type")
         f = tool.function
-        out.append(FunctionSpec(f.name, f.description, f.parameters, f.strict))
+        out.append(Function(f.name, f.description, f.parameters, f.strict))
     return out
 
 
-def _tool_choice(body: ChatCompletionCreate, functions: tuple[FunctionSpec, ...]
+def _tool_choice(body: ChatCompletionCreate, functions: tuple[Function, ...]
                  ) -> str | dict[str, str]:
     choice = body.tool_choice
     if choice is None:
@@ -129,7 +131,7 @@ def _message(i: int, m: ChatMessageIn) -> ChatMessage:
         text = content if isinstance(content, str) else "\n".join(
             p.text if isinstance(p, TextPart) else p.refusal
             for p in content or [] if isinstance(p, TextPart | RefusalPart))
-        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+        calls = tuple(FunctionCall(c.id, c.function.name, c.function.arguments)
                       for c in m.tool_calls or [])
         return ChatMessage("assistant", text or m.refusal or "", calls)
     if isinstance(m, ToolMessage):

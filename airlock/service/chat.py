@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator, Callable
 
 from airlock.engine.chat import complete
 from airlock.engine.core.items import (
-    Function,
-    FunctionCall,
     FunctionOutput,
     Item,
     Message,
@@ -38,7 +36,6 @@ from airlock.service.chat_commands import (
     ChoiceEnd,
     ChoiceText,
     FinishReason,
-    ToolCall,
 )
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
@@ -154,8 +151,8 @@ def to_items(cmd: ChatCommand) -> tuple[str, list[Item]]:
             if m.text or not m.tool_calls:
                 items.append(Message(m.role, m.text))
             for call in m.tool_calls:
-                open_calls[call.id] = i
-                items.append(FunctionCall(call.id, call.name, call.arguments))
+                open_calls[call.call_id] = i
+                items.append(call)
     _check_answered(open_calls, len(cmd.messages))
     return "\n\n".join(system), items
 
@@ -177,16 +174,13 @@ def _spec(cmd: ChatCommand, entry: ModelEntry, instructions: str, items: list[It
     seed = cmd.seed + index if cmd.seed is not None else secrets.randbelow(2**31)
     return TurnSpec(
         instructions=instructions, items=items,
-        functions=[Function(f.name, f.description, f.parameters, f.strict)
-                   for f in cmd.functions],
+        functions=list(cmd.functions),
         tool_choice=cmd.tool_choice, parallel_tool_calls=cmd.parallel_tool_calls,
         max_output_tokens=cmd.max_tokens,
         sampling=Sampling(
             defaults.temperature if cmd.temperature is None else cmd.temperature,
             defaults.top_p if cmd.top_p is None else cmd.top_p,
-            {**defaults.extra(), "seed": seed}, stop=cmd.stop,
-            frequency_penalty=cmd.frequency_penalty, presence_penalty=cmd.presence_penalty,
-            logit_bias=cmd.logit_bias, top_logprobs=cmd.top_logprobs),
+            {**defaults.extra(), "seed": seed}, controls=cmd.controls),
         output_format=OutputFormat(cmd.json_object, cmd.json_schema))
 
 
@@ -200,6 +194,6 @@ def _choice(index: int, outcome: Outcome, n_ctx: int) -> ChatChoice:
         raise ServerError(outcome.error or "The model failed.")
     if outcome.ending == "calls":
         return ChatChoice(index, "", "tool_calls",
-                          [ToolCall(c.call_id, c.name, c.arguments) for c in outcome.calls])
+                          list(outcome.calls))
     finish: FinishReason = "length" if outcome.ending == "incomplete" else "stop"
     return ChatChoice(index, outcome.text, finish, logprobs=outcome.logprobs)

@@ -10,53 +10,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The core's own types where a request's or a choice's part is one: the server names them too.
+from airlock.engine.core.items import Function as Function
+from airlock.engine.core.items import FunctionCall as FunctionCall
 from airlock.engine.core.items import Usage
+from airlock.models.backend import Controls as Controls
 from airlock.models.backend import TokenLogprob
-from airlock.store.records import JsonObject as JsonObject  # the server names it too
+from airlock.store.records import JsonObject as JsonObject
 
 ChatRole = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 @dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str
-
-
-@dataclass(frozen=True)
 class ChatMessage:
     role: ChatRole
     text: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[FunctionCall, ...] = ()
     tool_call_id: str = ""  # role "tool": the call this answers
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str
-    description: str | None = None
-    parameters: JsonObject | None = None
-    strict: bool | None = None
 
 
 @dataclass(frozen=True)
 class ChatCommand:
     model: str
     messages: tuple[ChatMessage, ...]
-    functions: tuple[FunctionSpec, ...] = ()
+    functions: tuple[Function, ...] = ()
     tool_choice: str | dict[str, str] = "auto"  # "none" | "auto" | "required" | {"name": fn}
     parallel_tool_calls: bool = True
     max_tokens: int | None = None
     temperature: float | None = None  # None: the model's default
     top_p: float | None = None
-    stop: tuple[str, ...] = ()
     seed: int | None = None
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    logit_bias: dict[int, float] = field(default_factory=dict)
-    top_logprobs: int | None = None  # None: no log probabilities
+    controls: Controls = field(default_factory=Controls)
     n: int = 1
     json_object: bool = False
     json_schema: JsonObject | None = None
@@ -67,7 +52,7 @@ class ChatChoice:
     index: int
     text: str
     finish_reason: FinishReason
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_calls: list[FunctionCall] = field(default_factory=list)
     logprobs: list[TokenLogprob] | None = None
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from airlock.models.backend import TokenLogprob
+from airlock.models.backend import Controls, TokenLogprob
 from airlock.store import records
 
 Role = Literal["system", "developer", "user", "assistant"]
@@ -130,12 +130,7 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)  # top_k, min_p, repeat_penalty, seed
-    # Chat Completions' controls (models.backend.TurnRequest says what each does).
-    stop: tuple[str, ...] = ()
-    frequency_penalty: float = 0.0
-    presence_penalty: float = 0.0
-    logit_bias: dict[int, float] = field(default_factory=dict)
-    top_logprobs: int | None = None
+    controls: Controls = field(default_factory=Controls)  # Chat Completions' (models.backend)
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,7 @@ class TurnCore:
             thread_id=spec.kv_key, tools=functions, tool_choice=choice,
             parallel_tool_calls=spec.parallel_tool_calls and not named,
             extra=dict(spec.sampling.extra), json_object=fmt.json_object,
-            json_schema=fmt.json_schema, stop=list(spec.sampling.stop),
-            frequency_penalty=spec.sampling.frequency_penalty,
-            presence_penalty=spec.sampling.presence_penalty,
-            logit_bias=spec.sampling.logit_bias, top_logprobs=spec.sampling.top_logprobs)
+            json_schema=fmt.json_schema, controls=spec.sampling.controls)
         produced = {p: f for i in exchange if isinstance(i, BuiltinCall) for p, f in i.files.items()}
         cite = bool(sources or produced) and not json_reply
         # A JSON reply is bounded by its grammar; prose is watched for loops.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airlock.service.chat_commands import ChatChoice, ChatResult, ToolCall
+from airlock.service.chat_commands import ChatChoice, ChatResult, FunctionCall
 
 
 def usage(result: ChatResult) -> dict[str, Any]:
@@ -29,8 +29,8 @@ def logprobs(choice: ChatChoice) -> dict[str, Any] | None:
         for t in choice.logprobs], "refusal": None}
 
 
-def _calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
-    return [{"id": c.id, "type": "function",
+def _calls(calls: list[FunctionCall]) -> list[dict[str, Any]]:
+    return [{"id": c.call_id, "type": "function",
              "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
 
 
@@ -83,7 +83,7 @@ class Chunks:
         out = self._open(choice.index)
         for k, call in enumerate(choice.tool_calls):
             out.append(self._chunk(choice.index, {"tool_calls": [
-                {"index": k, "id": call.id, "type": "function",
+                {"index": k, "id": call.call_id, "type": "function",
                  "function": {"name": call.name, "arguments": ""}}]}))
             out.append(self._chunk(choice.index, {"tool_calls": [
                 {"index": k, "function": {"arguments": call.arguments}}]}))
