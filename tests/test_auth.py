@@ -65,3 +65,32 @@ def test_only_the_page_routes_are_open_without_a_key(secured, path, status):
     assert r.status_code == status, (path, r.text[:200])
     if status == 401:
         assert r.json()["error"]["code"] == "invalid_api_key"
+
+
+def _every_operation(secured):
+    """(method, path) of every operation the server documents, ids filled with a real-looking
+    value: the campaign reaches each route, not just its 404."""
+    doc = httpx.get(f"{secured.root_url}/openapi.json", timeout=10).json()
+    for path, ops in doc["paths"].items():
+        if not path.startswith("/v1/"):
+            continue  # /health and the playground are open by design (tested above)
+        for method in ops:
+            yield method.upper(), "/" + path.lstrip("/").replace("{", "x_").replace("}", "")
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer"},
+    {"Authorization": "sekrit"}, {"Authorization": "Basic sekrit"},
+    {"Authorization": "Bearer sekrit2"}, {"Authorization": "Bearer SEKRIT"},
+    {"api-key": "sekrit"},
+], ids=["none", "wrong", "empty", "no-scheme", "basic", "longer", "case", "azure-header"])
+def test_every_route_refuses_a_bad_key_with_401(secured, headers):
+    """The auth campaign: every documented operation (chat, embeddings and models included),
+    with each kind of bad credential, is a 401 envelope before any body is read."""
+    operations = list(_every_operation(secured))
+    assert {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"),
+            ("GET", "/v1/models")} <= set(operations)
+    with httpx.Client(base_url=secured.root_url, timeout=30) as h:
+        for method, path in operations:
+            r = h.request(method, path, headers=headers, json={"model": "x", "input": "y"})
+            assert envelope(r, 401)["code"] == "invalid_api_key", (method, path)
