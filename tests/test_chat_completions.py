@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import openai
+import pydantic
 import pytest
 
 from tests.runs_helpers import clear_script, script, slow_reply, wait_run
@@ -113,6 +115,23 @@ def test_max_tokens_ends_with_length(chat, chat_server):
     r = ask(chat, max_completion_tokens=3)
     assert r.choices[0].finish_reason == "length"
     assert r.choices[0].message.content == "a b c "
+
+
+def test_with_nothing_queued_the_echo_keeps_the_json_format(chat, chat_server):
+    """Found by the fuzz campaign: an echo under a JSON format used to fail the request (500)."""
+    r = ask(chat, "I said this", response_format={"type": "json_object"})
+    assert json.loads(r.choices[0].message.content) == {"echo": "You said: I said this"}
+
+    class Pick(pydantic.BaseModel):
+        label: Literal["yes", "no"]
+        reason: str
+        tags: list[str]
+        score: float | None
+
+    parsed = chat.chat.completions.parse(model="gpt-4o-mini", response_format=Pick,
+                                         messages=[{"role": "user", "content": "pick"}])
+    assert parsed.choices[0].message.parsed == Pick(label="yes", reason="You said: pick",
+                                                    tags=[], score=0)
 
 
 def test_a_client_that_leaves_a_stream_frees_the_model(chat, chat_server):

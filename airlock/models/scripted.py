@@ -53,7 +53,7 @@ class ScriptedBackend:
             last_user = next(
                 (m["content"] for m in reversed(request.messages) if m["role"] == "user"), ""
             )
-            reply = {"text": f"You said: {last_user}"}
+            reply = {"text": _echo(f"You said: {last_user}", request)}
         # delay_ms paces each piece, to imitate a slow model (e.g. to cancel mid-reply).
         delay = float(reply.get("delay_ms", 0)) / 1000
         text, finish = "", "stop"
@@ -100,6 +100,51 @@ class ScriptedBackend:
 
     def close(self) -> None:
         pass
+
+
+def _echo(said: str, request: TurnRequest) -> str:
+    """The echo in the format the request asks for: under a JSON format it is a JSON value (the
+    echo in an object, or the smallest instance of the schema with the echo in its strings), so
+    an app that forgot to queue a reply gets a parseable answer, not a failed turn."""
+    if request.json_schema is not None:
+        return json.dumps(_instance(request.json_schema, said, request.json_schema))
+    if request.json_object:
+        return json.dumps({"echo": said})
+    return said
+
+
+def _instance(schema: Any, said: str, root: dict[str, Any], depth: int = 0) -> Any:
+    """A small value valid under the subset of JSON Schema structured outputs allow: required
+    properties only, first enum/const/anyOf choice, empty arrays where allowed."""
+    if not isinstance(schema, dict) or depth > 16:
+        return None
+    if isinstance(ref := schema.get("$ref"), str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return _instance(target, said, root, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return _instance(schema[key][0], said, root, depth + 1)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _instance(props.get(name, {}), said, root, depth + 1)
+                for name in schema.get("required", [])}
+    if kind == "array":
+        item = _instance(schema.get("items", {}), said, root, depth + 1)
+        return [item] * int(schema.get("minItems", 0))
+    if kind == "string":
+        return said
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    return {"boolean": False}.get(kind)
 
 
 def _pause(seconds: float, should_stop: Callable[[], bool]) -> None:
