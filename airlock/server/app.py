@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from airlock.server import (
     assistants,
     chat,
+    conversations,
     embeddings,
     errors,
     file_batches,
@@ -18,6 +19,7 @@ from airlock.server import (
     messages,
     model_list,
     playground,
+    responses,
     runs,
     scripted_replies,
     steps,
@@ -51,8 +53,8 @@ def create_app(services: Services) -> FastAPI:
     # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
     app.include_router(runs.thread_and_run)
     app.include_router(v1_runs.thread_and_run)
-    for module in (health, chat, assistants, threads, messages, runs, steps, files, model_list,
-                   embeddings, scripted_replies, vector_stores, vector_store_files, file_batches,
+    for module in (health, chat, responses, conversations, assistants, threads, messages, runs,
+                   steps, files, model_list, embeddings, scripted_replies, vector_stores, vector_store_files, file_batches,
                    v1_assistants, v1_threads, v1_messages, v1_runs, playground):
         app.include_router(module.router)
     app.add_middleware(AssistantsVersion)

@@ -8,11 +8,13 @@ from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
 from airlock.service.chat import Chat
 from airlock.service.context import Context
+from airlock.service.conversations import Conversations
 from airlock.service.embeddings import Embeddings
 from airlock.service.file_batches import FileBatches
 from airlock.service.files import Files
 from airlock.service.messages import Messages
 from airlock.service.model_names import Models
+from airlock.service.responses import Responses
 from airlock.service.runs import Runs
 from airlock.service.scripted_replies import ScriptedReplies
 from airlock.service.threads import Threads
@@ -39,6 +41,8 @@ class Services:
         self.embeddings = Embeddings(self.ctx)
         self.models = Models(self.ctx, self.embeddings)
         self.chat = Chat(self.ctx)
+        self.conversations = Conversations(self.ctx)
+        self.responses = Responses(self.ctx)
         self.vector_stores = VectorStores(self.ctx)
         self.vector_store_files = VectorStoreFiles(self.ctx)
         self.file_batches = FileBatches(self.ctx)

@@ -16,6 +16,13 @@ PREFIXES = {
     "file": "file-",
     "file_batch": "vsfb_",
     "chat_completion": "chatcmpl-",
+    "response": "resp_",
+    "conversation": "conv_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "custom_tool_call": "ctc_",
+    "custom_tool_call_output": "ctco_",
+    "reasoning": "rs_",
 }
 
 

@@ -408,3 +408,39 @@ class BatchObject(BatchRow):
 
     status: str
     file_counts: FileCounts
+
+
+# --- Responses and Conversations ---------------------------------------------------------------
+
+# An item as the wire shows it (a message, a function call or its output...): stored as given,
+# with the id the server gave it or the client sent.
+ItemJson = dict[str, JsonValue]
+
+
+class ResponseRow(TypedDict):
+    id: str
+    created_at: int
+    status: str
+    model: str
+    previous_response_id: str | None
+    conversation_id: str | None
+    body: dict[str, JsonValue]  # the response object as the wire shows it, output included
+
+
+class ResponseItemRow(TypedDict):
+    id: str
+    response_id: str
+    role: str  # "input" (this response's input, in order) or "output"
+    item: ItemJson
+
+
+class ConversationRow(TypedDict):
+    id: str
+    created_at: int
+    metadata: Metadata
+
+
+class ConversationItemRow(TypedDict):
+    id: str
+    conversation_id: str
+    item: ItemJson

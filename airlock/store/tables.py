@@ -27,8 +27,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from airlock.store.records import (
     AssistantRow,
     BatchRow,
+    ConversationItemRow,
+    ConversationRow,
     FileRow,
     MessageRow,
+    ResponseItemRow,
+    ResponseRow,
     RunRow,
     ScriptedReplyRow,
     StepRow,
@@ -317,3 +321,55 @@ class SearchChunk(Base):
 
     __table_args__ = (
         Index("ux_search_chunks_key", "store_id", "file_id", "chunk_index", unique=True),)
+
+
+class Response(Base, Rows[ResponseRow]):
+    """A stored response (store=true). Its input and output items are ResponseItem rows too:
+    input_items pages them, and item_reference finds an item by id in them."""
+
+    __tablename__ = "responses"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    model: Mapped[str] = mapped_column(Text, nullable=False)
+    # No foreign keys: a chain or a conversation may outlive a deleted link, and says so (404).
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+
+class ResponseItem(Base, Rows[ResponseItemRow]):
+    __tablename__ = "response_items"
+    seq: Mapped[int] = _seq()
+    # Not unique: clients send earlier output items back as input with their ids.
+    id: Mapped[str] = mapped_column(String(64), nullable=False)
+    response_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    role: Mapped[str] = mapped_column(String(8), nullable=False)
+    item: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ix_response_items_response_seq", "response_id", "seq"),
+                      Index("ix_response_items_id", "id"))
+
+
+class Conversation(Base, Rows[ConversationRow]):
+    __tablename__ = "conversations"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, nullable=False)
+
+
+class ConversationItem(Base, Rows[ConversationItemRow]):
+    __tablename__ = "conversation_items"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = mapped_column(String(64), nullable=False)
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    item: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (
+        Index("ix_conversation_items_conv_seq", "conversation_id", "seq"),
+        # An item id appears once in a conversation (a duplicate is a 400, as on OpenAI).
+        Index("ux_conversation_items_id", "conversation_id", "id", unique=True))
