@@ -54,7 +54,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(runs.thread_and_run)
     app.include_router(v1_runs.thread_and_run)
     for module in (health, chat, responses, conversations, assistants, threads, messages, runs,
-                   steps, files, model_list, embeddings, scripted_replies, vector_stores, vector_store_files, file_batches,
+                   steps, files, model_list, embeddings, scripted_replies, vector_stores,
+                   vector_store_files, file_batches,
                    v1_assistants, v1_threads, v1_messages, v1_runs, playground):
         app.include_router(module.router)
     app.add_middleware(AssistantsVersion)
