@@ -25,6 +25,13 @@ class NotFound(AirlockError):
         super().__init__(f"No {kind} found with id '{object_id}'.")
 
 
+class Missing(AirlockError):
+    """404 worded as the newer APIs word it ("Response with id '...' not found."), naming the
+    parameter that pointed at it."""
+
+    status = 404
+
+
 class ServerError(AirlockError):
     status = 500
     type = "server_error"

@@ -2,6 +2,97 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import StreamingResponse
+
+from airlock.errors import AirlockError, InvalidRequest
+from airlock.server.deps import services
+from airlock.server.json_response import WireJSON, deleted, list_page
+from airlock.server.pagination import page_params
+from airlock.server.responses_request import to_command, to_count_command
+from airlock.server.wire.response_events import ResponseEvents
+from airlock.server.wire.responses import InputTokensCount, ResponseCreate
+from airlock.service import PageParams, Services
+from airlock.service.response_commands import Finished, ResponseEvent
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
+
+
+@router.post("")
+async def create_response(body: ResponseCreate | None = None,
+                          svc: Services = Depends(services)) -> Any:
+    body = body or ResponseCreate()
+    cmd = to_command(body)
+    if not body.stream:
+        return WireJSON(await svc.responses.create(cmd))
+    # Errors found before the turn starts (an unknown previous response, a prompt too long)
+    # are plain JSON errors; a failure later is the stream's response.failed.
+    response, events = await svc.responses.stream(cmd)
+    return StreamingResponse(_sse(response, events), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+async def _sse(response: dict[str, Any], events: AsyncIterator[ResponseEvent]
+               ) -> AsyncIterator[bytes]:
+    stream = ResponseEvents()
+    for e in stream.start(response):
+        yield _frame(e)
+    try:
+        async for event in events:
+            out = stream.finish(event.response) if isinstance(event, Finished) \
+                else stream.text(event.message_id, event.text)
+            for e in out:
+                yield _frame(e)
+    except AirlockError as exc:
+        yield _frame({"type": "error", "sequence_number": stream.seq, "code": exc.code,
+                      "message": exc.message, "param": exc.param})
+    yield b"data: [DONE]\n\n"
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+@router.post("/input_tokens")
+async def count_input_tokens(body: InputTokensCount | None = None,
+                             svc: Services = Depends(services)) -> WireJSON:
+    cmd = to_count_command(body or InputTokensCount())
+    count = await svc.responses.count_input_tokens(cmd)
+    return WireJSON({"object": "response.input_tokens", "input_tokens": count})
+
+
+@router.get("/{response_id}")
+async def retrieve_response(response_id: str, stream: bool | None = None,
+                            include: list[str] | None = Query(None, alias="include[]"),
+                            svc: Services = Depends(services)) -> WireJSON:
+    response = await svc.responses.retrieve(response_id)
+    if stream:
+        raise InvalidRequest("This response was not created with background=true: only "
+                             "background responses can be streamed again.", param="stream")
+    return WireJSON(response)
+
+
+@router.delete("/{response_id}")
+async def delete_response(response_id: str, svc: Services = Depends(services)) -> WireJSON:
+    await svc.responses.delete(response_id)
+    return deleted(response_id, "response.deleted")
+
+
+@router.post("/{response_id}/cancel")
+async def cancel_response(response_id: str, svc: Services = Depends(services)) -> WireJSON:
+    await svc.responses.retrieve(response_id)
+    raise InvalidRequest("Only responses created with background=true can be cancelled.",
+                         param="response_id")
+
+
+@router.get("/{response_id}/input_items")
+async def list_input_items(response_id: str,
+                           params: PageParams = Depends(page_params()),
+                           include: list[str] | None = Query(None, alias="include[]"),
+                           svc: Services = Depends(services)) -> WireJSON:
+    items, more = await svc.responses.input_items(response_id, params)
+    return list_page(items, more)  # type: ignore[arg-type]

@@ -1,10 +1,223 @@
-"""Responses: one turn of the core per response, stored (store=true) with its items."""
+"""Responses: one turn of the core per response, stored (store=true) with its items.
+
+A response reads the items before it (its previous response's chain, or its conversation) and
+its input; the turn runs on a thread of its own while the event loop streams what it decides,
+sharing the model's worker with runs and chat through the backend's fair lock. A function call
+ends the response `completed` with `function_call` items: the client answers in a new response.
+When the turn ends, the response, its input and output items (and the conversation's new items)
+are written in one transaction; a client that leaves mid-stream stops the turn and nothing of
+it is stored.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import threading
+from collections.abc import AsyncIterator, Callable
+
+from sqlalchemy import Connection, delete
+
+from airlock.engine.chat import complete
+from airlock.engine.core import prompt
+from airlock.engine.core.items import Item, Outcome, OutputFormat, Sampling, TurnSpec
+from airlock.errors import InvalidRequest, ServerError
+from airlock.models.backend import Controls, ModelBackend
+from airlock.models.registry import ModelEntry
+from airlock.service import conversations
 from airlock.service.context import Context
+from airlock.service.model_names import resolve_model
+from airlock.service.paging import PageParams
+from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent, TextDelta
+from airlock.service.response_context import gather, response_not_found, to_core
+from airlock.service.response_objects import finish, new_object, output_items
+from airlock.store import crud
+from airlock.store.ids import new_id
+from airlock.store.records import ItemJson, JsonObject, ResponseItemRow, ResponseRow
+from airlock.store.tables import Response, ResponseItem
+
+_DONE = object()
 
 
 class Responses:
     def __init__(self, ctx: Context):
         self.ctx = ctx
+
+    async def create(self, cmd: ResponseCommand) -> JsonObject:
+        response, events = await self.stream(cmd)
+        async for event in events:
+            if isinstance(event, Finished):
+                response = event.response
+        return response
+
+    async def stream(self, cmd: ResponseCommand
+                     ) -> tuple[JsonObject, AsyncIterator[ResponseEvent]]:
+        """The response as created (in_progress) and its events, the final object last. Raises
+        (before any event) what makes the request fail as a whole: an unknown previous
+        response or item, a prompt too long, a model that cannot load."""
+        entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
+        history, inputs, root = await self.ctx.store.read(gather, cmd)
+        instructions, _ = to_core(cmd.instructions, history + inputs)  # 400s before anything
+        response = new_object(cmd, new_id("response"), cmd.model or entry.name)
+        message_id = new_id("message")
+        spec = _spec(cmd, entry, history + inputs, root or str(response["id"]))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                put(self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
+                               stop.is_set, str(response["id"])))
+            except BaseException as exc:  # noqa: BLE001 - handed to the request's task
+                put(exc)
+            put(_DONE)
+
+        threading.Thread(target=work, name="airlock-response", daemon=True).start()
+        first = await queue.get()
+        if isinstance(first, BaseException):
+            stop.set()
+            raise first
+        return response, self._events(cmd, response, inputs, message_id, first, queue, stop)
+
+    def _turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
+              should_stop: Callable[[], bool], label: str) -> Outcome:
+        try:
+            backend = self.ctx.registry.backend(entry.name)
+        except Exception as exc:
+            raise ServerError(f"The model '{entry.name}' could not be loaded: {exc}") from exc
+        outcome = complete(backend, spec, on_text, should_stop, label=label)
+        if outcome.ending == "too_long":
+            raise InvalidRequest(
+                f"Your input exceeds the context window of this model ({backend.n_ctx} "
+                f"tokens): it needs {outcome.tokens}. Shorten the input, or send "
+                "truncation 'auto' to drop the oldest items.", param="input",
+                code="context_length_exceeded")
+        return outcome
+
+    async def _events(self, cmd: ResponseCommand, response: JsonObject,
+                      inputs: list[ItemJson], message_id: str, first: object,
+                      queue: asyncio.Queue[object], stop: threading.Event
+                      ) -> AsyncIterator[ResponseEvent]:
+        item = first
+        try:
+            while not isinstance(item, Outcome):
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    final = finish(response, "failed", [], None, _message(item))
+                    await self._save(cmd, final, inputs)
+                    yield Finished(final)
+                    return
+                assert isinstance(item, TextDelta)
+                yield item
+                item = await queue.get()
+            final = self._final(cmd, response, item, message_id)
+            await self._save(cmd, final, inputs)
+            yield Finished(final)
+        finally:
+            stop.set()
+
+    def _final(self, cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
+               message_id: str) -> JsonObject:
+        if outcome.ending == "failed":
+            return finish(response, "failed", [], outcome.usage, outcome.error)
+        output = output_items(cmd, outcome, message_id, cmd.top_logprobs is not None)
+        status = "incomplete" if outcome.ending == "incomplete" else "completed"
+        return finish(response, status, output, outcome.usage)
+
+    async def _save(self, cmd: ResponseCommand, final: JsonObject,
+                    inputs: list[ItemJson]) -> None:
+        if cmd.store or cmd.conversation_id:
+            await self.ctx.store.write(_save, cmd, final, inputs)
+
+    async def retrieve(self, response_id: str) -> JsonObject:
+        row = await self.ctx.store.read(_get, response_id)
+        return row["body"]
+
+    async def delete(self, response_id: str) -> None:
+        await self.ctx.store.write(_delete, response_id)
+
+    async def input_items(self, response_id: str, params: PageParams
+                          ) -> tuple[list[ItemJson], bool]:
+        rows, more = await self.ctx.store.read(_input_page, response_id, params)
+        return [r["item"] for r in rows], more
+
+    async def count_input_tokens(self, cmd: ResponseCommand) -> int:
+        entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
+        history, inputs, _ = await self.ctx.store.read(gather, cmd)
+        instructions, items = to_core(cmd.instructions, history + inputs)
+        backend = self.ctx.registry.backend(entry.name)
+        return await asyncio.to_thread(_count, backend, instructions, items, cmd)
+
+
+def _spec(cmd: ResponseCommand, entry: ModelEntry, items: list[ItemJson], key: str) -> TurnSpec:
+    instructions, core_items = to_core(cmd.instructions, items)
+    defaults = entry.sampling
+    return TurnSpec(
+        instructions=instructions, items=core_items, functions=list(cmd.functions),
+        tool_choice=cmd.tool_choice, parallel_tool_calls=cmd.parallel_tool_calls,
+        max_output_tokens=cmd.max_output_tokens, truncate=cmd.truncate, kv_key=key,
+        sampling=Sampling(
+            defaults.temperature if cmd.temperature is None else cmd.temperature,
+            defaults.top_p if cmd.top_p is None else cmd.top_p,
+            {**defaults.extra(), "seed": secrets.randbelow(2**31)},
+            controls=Controls(top_logprobs=cmd.top_logprobs)),
+        output_format=OutputFormat(cmd.json_object, cmd.json_schema))
+
+
+def _count(backend: ModelBackend, instructions: str, items: list[Item],
+           cmd: ResponseCommand) -> int:
+    """The prompt's tokens as the model would read it: the core's rendering, tools included."""
+    messages = [{"role": "system", "content": instructions}] if instructions else []
+    tools = [f.spec() for f in cmd.functions]
+    return backend.count_tokens(messages + prompt.render(items), tools,
+                                cmd.tool_choice if tools else "none")
+
+
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def _save(conn: Connection, cmd: ResponseCommand, final: JsonObject,
+          inputs: list[ItemJson]) -> None:
+    outputs: list[ItemJson] = list(final["output"])  # type: ignore[arg-type]
+    if cmd.conversation_id and final["status"] in ("completed", "incomplete"):
+        conversations.append(conn, cmd.conversation_id, inputs + outputs)
+    if not cmd.store:
+        return
+    response_id = str(final["id"])
+    crud.add(conn, Response, ResponseRow(
+        id=response_id, created_at=int(final["created_at"]),  # type: ignore[arg-type]
+        status=str(final["status"]), model=str(final["model"]),
+        previous_response_id=cmd.previous_response_id,
+        conversation_id=cmd.conversation_id, body=final))
+    rows = [(ResponseItem, ResponseItemRow(id=str(i["id"]), response_id=response_id,
+                                           role=role, item=i))
+            for role, items in (("input", inputs), ("output", outputs)) for i in items]
+    crud.add_all(conn, rows)  # type: ignore[arg-type]
+
+
+def _get(conn: Connection, response_id: str) -> ResponseRow:
+    row = crud.find(conn, Response, response_id)
+    if row is None:
+        raise response_not_found(response_id)
+    return crud.to_object(Response, row)
+
+
+def _delete(conn: Connection, response_id: str) -> None:
+    _get(conn, response_id)
+    it = crud.table_of(ResponseItem)
+    conn.execute(delete(it).where(it.c.response_id == response_id))
+    crud.remove(conn, Response, response_id)
+
+
+def _input_page(conn: Connection, response_id: str, params: PageParams
+                ) -> tuple[list[ResponseItemRow], bool]:
+    _get(conn, response_id)
+    it = crud.table_of(ResponseItem)
+    return crud.page(conn, ResponseItem, params, it.c.role == "input", response_id=response_id)
+

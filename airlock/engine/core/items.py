@@ -190,6 +190,7 @@ class TurnSpec:
     max_output_tokens: int | None = None
     max_prompt_tokens: int | None = None
     last_messages: int | None = None  # keep only the last N messages (and their rounds)
+    truncate: bool = True  # drop the oldest messages to fit; False: too long is too long
     sampling: Sampling = field(default_factory=Sampling)
     output_format: OutputFormat = field(default_factory=OutputFormat)
     kv_key: str | None = None  # conversations sharing a key reuse each other's KV prefix

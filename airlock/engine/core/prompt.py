@@ -79,8 +79,10 @@ def fit(
     last_messages: int | None = None,
     tools: Sequence[dict[str, Any]] = (),
     tool_choice: Any = "none",
+    truncate: bool = True,
 ) -> tuple[list[dict[str, Any]], int]:
     """Drops the oldest messages until the prompt fits `budget` tokens; the newest always stays.
+    With `truncate` false (Responses' `truncation: "disabled"`) nothing is dropped.
 
     Tool-round messages (an assistant's calls, their results) belong to the message before
     them: they are kept or dropped with it, and `last_messages` counts thread messages only.
@@ -96,7 +98,7 @@ def fit(
         return backend.count_tokens(system + history[starts[k]:], tools, tool_choice)
 
     full = size(0)
-    if full <= budget or len(starts) == 1:
+    if full <= budget or len(starts) == 1 or not truncate:
         if full > budget:
             raise PromptTooLong(full, budget)
         return system + history, full

@@ -94,7 +94,8 @@ class TurnCore:
         try:
             messages, prompt_tokens = prompt.fit(
                 backend, instructions, prompt.render(items), budget=budget,
-                last_messages=spec.last_messages, tools=functions, tool_choice=choice)
+                last_messages=spec.last_messages, tools=functions, tool_choice=choice,
+                truncate=spec.truncate)
         except prompt.PromptTooLong as exc:
             return Outcome("too_long", usage or Usage(), tokens=exc.tokens, budget=exc.budget)
         named = isinstance(choice, dict)

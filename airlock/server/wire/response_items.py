@@ -15,8 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airlock.errors import InvalidRequest
-from airlock.store.ids import new_id
-from airlock.store.records import ItemJson
+from airlock.service.response_commands import ItemJson, new_id
 
 OFFLINE = "airlock serves models offline"
 

@@ -1,0 +1,275 @@
+"""A Responses body as the service's command: items in their stored shape, tools and
+tool_choice made explicit, and what cannot be served refused with the parameter named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from airlock.errors import InvalidRequest
+from airlock.server.wire.common import JsonSchema
+from airlock.server.wire.response_items import parse_items
+from airlock.server.wire.responses import (
+    ConversationRef,
+    InputTokensCount,
+    ResponseCreate,
+    TextFormatJsonObject,
+    TextFormatJsonSchema,
+)
+from airlock.service.chat_commands import Function, JsonObject
+from airlock.service.response_commands import ResponseCommand
+
+OFFLINE = "airlock serves models offline"
+
+# Hosted tools OpenAI runs on its side: none can be served without its network.
+HOSTED = {
+    "web_search": "Web search", "web_search_preview": "Web search",
+    "web_search_2025_08_26": "Web search", "web_search_preview_2025_03_11": "Web search",
+    "computer": "Computer use", "computer_use_preview": "Computer use",
+    "computer_use": "Computer use", "image_generation": "Image generation",
+    "mcp": "Remote MCP", "local_shell": "The local_shell tool", "shell": "The shell tool",
+    "apply_patch": "The apply_patch built-in tool", "tool_search": "Tool search",
+    "namespace": "Tool namespaces", "programmatic_tool_calling": "Programmatic tool calling",
+}
+# Built-ins airlock runs itself: in responses they come with the Containers API.
+NOT_YET = {"file_search", "code_interpreter"}
+
+# A custom (freeform) tool is offered to the model as a function with one string argument.
+CUSTOM_PARAMETERS: JsonObject = {
+    "type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"],
+    "additionalProperties": False}
+
+
+class _FunctionTool(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: str
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: JsonSchema = None
+    strict: bool | None = None
+
+
+class _CustomTool(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: str
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    format: dict[str, Any] | None = None
+
+
+def to_command(body: ResponseCreate) -> ResponseCommand:
+    _refuse_unservable(body)
+    functions, custom, tools_echo = _tools(body.tools)
+    choice = _tool_choice(body.tool_choice, functions, custom)
+    offered = _offered(body.tool_choice, functions)
+    fmt = body.text.format if body.text else None
+    return ResponseCommand(
+        model=body.model,
+        input=_input(body.input),
+        instructions=body.instructions,
+        previous_response_id=body.previous_response_id,
+        conversation_id=_conversation(body),
+        store=body.store is not False,
+        functions=tuple(offered),
+        custom=frozenset(custom),
+        tool_choice=choice,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+        max_output_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_logprobs=body.top_logprobs,
+        json_object=isinstance(fmt, TextFormatJsonObject),
+        json_schema=(dict(fmt.schema_ or {"type": "object"})
+                     if isinstance(fmt, TextFormatJsonSchema) else None),
+        truncate=body.truncation == "auto",
+        echo=_echo(body, tools_echo),
+    )
+
+
+def to_count_command(body: InputTokensCount) -> ResponseCommand:
+    functions, custom, _ = _tools(body.tools)
+    return ResponseCommand(
+        model=body.model, input=_input(body.input), instructions=body.instructions,
+        previous_response_id=body.previous_response_id,
+        conversation_id=_conversation(body), functions=tuple(functions),
+        custom=frozenset(custom),
+        tool_choice=_tool_choice(body.tool_choice, functions, custom),
+        truncate=body.truncation == "auto")
+
+
+def _offered(choice: str | dict[str, Any] | None, functions: list[Function]) -> list[Function]:
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        _, allowed = _allowed(choice, {f.name for f in functions})
+        return [f for f in functions if f.name in allowed]
+    return functions
+
+
+def _input(value: str | list[dict[str, Any]] | None) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return parse_items([{"role": "user", "content": value}], "input")
+    return parse_items(value, "input")
+
+
+def _conversation(body: ResponseCreate | InputTokensCount) -> str | None:
+    conv = body.conversation
+    if conv is not None and body.previous_response_id is not None:
+        raise InvalidRequest("Parameter 'previous_response_id' cannot be used in conjunction "
+                             "with parameter 'conversation'.", param="previous_response_id")
+    return conv.id if isinstance(conv, ConversationRef) else conv
+
+
+def _refuse_unservable(body: ResponseCreate) -> None:
+    if body.background:
+        raise InvalidRequest("Background responses are not supported by this server yet: send "
+                             "the request without 'background' (it streams or answers at once).",
+                             param="background")
+    if body.prompt is not None:
+        raise InvalidRequest("Prompt objects are not supported by this server yet: send the "
+                             "instructions and tools with the request.", param="prompt")
+    if body.moderation is not None:
+        raise InvalidRequest(f"Moderation is not available: {OFFLINE}, without a moderation "
+                             "model.", param="moderation")
+    if body.context_management:
+        raise InvalidRequest("Context management (server-side compaction) is not supported; "
+                             "use truncation 'auto' to drop the oldest items.",
+                             param="context_management")
+    if body.store is False and body.background:
+        raise InvalidRequest("Background responses must be stored: 'store' must be true.",
+                             param="store")
+
+
+def _tools(tools: list[dict[str, Any]] | None
+           ) -> tuple[list[Function], list[str], list[JsonObject]]:
+    """The functions offered (custom tools among them), the custom tools' names, and the tools
+    as the response object echoes them (every documented field present)."""
+    functions: list[Function] = []
+    custom: list[str] = []
+    echo: list[JsonObject] = []
+    for i, raw in enumerate(tools or []):
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        where = f"tools[{i}]"
+        if kind in HOSTED:
+            raise InvalidRequest(f"{HOSTED[kind]} is not available: {OFFLINE}, without that "
+                                 "hosted tool.", param=f"{where}.type")
+        if kind in NOT_YET:
+            raise InvalidRequest(f"The {kind} tool is not supported in responses by this "
+                                 "server yet (it is, in Assistants runs).",
+                                 param=f"{where}.type")
+        if kind == "function":
+            f = _validate(_FunctionTool, raw, where)
+            assert isinstance(f, _FunctionTool)
+            functions.append(Function(f.name, f.description, f.parameters, f.strict))
+            echo.append({"type": "function", "name": f.name, "description": f.description,
+                         "parameters": f.parameters, "strict": f.strict})
+        elif kind == "custom":
+            c = _validate(_CustomTool, raw, where)
+            assert isinstance(c, _CustomTool)
+            fmt = c.format or {"type": "text"}
+            if fmt.get("type") != "text":
+                raise InvalidRequest("Custom tools with a grammar format are not supported; "
+                                     "use the text format.", param=f"{where}.format")
+            functions.append(Function(c.name, c.description, CUSTOM_PARAMETERS))
+            custom.append(c.name)
+            echo.append({"type": "custom", "name": c.name, "description": c.description,
+                         "format": fmt})
+        else:
+            raise InvalidRequest(f"Invalid value for '{where}.type': {kind!r} is not a tool "
+                                 "type.", param=f"{where}.type")
+        if functions[-1].name in {f.name for f in functions[:-1]}:
+            raise InvalidRequest(f"Duplicate tool name '{functions[-1].name}'.",
+                                 param=f"{where}.name")
+    return functions, custom, echo
+
+
+def _validate(model: type[BaseModel], raw: dict[str, Any], where: str) -> BaseModel:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        raise InvalidRequest(f"Invalid '{where}{loc}': {err['msg']}.",
+                             param=f"{where}{loc}") from None
+
+
+def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
+                 custom: list[str]) -> str | dict[str, str]:
+    names = {f.name for f in functions}
+    if choice is None:
+        return "auto"
+    if isinstance(choice, str):
+        if choice not in ("none", "auto", "required"):
+            raise InvalidRequest(f"Invalid value for 'tool_choice': {choice!r}.",
+                                 param="tool_choice")
+        if choice == "required" and not functions:
+            raise InvalidRequest("tool_choice 'required' needs at least one tool.",
+                                 param="tool_choice")
+        return choice
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        name = choice.get("name")
+        if not isinstance(name, str) or name not in names or (
+                (kind == "custom") != (name in custom)):
+            raise InvalidRequest(f"Invalid value for 'tool_choice': no {kind} tool named "
+                                 f"{name!r} among the tools.", param="tool_choice.name")
+        return {"name": name}
+    if kind == "allowed_tools":
+        mode, _ = _allowed(choice, names)
+        return mode
+    if kind in HOSTED or kind in NOT_YET:
+        raise InvalidRequest(f"tool_choice {kind!r} names a tool this request cannot use.",
+                             param="tool_choice.type")
+    raise InvalidRequest(f"Invalid value for 'tool_choice.type': {kind!r}.",
+                         param="tool_choice.type")
+
+
+def _allowed(choice: dict[str, Any], names: set[str]) -> tuple[str, set[str]]:
+    """allowed_tools: the mode ("auto" or "required") and the names of the tools the model may
+    call; the others stay declared (and echoed) but are not offered."""
+    mode = choice.get("mode", "auto")
+    listed = choice.get("tools")
+    if mode not in ("auto", "required") or not isinstance(listed, list) or not listed:
+        raise InvalidRequest("tool_choice 'allowed_tools' needs 'mode' (auto or required) "
+                             "and a non-empty 'tools' list.", param="tool_choice")
+    allowed = set()
+    for j, tool in enumerate(listed):
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if name not in names:
+            raise InvalidRequest(f"tool_choice.tools[{j}] names no tool of the request.",
+                                 param=f"tool_choice.tools[{j}]")
+        allowed.add(name)
+    return mode, allowed
+
+
+def _echo(body: ResponseCreate, tools: list[JsonObject]) -> JsonObject:
+    text: JsonObject = {"format": {"type": "text"}}
+    if body.text is not None:
+        text = body.text.model_dump(mode="json", by_alias=True, exclude_none=True)
+        text.setdefault("format", {"type": "text"})
+    tool_choice: Any = body.tool_choice if body.tool_choice is not None else "auto"
+    return {
+        "instructions": body.instructions,
+        "tools": tools,  # type: ignore[dict-item]
+        "tool_choice": tool_choice,
+        "parallel_tool_calls": body.parallel_tool_calls is not False,
+        "text": text,
+        "truncation": body.truncation or "disabled",
+        "metadata": body.metadata or {},
+        "temperature": body.temperature if body.temperature is not None else 1.0,
+        "top_p": body.top_p if body.top_p is not None else 1.0,
+        "top_logprobs": body.top_logprobs or 0,
+        "max_output_tokens": body.max_output_tokens,
+        "max_tool_calls": body.max_tool_calls,
+        "user": body.user,
+        "safety_identifier": body.safety_identifier,
+        "prompt_cache_key": body.prompt_cache_key,
+        "prompt_cache_retention": body.prompt_cache_retention,
+        "service_tier": body.service_tier or "default",
+        "reasoning": body.reasoning or {"effort": None, "summary": None},
+        "store": body.store is not False,
+        "background": bool(body.background),
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+    }

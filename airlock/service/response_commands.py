@@ -1,0 +1,61 @@
+"""What the Responses service is asked to do, and what it hands back while it works: the
+request as a typed command (server.responses_request builds it), and the stream's events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airlock.engine.core.items import Choice, Function
+from airlock.store.ids import new_id
+from airlock.store.records import ItemJson, JsonObject
+
+# ItemJson, JsonObject and new_id are re-exported for the HTTP layer, which gives new items
+# their ids as it validates them.
+__all__ = ["Finished", "ItemJson", "JsonObject", "ResponseCommand", "ResponseEvent", "TextDelta",
+           "new_id"]
+
+
+@dataclass(frozen=True)
+class ResponseCommand:
+    model: str | None
+    input: list[ItemJson]  # stored shapes; item_reference entries still to resolve
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation_id: str | None = None
+    store: bool = True
+    functions: tuple[Function, ...] = ()
+    # Names among `functions` that are freeform `custom` tools: the model fills one string
+    # argument, `input`, and the output item is a custom_tool_call.
+    custom: frozenset[str] = frozenset()
+    tool_choice: Choice = "auto"
+    parallel_tool_calls: bool = True
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_logprobs: int | None = None
+    json_object: bool = False
+    json_schema: JsonObject | None = None
+    truncate: bool = False  # truncation "auto"
+    # Fields of the response object that echo the request as sent (tools, tool_choice, text,
+    # metadata, user...): the service stores them, it does not read them.
+    echo: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Text of the reply, as the model decides it, for the message item `message_id`."""
+
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The response is over: its final object (status, output, usage, error)."""
+
+    response: JsonObject
+
+
+ResponseEvent = TextDelta | Finished
+Phase = Literal["created", "finished"]

@@ -1,0 +1,86 @@
+"""The response object (docs/wire/responses.md): every field the SDK and the Open Responses
+schema require, as it stands when created and when the turn has ended. It is the stored
+record too, as rows are the wire objects on the Assistants side."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from airlock.engine.core.items import Outcome, Usage
+from airlock.models.backend import TokenLogprob
+from airlock.service.response_commands import ResponseCommand
+from airlock.store.ids import new_id
+from airlock.store.records import ItemJson, JsonObject, JsonValue
+
+
+def new_object(cmd: ResponseCommand, response_id: str, model: str) -> JsonObject:
+    return {
+        "id": response_id, "object": "response", "created_at": int(time.time()),
+        "status": "in_progress", "completed_at": None, "error": None,
+        "incomplete_details": None, "model": model, "output": [], "usage": None,
+        "previous_response_id": cmd.previous_response_id,
+        "conversation": {"id": cmd.conversation_id} if cmd.conversation_id else None,
+        **cmd.echo,
+    }
+
+
+def output_items(cmd: ResponseCommand, outcome: Outcome, message_id: str,
+                 logprobs: bool) -> list[ItemJson]:
+    """The message (when the model answered) and the calls it made, in that order."""
+    items: list[ItemJson] = []
+    if outcome.answered or outcome.text or not outcome.calls:
+        part: JsonObject = {"type": "output_text", "text": outcome.text, "annotations": []}
+        if logprobs:
+            part["logprobs"] = [_logprob(t) for t in outcome.logprobs or []]
+        items.append({"id": message_id, "type": "message", "role": "assistant",
+                      "status": "incomplete" if outcome.ending == "incomplete" else "completed",
+                      "content": [part]})
+    for call in outcome.calls:
+        if call.name in cmd.custom:
+            items.append({"id": new_id("custom_tool_call"), "type": "custom_tool_call",
+                          "call_id": call.call_id, "name": call.name,
+                          "input": _custom_input(call.arguments), "status": "completed"})
+        else:
+            items.append({"id": new_id("function_call"), "type": "function_call",
+                          "call_id": call.call_id, "name": call.name,
+                          "arguments": call.arguments, "status": "completed"})
+    return items
+
+
+def finish(response: JsonObject, status: str, output: list[ItemJson], usage: Usage | None,
+           error: str | None = None) -> JsonObject:
+    done = dict(response)
+    done.update(status=status, output=output,  # type: ignore[arg-type]
+                completed_at=int(time.time()) if status == "completed" else None,
+                usage=wire_usage(usage) if usage else None)
+    if status == "incomplete":
+        done["incomplete_details"] = {"reason": "max_output_tokens"}
+    if status == "failed":
+        done["error"] = {"code": "server_error", "message": error or "The model failed."}
+    return done
+
+
+def wire_usage(usage: Usage) -> JsonObject:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.prompt_token_details.cached_tokens,
+                                 "cache_write_tokens": 0},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _custom_input(arguments: str) -> str:
+    """A custom tool's one string argument (the model filled {"input": ...} by grammar)."""
+    try:
+        value = json.loads(arguments).get("input", "")
+    except (ValueError, AttributeError):
+        return arguments
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _logprob(t: TokenLogprob) -> JsonValue:
+    return {"token": t.token, "bytes": list(t.bytes), "logprob": t.logprob,
+            "top_logprobs": [{"token": a, "bytes": list(b), "logprob": lp} for a, b, lp in t.top]}
