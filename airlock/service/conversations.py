@@ -5,8 +5,8 @@ given; `seq` fixes their order. An item id appears once per conversation: a seco
 same request or already stored, is a 400 naming it. Each request is one transaction, so a bad
 item anywhere leaves the conversation as it was.
 
-`items_of` and `append` take the caller's connection: the Responses service reads a
-conversation and appends a response's items inside its own transaction.
+`items_of`, `check_append` and `append` take the caller's connection: the Responses service
+reads a conversation and appends a response's items inside its own transaction.
 """
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ def append(conn: Connection, conversation_id: str, items: list[ItemJson]) -> Non
     conversation; an id already in it, or twice in `items`, is a 400 naming "input"."""
     crud.require(conn, Conversation, KIND, conversation_id)
     _add_items(conn, conversation_id, items, lambda _i: "input")
+
+
+def check_append(conn: Connection, conversation_id: str, items: list[ItemJson]) -> None:
+    """The refusals `append` would make, without writing: for a caller that appends only after
+    work it should not start when the items cannot go in (a response's turn)."""
+    crud.require(conn, Conversation, KIND, conversation_id)
+    _refuse_duplicates(conn, conversation_id, items, lambda _i: "input")
 
 
 # --- the steps of a write ---------------------------------------------------------------------

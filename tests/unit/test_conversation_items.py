@@ -1,4 +1,4 @@
-"""What the Responses service calls on its own connection: `items_of` and `append`
+"""What the Responses service calls on its own connection: `items_of`, `check_append`, `append`
 (airlock/service/conversations.py), and item_reference resolution against stored responses."""
 
 from __future__ import annotations
@@ -51,6 +51,18 @@ def test_append_refuses_duplicates_naming_input(store: Store, items: list[dict])
     with pytest.raises(InvalidRequest) as info, store.begin() as conn:
         conversations.append(conn, conv, items)
     assert info.value.param == "input"
+    assert texts(store, conv) == ["a"]
+
+
+def test_check_append_refuses_what_append_would_and_writes_nothing(store: Store):
+    conv = new_conversation(store, message("msg_a", "a"))
+    with store.read_conn() as conn:
+        conversations.check_append(conn, conv, [message("msg_b", "b")])
+        with pytest.raises(InvalidRequest) as info:
+            conversations.check_append(conn, conv, [message("msg_b", "b"), message("msg_a", "a")])
+        assert info.value.param == "input"
+        with pytest.raises(NotFound):
+            conversations.check_append(conn, "conv_nope", [])
     assert texts(store, conv) == ["a"]
 
 
