@@ -1,0 +1,99 @@
+"""Responses on the real models, through the strict client: SmolLM2-135M (the default) and
+Qwen2.5-Coder-0.5B (native tool format). Greedy decoding keeps each check repeatable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from tests.qwen import MARKUP, WEATHER, qwen_path
+
+pytestmark = pytest.mark.slow
+TOOL = {"type": "function", **WEATHER}
+
+
+@pytest.fixture(scope="module")
+def qwen(start_server):
+    c = start_server("responses-qwen", "--model", str(qwen_path())).client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module", params=["smollm2", "qwen"])
+def model(request, client, qwen):
+    return client if request.param == "smollm2" else qwen
+
+
+def greedy(c, **kw):
+    kw.setdefault("input", "Name three colours of the rainbow.")
+    return c.responses.create(model="gpt-4o-mini", temperature=0, **kw)
+
+
+def no_markup(text: str) -> None:
+    for marker in MARKUP:
+        assert marker not in text, (marker, text)
+
+
+def test_a_response_and_a_stream(model):
+    r = greedy(model, max_output_tokens=40, instructions="You are a helpful assistant.")
+    assert r.status in ("completed", "incomplete") and r.output_text.strip()
+    no_markup(r.output_text)
+    with model.responses.stream(model="gpt-4o-mini", temperature=0, max_output_tokens=40,
+                                input="Name three colours of the rainbow.") as stream:
+        events = list(stream)
+    # The last event carries the final response (incomplete when the 40 tokens ran out: the
+    # SDK's get_final_response() then raises, as it does against OpenAI).
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas.strip() and deltas == events[-1].response.output_text
+    no_markup(deltas)
+
+
+def test_max_output_tokens_ends_incomplete(model):
+    r = greedy(model, max_output_tokens=3)
+    assert r.status == "incomplete" and r.usage.output_tokens == 3
+    assert r.incomplete_details.reason == "max_output_tokens"
+
+
+def test_a_chain_reuses_the_earlier_turns_state(model):
+    first = greedy(model, max_output_tokens=16)
+    second = greedy(model, max_output_tokens=16, input="And three more?",
+                    previous_response_id=first.id)
+    assert second.output_text.strip()
+    # The chain's first turn is the prefix of the second's prompt: its KV state is reused.
+    assert second.usage.input_tokens_details.cached_tokens > 0
+    assert second.usage.input_tokens > first.usage.input_tokens
+
+
+class Colours(BaseModel):
+    colours: list[str]
+
+
+def test_parse_returns_the_pydantic_model(model):
+    r = model.responses.parse(model="gpt-4o-mini", temperature=0, text_format=Colours,
+                              input="Name three colours of the rainbow.")
+    assert isinstance(r.output_parsed, Colours)
+
+
+def test_a_required_call_has_valid_arguments(model):
+    r = greedy(model, input="What's the weather in Oslo?", tools=[TOOL], tool_choice="required")
+    (call,) = [i for i in r.output if i.type == "function_call"]
+    assert call.name == "get_weather" and isinstance(json.loads(call.arguments)["city"], str)
+    assert r.status == "completed"
+
+
+def test_qwen_calls_then_answers_from_the_output(qwen):
+    def ask(**kw):
+        return qwen.responses.create(model="gpt-4o-mini", tools=[TOOL], **kw)
+
+    first = ask(instructions="You are a weather bot. Use the functions.",
+                input="What's the weather in Oslo right now?")
+    (call,) = [i for i in first.output if i.type == "function_call"]
+    assert json.loads(call.arguments)["city"].lower() == "oslo"
+    answer = ask(previous_response_id=first.id, instructions="You are a weather bot.",
+                 input=[{"type": "function_call_output", "call_id": call.call_id,
+                         "output": '{"temperature_c": -3, "sky": "snow"}'}])
+    no_markup(answer.output_text)
+    assert "-3" in answer.output_text or "snow" in answer.output_text.lower()
