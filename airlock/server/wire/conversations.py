@@ -37,7 +37,7 @@ class ConversationCreate(Strict):
     items: Annotated[ItemList, NullIsEmpty] = []
     metadata: Metadata = None
     # Sent by the SDK (3.x) for OpenAI's abuse monitoring: accepted and not kept.
-    safety_identifier: Annotated[str, Field(max_length=64)] | None = None
+    safety_identifier: str | None = None
 
 
 class ConversationUpdate(Strict):
