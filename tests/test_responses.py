@@ -15,7 +15,7 @@ import pydantic
 import pytest
 
 from helpers import api_error
-from tests.runs_helpers import clear_script, script
+from tests.runs_helpers import clear_script, script, slow_reply
 
 TOOLS = [{"type": "function", "name": "get_weather", "strict": True, "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
@@ -234,3 +234,47 @@ def test_the_node_sdk_stream_accepts_every_event(server):
     assert seen["call"]["name"] == "get_weather" and seen["call"]["status"] == "completed"
     assert json.loads(seen["call"]["arguments"]) == {"city": "Oslo"}
     assert seen["answer"] == "Sunny in Oslo."
+
+
+def test_a_conversation_holds_each_responses_input_and_output(client, server):
+    conv = client.conversations.create(items=[{"role": "user", "content": "I like tea."}],
+                                       metadata={"topic": "drinks"})
+    script(server, {"text": "Noted: tea."}, thread_id=conv.id)
+    r = client.responses.create(model="gpt-4o", input="Remember that.", conversation=conv.id)
+    assert r.conversation.id == conv.id and r.output_text == "Noted: tea."
+    script(server, {"text": "You like tea."}, thread_id=conv.id)
+    counted = client.responses.input_tokens.count(model="gpt-4o", input="What do I like?",
+                                                   conversation=conv.id)
+    alone = client.responses.input_tokens.count(model="gpt-4o", input="What do I like?")
+    assert counted.input_tokens > alone.input_tokens
+    again = client.responses.create(model="gpt-4o", input="What do I like?",
+                                    conversation={"id": conv.id})
+    assert again.output_text == "You like tea."
+    items = client.conversations.items.list(conv.id, order="asc").data
+    assert [(i.type, i.role) for i in items] == [("message", "user")] + [
+        ("message", "user"), ("message", "assistant")] * 2
+    assert items[2].id == r.output[0].id and items[-1].id == again.output[0].id
+    # Sending an item of the conversation again by reference does not add it twice.
+    client.responses.create(model="gpt-4o", conversation=conv.id, input=[
+        {"type": "item_reference", "id": items[0].id}, {"role": "user", "content": "Hm?"}])
+    assert len(client.conversations.items.list(conv.id, limit=100).data) == len(items) + 2
+    e = api_error(openai.BadRequestError, client.responses.create, model="gpt-4o",
+                  conversation=conv.id, input=[{"role": "user", "content": "x",
+                                                "id": items[0].id}])
+    assert e.body["param"] == "input"
+    api_error(openai.NotFoundError, client.responses.create, model="gpt-4o", input="x",
+              conversation="conv_missing")
+
+
+def test_one_response_at_a_time_per_conversation(client, server):
+    conv = client.conversations.create()
+    script(server, slow_reply(words=100, delay_ms=20), thread_id=conv.id)
+    with client.responses.stream(model="gpt-4o", input="go", conversation=conv.id) as first:
+        next(iter(first))  # the first response has started
+        e = api_error(openai.BadRequestError, client.responses.create, model="gpt-4o",
+                      input="also", conversation=conv.id)
+        assert e.body["param"] == "conversation" and conv.id in e.message
+        final = first.get_final_response() if list(first) else None
+    assert final is not None and final.status == "completed"
+    assert client.responses.create(model="gpt-4o", input="now", conversation=conv.id).status \
+        == "completed"

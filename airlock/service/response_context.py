@@ -24,7 +24,8 @@ def response_not_found(response_id: str, param: str | None = None) -> Missing:
 def gather(conn: Connection, cmd: ResponseCommand) -> tuple[list[ItemJson], list[ItemJson], str]:
     """(the items before this response, its input with references resolved, the key its
     conversation's KV state and scripted replies go by: the conversation, or the chain's
-    first response)."""
+    first response). In a conversation, the input's new items are checked to fit in it (no
+    duplicate id) before the turn runs."""
     history: list[ItemJson] = []
     root = ""
     if cmd.previous_response_id is not None:
@@ -33,7 +34,18 @@ def gather(conn: Connection, cmd: ResponseCommand) -> tuple[list[ItemJson], list
         history = conversations.items_of(conn, cmd.conversation_id)
         root = cmd.conversation_id
     inputs = [_resolve(conn, item, history, i) for i, item in enumerate(cmd.input)]
+    if cmd.conversation_id is not None:
+        conversations.check_append(conn, cmd.conversation_id, new_items(cmd, history, inputs))
     return history, inputs, root
+
+
+def new_items(cmd: ResponseCommand, history: list[ItemJson], inputs: list[ItemJson]
+              ) -> list[ItemJson]:
+    """The input items a conversation gains: all but references to its own items (those
+    resolve to the item already there). An item sent again in full is a duplicate (400)."""
+    known = {item.get("id") for item in history}
+    return [item for sent, item in zip(cmd.input, inputs, strict=True)
+            if not (sent.get("type") == "item_reference" and item.get("id") in known)]
 
 
 def chain(conn: Connection, response_id: str) -> tuple[list[ItemJson], str]:

@@ -29,7 +29,7 @@ from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
 from airlock.service.paging import PageParams
 from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent, TextDelta
-from airlock.service.response_context import gather, response_not_found, to_core
+from airlock.service.response_context import gather, new_items, response_not_found, to_core
 from airlock.service.response_objects import finish, new_object, output_items
 from airlock.store import crud
 from airlock.store.ids import new_id
@@ -42,6 +42,9 @@ _DONE = object()
 class Responses:
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        # Conversations with a response under way in this process: one at a time each, as a
+        # thread has one active run (a second is a 400). Replicas each keep their own set.
+        self._busy: set[str] = set()
 
     async def create(self, cmd: ResponseCommand) -> JsonObject:
         response, events = await self.stream(cmd)
@@ -58,6 +61,22 @@ class Responses:
         entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
         history, inputs, root = await self.ctx.store.read(gather, cmd)
         instructions, _ = to_core(cmd.instructions, history + inputs)  # 400s before anything
+        conversation = cmd.conversation_id
+        if conversation is not None:
+            if conversation in self._busy:
+                raise InvalidRequest(f"Conversation {conversation} already has a response in "
+                                     "progress; send the next one when it has finished.",
+                                     param="conversation")
+            self._busy.add(conversation)
+        try:
+            return await self._start(cmd, entry, history, inputs, root)
+        except BaseException:
+            self._busy.discard(conversation or "")
+            raise
+
+    async def _start(self, cmd: ResponseCommand, entry: ModelEntry, history: list[ItemJson],
+                     inputs: list[ItemJson], root: str
+                     ) -> tuple[JsonObject, AsyncIterator[ResponseEvent]]:
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
         message_id = new_id("message")
         spec = _spec(cmd, entry, history + inputs, root or str(response["id"]))
@@ -81,7 +100,9 @@ class Responses:
         if isinstance(first, BaseException):
             stop.set()
             raise first
-        return response, self._events(cmd, response, inputs, message_id, first, queue, stop)
+        fresh = new_items(cmd, history, inputs)
+        return response, self._events(cmd, response, inputs, fresh, message_id, first, queue,
+                                      stop)
 
     def _turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
               should_stop: Callable[[], bool], label: str) -> Outcome:
@@ -99,8 +120,8 @@ class Responses:
         return outcome
 
     async def _events(self, cmd: ResponseCommand, response: JsonObject,
-                      inputs: list[ItemJson], message_id: str, first: object,
-                      queue: asyncio.Queue[object], stop: threading.Event
+                      inputs: list[ItemJson], fresh: list[ItemJson], message_id: str,
+                      first: object, queue: asyncio.Queue[object], stop: threading.Event
                       ) -> AsyncIterator[ResponseEvent]:
         item = first
         try:
@@ -109,17 +130,18 @@ class Responses:
                     return
                 if isinstance(item, BaseException):
                     final = finish(response, "failed", [], None, _message(item))
-                    await self._save(cmd, final, inputs)
+                    await self._save(cmd, final, inputs, fresh)
                     yield Finished(final)
                     return
                 assert isinstance(item, TextDelta)
                 yield item
                 item = await queue.get()
             final = self._final(cmd, response, item, message_id)
-            await self._save(cmd, final, inputs)
+            await self._save(cmd, final, inputs, fresh)
             yield Finished(final)
         finally:
             stop.set()
+            self._busy.discard(cmd.conversation_id or "")
 
     def _final(self, cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
                message_id: str) -> JsonObject:
@@ -129,10 +151,10 @@ class Responses:
         status = "incomplete" if outcome.ending == "incomplete" else "completed"
         return finish(response, status, output, outcome.usage)
 
-    async def _save(self, cmd: ResponseCommand, final: JsonObject,
-                    inputs: list[ItemJson]) -> None:
+    async def _save(self, cmd: ResponseCommand, final: JsonObject, inputs: list[ItemJson],
+                    fresh: list[ItemJson]) -> None:
         if cmd.store or cmd.conversation_id:
-            await self.ctx.store.write(_save, cmd, final, inputs)
+            await self.ctx.store.write(_save, cmd, final, inputs, fresh)
 
     async def retrieve(self, response_id: str) -> JsonObject:
         row = await self.ctx.store.read(_get, response_id)
@@ -182,11 +204,12 @@ def _message(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
-def _save(conn: Connection, cmd: ResponseCommand, final: JsonObject,
-          inputs: list[ItemJson]) -> None:
+def _save(conn: Connection, cmd: ResponseCommand, final: JsonObject, inputs: list[ItemJson],
+          fresh: list[ItemJson]) -> None:
+    """The response with its items, and the conversation's new items: one transaction."""
     outputs: list[ItemJson] = list(final["output"])  # type: ignore[arg-type]
     if cmd.conversation_id and final["status"] in ("completed", "incomplete"):
-        conversations.append(conn, cmd.conversation_id, inputs + outputs)
+        conversations.append(conn, cmd.conversation_id, fresh + outputs)
     if not cmd.store:
         return
     response_id = str(final["id"])
