@@ -104,3 +104,14 @@ def test_create_with_a_bad_item_creates_no_conversation(store: Store):
         conversations._insert(conn, [message("msg_a", "a"), message("msg_a", "b")], {})
     with store.read_conn() as conn:
         assert conn.execute(crud.table_of(Conversation).select()).first() is None
+
+
+def test_a_duplicate_that_slips_past_the_check_is_still_a_400(store: Store, monkeypatch):
+    """Two requests adding the same id at once both pass the check; the unique index stops the
+    second, and it is a 400 naming the item, not a 500."""
+    conv = new_conversation(store, message("msg_a", "a"))
+    monkeypatch.setattr(conversations, "_refuse_duplicates", lambda *args: None)
+    with pytest.raises(InvalidRequest) as info, store.begin() as conn:
+        conversations._create_items(conn, conv, [message("msg_a", "again")])
+    assert info.value.param == "items[0].id"
+    assert texts(store, conv) == ["a"]
