@@ -13,7 +13,14 @@ from helpers import (
     dump,
     envelope,
     list_envelope,
+    not_found,
 )
+
+
+def assert_item_missing(item_id, fn, *args, **kwargs):
+    """A 404 worded as the Responses side words items: "Item with id '...' not found."."""
+    body = not_found(fn, *args, **kwargs)
+    assert body["message"] == f"Item with id '{item_id}' not found.", body
 
 
 def user(text: str, **extra) -> dict:
@@ -129,14 +136,14 @@ def test_unknown_ids_are_404_envelopes(client, raw):
     assert err["message"] == "No conversation found with id 'conv_nope'."
 
     conv = client.conversations.create(items=[user("here")])
-    assert_not_found("item", "msg_nope", client.conversations.items.retrieve, "msg_nope",
+    assert_item_missing("msg_nope", client.conversations.items.retrieve, "msg_nope",
                      conversation_id=conv.id)
-    assert_not_found("item", "msg_nope", client.conversations.items.delete, "msg_nope",
+    assert_item_missing("msg_nope", client.conversations.items.delete, "msg_nope",
                      conversation_id=conv.id)
     # An item is found only in its own conversation.
     other = client.conversations.create()
     mine = all_items(client, conv.id)[0].id
-    assert_not_found("item", mine, client.conversations.items.retrieve, mine,
+    assert_item_missing(mine, client.conversations.items.retrieve, mine,
                      conversation_id=other.id)
 
 
@@ -241,7 +248,7 @@ def test_item_retrieve_and_delete(client):
     assert dump(after) == dump(client.conversations.retrieve(conv.id))
     assert after.metadata == {"m": "1"}
     assert [i.id for i in all_items(client, conv.id)] == [keep.id]
-    assert_not_found("item", drop.id, client.conversations.items.retrieve, drop.id,
+    assert_item_missing(drop.id, client.conversations.items.retrieve, drop.id,
                      conversation_id=conv.id)
     # Its id is free again in this conversation.
     client.conversations.items.create(conv.id, items=[user("back", id=drop.id)])

@@ -17,7 +17,7 @@ from typing import cast
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from airlock.errors import InvalidRequest, NotFound
+from airlock.errors import InvalidRequest, Missing
 from airlock.service.context import Context
 from airlock.service.paging import PageParams
 from airlock.store import crud
@@ -26,7 +26,6 @@ from airlock.store.records import ConversationRow, ItemJson, Metadata
 from airlock.store.tables import Conversation, ConversationItem, ResponseItem
 
 KIND = "conversation"
-ITEM_KIND = "item"
 ID_LENGTH = 64  # the id columns' width
 
 # Names the param of the item at an index: "items[2].id" for the Conversations API, "input"
@@ -107,9 +106,8 @@ def _resolve(conn: Connection, conversation_id: str, reference: ItemJson, param:
         found = conn.execute(select(r.c.item).where(r.c.id == item_id)
                              .order_by(r.c.seq.asc()).limit(1)).scalar()
     if found is None:
-        error = NotFound(ITEM_KIND, item_id)
-        error.param = param
-        raise error
+        # Worded as the Responses side words it (service.response_context).
+        raise Missing(f"Item with id '{item_id}' not found.", param=param)
     return cast(ItemJson, dict(found))
 
 
@@ -177,7 +175,7 @@ def _item(conn: Connection, conversation_id: str, item_id: str) -> ItemJson:
     row = crud.find(conn, ConversationItem, item_id, conversation_id=conversation_id)
     if row is None:
         crud.require(conn, Conversation, KIND, conversation_id)
-        raise NotFound(ITEM_KIND, item_id)
+        raise Missing(f"Item with id '{item_id}' not found.", param="item_id")
     return crud.to_object(ConversationItem, row)["item"]
 
 

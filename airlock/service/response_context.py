@@ -76,7 +76,9 @@ def _resolve(conn: Connection, item: ItemJson, history: list[ItemJson], i: int) 
             return earlier
     for model in (ResponseItem, ConversationItem):
         t = crud.table_of(model)
-        found = conn.execute(select(t.c.item).where(t.c.id == ref).order_by(t.c.seq.desc())
+        # The same id may be stored more than once (an output sent back as input): the
+        # first copy is where it was made.
+        found = conn.execute(select(t.c.item).where(t.c.id == ref).order_by(t.c.seq.asc())
                              .limit(1)).scalar()
         if found is not None:
             return dict(found)

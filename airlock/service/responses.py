@@ -16,7 +16,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, insert
 
 from airlock.engine.chat import complete
 from airlock.engine.core import prompt
@@ -218,10 +218,12 @@ def _save(conn: Connection, cmd: ResponseCommand, final: JsonObject, inputs: lis
         status=str(final["status"]), model=str(final["model"]),
         previous_response_id=cmd.previous_response_id,
         conversation_id=cmd.conversation_id, body=final))
-    rows = [(ResponseItem, ResponseItemRow(id=str(i["id"]), response_id=response_id,
-                                           role=role, item=i))
+    rows = [ResponseItemRow(id=str(i["id"]), response_id=response_id, role=role, item=i)
             for role, items in (("input", inputs), ("output", outputs)) for i in items]
-    crud.add_all(conn, rows)  # type: ignore[arg-type]
+    if rows:
+        # One multi-row INSERT: the rows take their seq in list order (crud.add_all's CTEs on
+        # PostgreSQL do not promise an order among themselves).
+        conn.execute(insert(crud.table_of(ResponseItem)).values(rows))
 
 
 def _get(conn: Connection, response_id: str) -> ResponseRow:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Connection
 
-from airlock.errors import InvalidRequest, NotFound
+from airlock.errors import InvalidRequest, Missing, NotFound
 from airlock.service import conversations
 from airlock.store import Store, crud
 from airlock.store.tables import Conversation, Response, ResponseItem
@@ -92,7 +92,7 @@ def test_item_reference_resolves_to_a_stored_response_item(store: Store):
 
 def test_unknown_reference_names_its_item_and_writes_nothing(store: Store):
     conv = new_conversation(store, message("msg_a", "a"))
-    with pytest.raises(NotFound) as info, store.begin() as conn:
+    with pytest.raises(Missing) as info, store.begin() as conn:
         conversations._create_items(conn, conv, [message("msg_b", "b"),
                                                  {"type": "item_reference", "id": "msg_gone"}])
     assert info.value.param == "items[1].id"

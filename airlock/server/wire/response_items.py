@@ -63,6 +63,7 @@ class MessageIn(Loose):
     id: str | None = None
     role: Literal["user", "assistant", "system", "developer"]
     content: str | list[Part]
+    phase: Literal["commentary", "final_answer"] | None = None  # kept: clients resend it
 
 
 class FunctionCallIn(Loose):
@@ -100,12 +101,17 @@ class ItemReference(Loose):
     id: str = Field(min_length=1)
 
 
+class SummaryText(Loose):
+    type: Literal["summary_text"]
+    text: str
+
+
 class ReasoningIn(Loose):
     """A reasoning item sent back: kept in the history, never read by the model."""
 
     type: Literal["reasoning"]
     id: str | None = None
-    summary: list[dict[str, Any]] = []
+    summary: list[SummaryText] = []
 
 
 def _kind(value: Any) -> str:
@@ -130,11 +136,21 @@ HOSTED = {"web_search_call", "computer_call", "computer_call_output", "image_gen
           "tool_search_output", "file_search_call", "code_interpreter_call", "compaction"}
 
 
+# Ids are stored in 64-character columns, as every object id is.
+ID_LENGTH = 64
+
+
 def parse_items(raw: list[Any], param: str) -> list[ItemJson]:
     """Validated items in their stored shape; `item_reference`s are kept for the service to
     resolve. A bad item is a 400 naming it (`input[2].content[0].type`)."""
-    return [_stored(_parse(value, f"{param}[{i}]"), f"{param}[{i}]")
-            for i, value in enumerate(raw)]
+    out = []
+    for i, value in enumerate(raw):
+        item = _stored(_parse(value, f"{param}[{i}]"), f"{param}[{i}]")
+        if len(str(item["id"])) > ID_LENGTH:
+            raise InvalidRequest(f"Invalid '{param}[{i}].id': an item id may be at most "
+                                 f"{ID_LENGTH} characters long.", param=f"{param}[{i}].id")
+        out.append(item)
+    return out
 
 
 def _parse(value: Any, where: str) -> BaseModel:
@@ -159,8 +175,12 @@ def _parse(value: Any, where: str) -> BaseModel:
 
 def _stored(item: BaseModel, where: str) -> ItemJson:
     if isinstance(item, MessageIn):
-        return {"id": item.id or new_id("message"), "type": "message", "role": item.role,
-                "status": "completed", "content": _content(item, where)}
+        message: ItemJson = {"id": item.id or new_id("message"), "type": "message",
+                             "role": item.role, "status": "completed",
+                             "content": _content(item, where)}
+        if item.phase is not None:
+            message["phase"] = item.phase
+        return message
     if isinstance(item, FunctionCallIn):
         return {"id": item.id or new_id("function_call"), "type": "function_call",
                 "call_id": item.call_id, "name": item.name, "arguments": item.arguments,
@@ -175,7 +195,7 @@ def _stored(item: BaseModel, where: str) -> ItemJson:
                 "status": "completed"}
     if isinstance(item, ReasoningIn):
         return {"id": item.id or new_id("reasoning"), "type": "reasoning",
-                "summary": list(item.summary)}
+                "summary": [{"type": "summary_text", "text": p.text} for p in item.summary]}
     assert isinstance(item, ItemReference)
     return {"type": "item_reference", "id": item.id}
 
