@@ -1,7 +1,7 @@
-"""openai-python's own generated tests for chat completions, embeddings and models, run against a
-real airlock instead of the Prism mock they were generated for.
+"""openai-python's own generated tests for chat completions, embeddings, models, responses and
+conversations, run against a real airlock instead of the Prism mock they were generated for.
 
-Run: .venv/bin/python scripts/campaigns/sdk_generated.py [--version X.Y.Z]
+Run: .venv/bin/python scripts/campaigns/sdk_generated.py [--version X.Y.Z] [--group chat|responses]
 
 The tests come from the openai sdist of the version airlock's venv has (the package index has
 them; the wheel does not), and run in the campaigns' venv with the dev dependencies they need.
@@ -26,8 +26,12 @@ from pathlib import Path
 
 from _tools import CACHE, airlock_server, tools_venv
 
-FILES = ["tests/api_resources/chat/test_completions.py", "tests/api_resources/test_embeddings.py",
-         "tests/api_resources/test_models.py"]
+GROUPS = {
+    "chat": ["chat/test_completions.py", "test_embeddings.py", "test_models.py"],
+    "responses": ["test_responses.py", "responses/test_input_items.py",
+                  "responses/test_input_tokens.py", "test_conversations.py",
+                  "conversations/test_items.py"],
+}
 KEY = "My API Key"  # the key the generated tests' conftest sends
 
 
@@ -46,6 +50,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--version", default=importlib.metadata.version("openai"),
                     help="openai-python version (default: the one airlock's venv has)")
+    ap.add_argument("--group", choices=sorted(GROUPS), action="append",
+                    help="which resources' tests (default: all)")
     args = ap.parse_args()
     bin_dir = tools_venv(f"openai[aiohttp]=={args.version}", "pytest", "pytest-asyncio",
                          "inline-snapshot", "dirty-equals", "rich")
@@ -57,7 +63,9 @@ def main() -> int:
         # -c /dev/null: the sdist's pytest settings assume its own CI (xdist, a Prism mock).
         subprocess.run([str(bin_dir / "python"), "-m", "pytest", "-c", "/dev/null",
                         "--rootdir", str(root), "-p", "no:cacheprovider", "-p", "_classify",
-                        "-o", "asyncio_mode=auto", "-q", "--no-header", "-rN", *FILES],
+                        "-o", "asyncio_mode=auto", "-q", "--no-header", "-rN",
+                        *(f"tests/api_resources/{f}" for g in args.group or sorted(GROUPS)
+                          for f in GROUPS[g])],
                        cwd=root, env=env, stdout=subprocess.DEVNULL)
     rows = json.loads(out.read_text())
     totals: Counter[str] = Counter()

@@ -66,7 +66,7 @@ class ResponseCreate(Lenient):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     max_output_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_tool_calls: Annotated[int, Field(ge=1)] | None = None
+    max_tool_calls: Annotated[int, Field(ge=0)] | None = None
     text: TextConfig | None = None
     truncation: Literal["auto", "disabled"] | None = None
     include: list[str] | None = None
