@@ -278,3 +278,24 @@ def test_one_response_at_a_time_per_conversation(client, server):
     assert final is not None and final.status == "completed"
     assert client.responses.create(model="gpt-4o", input="now", conversation=conv.id).status \
         == "completed"
+
+
+def test_an_assistant_serves_as_the_prompt(client, server):
+    """airlock's extension: prompt.id may name an assistant (model, instructions, tools)."""
+    asst = client.beta.assistants.create(
+        model="gpt-4o", instructions="You help {{customer}} with the weather.",
+        tools=[{"type": "function", "function": {k: v for k, v in TOOLS[0].items()
+                                                 if k != "type"}}])
+    script(server, WEATHER_CALL)
+    r = client.responses.create(input="Weather in Oslo?", prompt={
+        "id": asst.id, "variables": {"customer": {"type": "input_text", "text": "Ada"}}})
+    assert r.instructions == "You help Ada with the weather." and r.model == "gpt-4o"
+    assert r.prompt.id == asst.id and [t.name for t in r.tools] == ["get_weather"]
+    assert r.output[0].type == "function_call" and r.output[0].name == "get_weather"
+    e = api_error(openai.NotFoundError, client.responses.create, input="x",
+                  prompt={"id": "asst_missing"})
+    assert e.body["param"] == "prompt.id"
+    searcher = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}])
+    e = api_error(openai.BadRequestError, client.responses.create, input="x",
+                  prompt={"id": searcher.id})
+    assert "file_search" in e.message and e.body["param"] == "prompt.id"

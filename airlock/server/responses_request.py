@@ -83,8 +83,37 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         json_schema=(dict(fmt.schema_ or {"type": "object"})
                      if isinstance(fmt, TextFormatJsonSchema) else None),
         truncate=body.truncation == "auto",
+        prompt_id=_prompt_id(body.prompt),
+        prompt_variables=_prompt_variables(body.prompt),
         echo=_echo(body, tools_echo),
     )
+
+
+def _prompt_id(prompt: dict[str, Any] | None) -> str | None:
+    if prompt is None:
+        return None
+    prompt_id = prompt.get("id")
+    if not isinstance(prompt_id, str) or not prompt_id:
+        raise InvalidRequest("Missing required parameter: 'prompt.id'.", param="prompt.id")
+    return prompt_id
+
+
+def _prompt_variables(prompt: dict[str, Any] | None) -> dict[str, str]:
+    """Variables as text: a string, or an input_text part (images and files need a model and
+    inputs this server does not take)."""
+    out: dict[str, str] = {}
+    raw = (prompt or {}).get("variables") or {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("Invalid 'prompt.variables': expected an object.",
+                             param="prompt.variables")
+    for name, value in raw.items():
+        if isinstance(value, dict) and value.get("type") == "input_text":
+            value = value.get("text")
+        if not isinstance(value, str):
+            raise InvalidRequest(f"Invalid 'prompt.variables.{name}': a string or an "
+                                 "input_text part.", param=f"prompt.variables.{name}")
+        out[str(name)] = value
+    return out
 
 
 def to_count_command(body: InputTokensCount) -> ResponseCommand:
@@ -126,9 +155,6 @@ def _refuse_unservable(body: ResponseCreate) -> None:
         raise InvalidRequest("Background responses are not supported by this server yet: send "
                              "the request without 'background' (it streams or answers at once).",
                              param="background")
-    if body.prompt is not None:
-        raise InvalidRequest("Prompt objects are not supported by this server yet: send the "
-                             "instructions and tools with the request.", param="prompt")
     if body.moderation is not None:
         raise InvalidRequest(f"Moderation is not available: {OFFLINE}, without a moderation "
                              "model.", param="moderation")

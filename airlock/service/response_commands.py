@@ -37,6 +37,8 @@ class ResponseCommand:
     json_object: bool = False
     json_schema: JsonObject | None = None
     truncate: bool = False  # truncation "auto"
+    prompt_id: str | None = None  # an assistant's id, used as the prompt (service.response_prompts)
+    prompt_variables: dict[str, str] = field(default_factory=dict)
     # Fields of the response object that echo the request as sent (tools, tool_choice, text,
     # metadata, user...): the service stores them, it does not read them.
     echo: JsonObject = field(default_factory=dict)

@@ -24,7 +24,7 @@ from airlock.engine.core.items import Item, Outcome, OutputFormat, Sampling, Tur
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.backend import Controls, ModelBackend
 from airlock.models.registry import ModelEntry
-from airlock.service import conversations
+from airlock.service import conversations, response_prompts
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
 from airlock.service.paging import PageParams
@@ -58,6 +58,7 @@ class Responses:
         """The response as created (in_progress) and its events, the final object last. Raises
         (before any event) what makes the request fail as a whole: an unknown previous
         response or item, a prompt too long, a model that cannot load."""
+        cmd = await self.ctx.store.read(response_prompts.apply, cmd)
         entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
         history, inputs, root = await self.ctx.store.read(gather, cmd)
         instructions, _ = to_core(cmd.instructions, history + inputs)  # 400s before anything
