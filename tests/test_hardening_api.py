@@ -102,6 +102,12 @@ def test_openapi_tells_the_truth(fs_server):
     assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
     upload = doc["paths"]["/v1/files"]["post"]["requestBody"]["content"]
     assert set(upload["multipart/form-data"]["schema"]["required"]) == {"file", "purpose"}
+    # /docs groups every operation by API generation and resource, none under "default".
+    tags = {path: op.get("tags") for path, item in doc["paths"].items() for op in item.values()}
+    assert all(t and len(t) == 1 for t in tags.values()), tags
+    assert tags["/v1/responses"] == ["Responses API: responses"]
+    assert tags["/v1/threads/runs"] == ["Assistants API: runs"]
+    assert tags["/v1/conversations/{conversation_id}/items"] == ["Responses API: conversations"]
 
 
 def test_every_request_is_logged_and_refusals_say_why(start_server):

@@ -37,6 +37,27 @@ from airlock.server.v1 import threads as v1_threads
 from airlock.server.versions import AssistantsVersion
 from airlock.service import Services
 
+# /docs groups the endpoints by API generation, then resource. Order matters for matching too:
+# each module's routes are added in this order.
+TAGS = {
+    health: "airlock: health",
+    chat: "Chat Completions",
+    responses: "Responses API: responses",
+    conversations: "Responses API: conversations",
+    assistants: "Assistants API: assistants",
+    threads: "Assistants API: threads",
+    messages: "Assistants API: messages",
+    runs: "Assistants API: runs",
+    steps: "Assistants API: run steps",
+    files: "Files",
+    model_list: "Models",
+    embeddings: "Embeddings",
+    scripted_replies: "airlock: scripted model",
+    vector_stores: "Vector stores",
+    vector_store_files: "Vector stores: files",
+    file_batches: "Vector stores: file batches",
+}
+
 
 def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
@@ -51,13 +72,12 @@ def create_app(services: Services) -> FastAPI:
     app.openapi = truthful(app)  # type: ignore[method-assign]
     errors.install(app)
     # POST /v1/threads/runs must be matched before POST /v1/threads/{thread_id}.
-    app.include_router(runs.thread_and_run)
+    app.include_router(runs.thread_and_run, tags=[TAGS[runs]])
     app.include_router(v1_runs.thread_and_run)
-    for module in (health, chat, responses, conversations, assistants, threads, messages, runs,
-                   steps, files, model_list, embeddings, scripted_replies, vector_stores,
-                   vector_store_files, file_batches,
-                   v1_assistants, v1_threads, v1_messages, v1_runs, playground):
-        app.include_router(module.router)
+    for module, tag in TAGS.items():
+        app.include_router(module.router, tags=[tag])
+    for module in (v1_assistants, v1_threads, v1_messages, v1_runs, playground):
+        app.include_router(module.router)  # not in the OpenAPI document
     app.add_middleware(AssistantsVersion)
     app.add_middleware(Guard, settings=services.cfg)
     app.add_middleware(AccessLog)  # outermost: even refused requests leave a line

@@ -18,7 +18,7 @@ from airlock.server.wire.conversations import (
 from airlock.server.wire.response_items import parse_items
 from airlock.service import PageParams, Services
 
-router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+router = APIRouter(prefix="/v1/conversations")
 
 
 @router.post("")

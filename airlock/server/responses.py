@@ -19,7 +19,7 @@ from airlock.server.wire.responses import InputTokensCount, ResponseCreate
 from airlock.service import PageParams, Services
 from airlock.service.response_commands import Finished, ResponseEvent
 
-router = APIRouter(prefix="/v1/responses", tags=["responses"])
+router = APIRouter(prefix="/v1/responses")
 
 
 @router.post("")
