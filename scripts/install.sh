@@ -105,6 +105,14 @@ if [ -n "$extras" ]; then
   "$clients/bin/python" -m pip install --disable-pip-version-check -q \
     "langchain-openai==1.8.1" "langchain-core==1.8.3" \
     "llama-index-llms-openai-like==0.8.1" "llama-index-embeddings-openai-like==0.4.0"
+  # The OpenAI Agents SDK (Responses and Conversations APIs) in a venv of its own too: it needs
+  # openai 3.x, which the clients venv cannot hold. tests/test_agents_sdk.py runs
+  # tests/clients/agents_app.py with its python.
+  agents=.cache/agents
+  if [ ! -x "$agents/bin/python" ]; then
+    "$python" -m venv "$agents"
+  fi
+  "$agents/bin/python" -m pip install --disable-pip-version-check -q "openai-agents==0.24.0"
   # The second model family of the tests and evaluations (Qwen2.5-Coder-0.5B, ~470 MiB),
   # cached outside the repository and checked against its pinned sha256.
   .venv/bin/python scripts/fetch_test_model.py >/dev/null
