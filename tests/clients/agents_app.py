@@ -1,0 +1,131 @@
+"""An OpenAI Agents SDK app pointed at airlock's Responses and Conversations APIs: run with the
+agents venv's python (scripts/install.sh), `python agents_app.py BASE_URL STEP`; prints the
+step's result as one JSON line for the test to check.
+
+Offline settings an app needs (README): tracing off (`set_tracing_disabled(True)`, else the SDK
+posts traces to api.openai.com), airlock's client as the default
+(`set_default_openai_client(AsyncOpenAI(base_url=..., api_key="x"), use_for_tracing=False)`),
+the Responses API (`set_default_openai_api("responses")`) and a model name on each Agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from agents import (
+    Agent,
+    ModelSettings,
+    OpenAIConversationsSession,
+    Runner,
+    function_tool,
+    set_default_openai_api,
+    set_default_openai_client,
+    set_tracing_disabled,
+)
+from openai import AsyncOpenAI
+from openai.types.responses import ResponseTextDeltaEvent
+
+MODEL = "gpt-4o-mini"
+# What the tool received, call by call, so the test sees the arguments the model produced.
+weather_calls: list[dict[str, str]] = []
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Current weather in a city."""
+    weather_calls.append({"city": city})
+    return f"3 degrees in {city}"
+
+
+def usage(result) -> dict[str, int]:
+    u = result.context_wrapper.usage
+    return {"requests": u.requests, "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens}
+
+
+def summary(item: dict) -> dict:
+    """A session item as the test compares it: its type, and its role and text or call."""
+    if item["type"] == "message":
+        content = item["content"]
+        text = content if isinstance(content, str) else "".join(
+            c.get("text", "") for c in content)
+        return {"type": "message", "role": item["role"], "text": text}
+    if item["type"] == "function_call":
+        return {"type": "function_call", "name": item["name"],
+                "arguments": json.loads(item["arguments"])}
+    if item["type"] == "function_call_output":
+        return {"type": "function_call_output", "output": item["output"]}
+    return {"type": item["type"]}
+
+
+async def main(base_url: str, step: str) -> object:
+    set_tracing_disabled(True)
+    client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+    set_default_openai_client(client, use_for_tracing=False)
+    set_default_openai_api("responses")
+    agent = Agent(name="Assistant", instructions="You are a helpful assistant. Be brief.",
+                  model=MODEL)
+    if step == "tool":
+        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
+                        model=MODEL, tools=[get_weather])
+        result = await Runner.run(weather, "What is the weather in Oslo?")
+        return {"calls": weather_calls, "final": result.final_output,
+                "items": [i.type for i in result.new_items], "usage": usage(result),
+                "response_ids": [r.response_id for r in result.raw_responses]}
+    if step == "stream":
+        result = Runner.run_streamed(agent, "Count to three.")
+        deltas = [event.data.delta async for event in result.stream_events()
+                  if event.type == "raw_response_event"
+                  and isinstance(event.data, ResponseTextDeltaEvent)]
+        return {"deltas": deltas, "final": result.final_output,
+                "response_id": result.last_response_id}
+    if step == "stream_tool":
+        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
+                        model=MODEL, tools=[get_weather])
+        result = Runner.run_streamed(weather, "What is the weather in Oslo?")
+        events = [event.data.type if event.type == "raw_response_event" else event.name
+                  async for event in result.stream_events()
+                  if event.type != "agent_updated_stream_event"]
+        return {"calls": weather_calls, "final": result.final_output, "events": events}
+    if step == "chain":
+        first = await Runner.run(agent, "My name is Ada.")
+        second = await Runner.run(agent, "What is my name?",
+                                  previous_response_id=first.last_response_id)
+        return {"finals": [first.final_output, second.final_output],
+                "response_ids": [first.last_response_id, second.last_response_id],
+                "usage": [usage(first), usage(second)]}
+    if step == "session":
+        # The first run calls the tool, so the session holds a call and its output too; the
+        # second run re-sends everything the session lists as its input.
+        session = OpenAIConversationsSession()
+        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
+                        model=MODEL, tools=[get_weather])
+        first = await Runner.run(weather, "What is the weather in Oslo?", session=session)
+        second = await Runner.run(weather, "Should I take a coat?", session=session)
+        items = await session.get_items()
+        return {"conversation_id": session.session_id, "calls": weather_calls,
+                "finals": [first.final_output, second.final_output],
+                "response_ids": [first.last_response_id, second.last_response_id],
+                "items": [summary(i) for i in items]}
+    if step == "real":
+        # The real model; the SDK raises on an incomplete response, so the budget leaves room.
+        short = Agent(name="Assistant", instructions="Answer in one short sentence.",
+                      model=MODEL, model_settings=ModelSettings(max_tokens=256))
+        result = await Runner.run(short, "What is the capital of France?")
+        return {"final": result.final_output, "response_id": result.last_response_id}
+    if step == "real_tool":
+        # The real model must call the tool (its arguments come from the tool's schema as a
+        # grammar); the SDK then resets tool_choice so the next turn can answer in text.
+        weather = Agent(name="Weather", model=MODEL, tools=[get_weather],
+                        instructions="Answer weather questions with the tool, in one sentence.",
+                        model_settings=ModelSettings(tool_choice="required", max_tokens=256))
+        result = await Runner.run(weather, "What is the weather in Oslo?")
+        return {"calls": weather_calls, "final": result.final_output,
+                "items": [i.type for i in result.new_items]}
+    raise SystemExit(f"unknown step {step}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2]))))

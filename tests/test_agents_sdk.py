@@ -1,0 +1,152 @@
+"""The OpenAI Agents SDK (openai-agents, which needs openai 3.x) against airlock's Responses and
+Conversations APIs, set up as its docs say for a custom server. It runs in a venv of its own
+(scripts/install.sh) as a small app in a subprocess (tests/clients/agents_app.py): function
+tools, streaming, `previous_response_id` chains and `OpenAIConversationsSession` on the scripted
+model, whose answers are scripted (the server's stored responses and conversation items show
+what the model read); on the real model an agent answers, and calls its tool."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.runs_helpers import clear_script, script
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".cache" / "agents" / "bin" / "python"
+APP = ROOT / "tests" / "clients" / "agents_app.py"
+WEATHER_CALL = {"tool_calls": [{"type": "function", "function": {
+    "name": "get_weather", "arguments": {"city": "Oslo"}}}]}
+# Anything but airlock goes to a closed port: an app that reached for the network (the SDK's
+# trace export to api.openai.com) would say so on stderr.
+OFFLINE_ENV = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "NO_PROXY": "127.0.0.1,localhost",
+               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+@pytest.fixture(scope="module")
+def scripted(start_server):
+    return start_server("agents", "--model", "scripted")
+
+
+@pytest.fixture()
+def api(scripted):
+    """The strict openai client of the main venv, to read what the server stored."""
+    clear_script(scripted)
+    c = scripted.client()
+    yield c
+    c.close()
+
+
+def run_agents_app(base_url: str, step: str) -> dict:
+    if not PYTHON.exists():
+        pytest.fail(f"{PYTHON} is missing: run scripts/install.sh --test", pytrace=False)
+    done = subprocess.run([str(PYTHON), str(APP), base_url, step], capture_output=True,
+                          text=True, timeout=300, env=OFFLINE_ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "trac" not in done.stderr.lower(), done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_function_tool_gets_the_scripted_arguments(scripted, api):
+    script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."})
+    out = run_agents_app(scripted.base_url, "tool")
+    assert out["calls"] == [{"city": "Oslo"}]
+    assert out["final"] == "It is 3 degrees in Oslo."
+    assert out["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    assert out["usage"]["requests"] == 2
+    # The second request carried the call and the tool's output back to the model.
+    call, answer = out["response_ids"]
+    (fc,) = api.responses.retrieve(call).output
+    assert fc.type == "function_call" and json.loads(fc.arguments) == {"city": "Oslo"}
+    read = api.responses.input_items.list(answer, order="asc").data
+    assert [i.type for i in read] == ["message", "function_call", "function_call_output"]
+    assert read[1].call_id == read[2].call_id == fc.call_id
+    assert read[2].output == "3 degrees in Oslo"
+
+
+def test_a_streamed_run_yields_the_text_as_deltas(scripted, api):
+    script(scripted, {"text": "one two three"})
+    out = run_agents_app(scripted.base_url, "stream")
+    assert len(out["deltas"]) == 3
+    assert "".join(out["deltas"]) == out["final"] == "one two three"
+    assert api.responses.retrieve(out["response_id"]).output_text == "one two three"
+
+
+def test_a_streamed_run_calls_the_tool(scripted, api):
+    script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."})
+    out = run_agents_app(scripted.base_url, "stream_tool")
+    assert out["calls"] == [{"city": "Oslo"}]
+    assert out["final"] == "It is 3 degrees in Oslo."
+    events = out["events"]
+    assert "response.function_call_arguments.done" in events
+    assert events.count("response.completed") == 2
+    # The run items arrive in order: the call, its output, then the answer.
+    assert [e for e in events if not e.startswith("response.")] == [
+        "tool_called", "tool_output", "message_output_created"]
+
+
+def test_a_chain_on_previous_response_id_reads_the_first_turn(scripted, api):
+    script(scripted, {"text": "Nice to meet you, Ada."}, {"text": "Your name is Ada."})
+    out = run_agents_app(scripted.base_url, "chain")
+    assert out["finals"] == ["Nice to meet you, Ada.", "Your name is Ada."]
+    first, second = out["response_ids"]
+    stored = api.responses.retrieve(second)
+    assert stored.previous_response_id == first
+    # Only the new input was sent; the server added the first turn to what the model read.
+    assert [i.content[0].text for i in api.responses.input_items.list(second).data] == [
+        "What is my name?"]
+    alone = api.responses.input_tokens.count(model="gpt-4o-mini", input="What is my name?",
+                                             instructions="You are a helpful assistant. Be brief.")
+    assert out["usage"][1]["input_tokens"] == stored.usage.input_tokens > alone.input_tokens
+
+
+def test_a_conversations_session_keeps_both_runs_in_order(scripted, api):
+    script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."},
+           {"text": "Yes, take a coat."})
+    out = run_agents_app(scripted.base_url, "session")
+    assert out["calls"] == [{"city": "Oslo"}]
+    assert out["finals"] == ["It is 3 degrees in Oslo.", "Yes, take a coat."]
+    first_run = [
+        {"type": "message", "role": "user", "text": "What is the weather in Oslo?"},
+        {"type": "function_call", "name": "get_weather", "arguments": {"city": "Oslo"}},
+        {"type": "function_call_output", "output": "3 degrees in Oslo"},
+        {"type": "message", "role": "assistant", "text": "It is 3 degrees in Oslo."}]
+    second_user = {"type": "message", "role": "user", "text": "Should I take a coat?"}
+    assert out["items"] == [*first_run, second_user,
+                            {"type": "message", "role": "assistant", "text": "Yes, take a coat."}]
+    # The conversation holds them too, in that order, as another client lists them.
+    conv = out["conversation_id"]
+    listed = api.conversations.items.list(conv, order="asc").data
+    assert [i.type for i in listed] == [i["type"] for i in out["items"]]
+    # The second run's response read the whole first run, then the new question.
+    read = api.responses.input_items.list(out["response_ids"][1], order="asc").data
+    assert [i.type for i in read] == [i["type"] for i in [*first_run, second_user]]
+    assert read[0].content[0].text == "What is the weather in Oslo?"
+    assert read[-1].content[0].text == "Should I take a coat?"
+
+
+def assert_plain_text(text) -> None:
+    assert isinstance(text, str) and text.strip()
+    for markup in ("<|", "|>", "im_start", "im_end", "</s>", "<tool_call>"):
+        assert markup not in text, text
+
+
+@pytest.mark.slow
+def test_an_agent_answers_on_the_real_model(server, client):
+    out = run_agents_app(server.base_url, "real")
+    text = out["final"]
+    assert_plain_text(text)
+    stored = client.responses.retrieve(out["response_id"])
+    assert stored.status == "completed" and stored.output_text == text
+
+
+@pytest.mark.slow
+def test_an_agent_calls_its_tool_on_the_real_model(server):
+    out = run_agents_app(server.base_url, "real_tool")
+    (call,) = out["calls"]
+    assert set(call) == {"city"} and isinstance(call["city"], str) and call["city"].strip()
+    assert out["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    assert_plain_text(out["final"])
