@@ -79,8 +79,12 @@ if [ -n "$extras" ]; then
       echo "warning: chromium is missing; the Playground's browser tests will fail until it is installed" >&2
     fi
   fi
-  # The Node SDK's AssistantStream checks the streams too (versions pinned by the lock file).
-  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+  # The Node clients the tests run (exact versions pinned by tests/node/package-lock.json): the
+  # official SDK, whose AssistantStream checks the streams too; the Vercel AI SDK (ai and
+  # @ai-sdk/openai 6.x/3.x, the last line to run on Node 20); and the Codex CLI (@openai/codex,
+  # whose prebuilt binary for this platform is an optional dependency: hence --include=optional,
+  # whatever the user's npm config omits). npm ci reinstalls exactly that set each time.
+  npm ci --prefix tests/node --include=optional --no-audit --no-fund --loglevel=error
   # The second SDK the suite runs against, kept apart so it cannot replace the newest 3.x.
   sdk2=.cache/openai-2.54.0
   if [ ! -f "$sdk2/openai/__init__.py" ]; then
