@@ -299,3 +299,52 @@ def test_an_assistant_serves_as_the_prompt(client, server):
     e = api_error(openai.BadRequestError, client.responses.create, input="x",
                   prompt={"id": searcher.id})
     assert "file_search" in e.message and e.body["param"] == "prompt.id"
+
+
+def test_a_custom_tool_call_carries_its_string_input(client, server):
+    script(server, {"tool_calls": [{"type": "function", "function": {
+        "name": "apply_patch", "arguments": {"input": "*** Begin Patch\n*** End Patch"}}}]})
+    r = client.responses.create(model="gpt-4o", input="patch it", tools=[
+        {"type": "custom", "name": "apply_patch", "description": "Apply a patch"}])
+    (call,) = r.output
+    assert call.type == "custom_tool_call" and call.name == "apply_patch"
+    assert call.input == "*** Begin Patch\n*** End Patch" and call.id.startswith("ctc_")
+    script(server, {"text": "Patched."})
+    done = client.responses.create(model="gpt-4o", previous_response_id=r.id, input=[
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "ok"}])
+    assert done.output_text == "Patched."
+
+
+def test_allowed_tools_offers_only_the_listed_ones(client, server):
+    other = {**TOOLS[0], "name": "get_time"}
+    script(server, {"tool_calls": [{"type": "function", "function": {
+        "name": "get_time", "arguments": {"city": "Oslo"}}}]})
+    # get_time is declared but not allowed: the scripted model cannot call it.
+    e = client.responses.create(model="gpt-4o", input="x", tools=[TOOLS[0], other],
+                                tool_choice={"type": "allowed_tools", "mode": "auto",
+                                             "tools": [{"type": "function",
+                                                        "name": "get_weather"}]})
+    assert e.status == "failed" and "get_time" in e.error.message
+    assert [t.name for t in e.tools] == ["get_weather", "get_time"]
+
+
+def test_truncation_disabled_refuses_what_auto_drops(client):
+    history = [{"role": "user", "content": "word " * 9000} for _ in range(4)]
+    body = {"model": "gpt-4o", "input": [*history, {"role": "user", "content": "last"}]}
+    e = api_error(openai.BadRequestError, client.responses.create, **body)
+    assert e.body["code"] == "context_length_exceeded" and e.body["param"] == "input"
+    assert client.responses.create(**body, truncation="auto").status == "completed"
+
+
+def test_a_model_failure_mid_stream_closes_the_message_then_fails(client, server):
+    script(server, {"text": "partial words", "error": "the model broke"})
+    with client.responses.stream(model="gpt-4o", input="go") as stream:
+        events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[-2:] == ["response.output_item.done", "response.failed"]
+    assert events[-2].item.status == "incomplete"
+    assert "the model broke" in events[-1].response.error.message
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    script(server, {"text": "x", "error": "again"})
+    r = client.responses.create(model="gpt-4o", input="go")
+    assert r.status == "failed" and r.error.code == "server_error"
