@@ -29,11 +29,11 @@ def run_step(server, step: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def call_then_answer(server, follow_up: str) -> None:
+def call_then_answer(server, *follow_ups: str) -> None:
     clear_script(server)
     script(server, {"tool_calls": [{"type": "function", "function": {
         "name": "get_weather", "arguments": {"city": "Oslo"}}}]},
-        {"text": "It is sunny in Oslo."}, {"text": follow_up})
+        {"text": "It is sunny in Oslo."}, *({"text": t} for t in follow_ups))
 
 
 def test_generate_text_returns_the_reply(sdk_server):
@@ -52,6 +52,18 @@ def test_stream_text_adds_up_to_the_reply(sdk_server):
     assert len(seen["deltas"]) == 4
     assert "".join(seen["deltas"]) == seen["text"] == "one two three four"
     assert seen["finishReason"] == "stop" and seen["usage"]["outputTokens"] == 4
+
+
+def test_stream_text_streams_a_tool_call_then_the_answer(sdk_server):
+    call_then_answer(sdk_server)
+    seen = run_step(sdk_server, "stream_tool")
+    assert seen["executed"] == [{"city": "Oslo"}] and seen["steps"] == ["tool-calls", "stop"]
+    parts = seen["parts"]
+    # The call's arguments streamed in, the SDK ran the tool, then the answer streamed word by word.
+    assert parts.index("tool-input-start") < parts.index("tool-input-delta") < \
+        parts.index("tool-call") < parts.index("tool-result") < parts.index("text-start")
+    assert parts.count("text-delta") == 5 and seen["text"] == "It is sunny in Oslo."
+    assert parts[-1] == "finish"
 
 
 def check_tool_round_trip(seen: dict) -> None:

@@ -1,6 +1,7 @@
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`) against airlock: node ai_sdk.mjs BASE_URL STEP
 // `openai(model)` is the SDK's Responses model, so every step below goes through POST
-// /v1/responses. Steps: generate (generateText), stream (streamText, text joined), tool
+// /v1/responses. Steps: generate (generateText), stream (streamText, text joined), stream_tool
+// (streamText with a tool it executes, then the streamed answer), tool
 // (generateText with a tool the SDK executes and a second step sending its output back, then a
 // follow-up turn with the whole history: with store on by default, the SDK sends the earlier
 // assistant text as an item_reference for airlock to resolve), tool_stateless (the same with
@@ -59,6 +60,24 @@ if (step === "generate") {
   const deltas = [];
   for await (const delta of r.textStream) deltas.push(delta);
   out = { deltas, text: await r.text, finishReason: await r.finishReason, usage: await r.usage };
+} else if (step === "stream_tool") {
+  // streamText with the tool: the call streams in, the SDK runs it and streams the answer.
+  const executed = [];
+  const r = streamText({
+    model, prompt: "What is the weather in Oslo?", maxRetries: 0, stopWhen: stepCountIs(2),
+    onError: ({ error }) => { throw error; },
+    tools: { get_weather: tool({
+      description: "The weather in a city.",
+      inputSchema: z.object({ city: z.string() }),
+      execute: async (input) => {
+        executed.push(input);
+        return { city: input.city, weather: "Sunny, 21 C" };
+      },
+    }) },
+  });
+  const parts = [];
+  for await (const part of r.fullStream) parts.push(part.type);
+  out = { executed, parts, text: await r.text, steps: (await r.steps).map((s) => s.finishReason) };
 } else if (step === "tool") {
   out = await withTool();
 } else if (step === "tool_stateless") {
