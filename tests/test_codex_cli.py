@@ -20,7 +20,11 @@ CODEX = Path(__file__).resolve().parent / "node" / "node_modules" / ".bin" / "co
 # airlock checks none unless started with --api-key). Codex 0.171 also offers, by default, a
 # web_search tool and its sub-agent tools grouped in a `namespace` tool, neither of which airlock
 # serves (it answers 400), so both are turned off; plugins off keeps it from looking up
-# chatgpt.com and api.github.com (with these settings it connects to airlock only).
+# chatgpt.com and api.github.com (with these settings it connects to airlock only). Codex has no
+# metadata for a custom provider's model (it warns, and uses fallback metadata), so it offers no
+# apply_patch tool and edits with its shell; a model_catalog_json that gives the model
+# apply_patch (a custom tool with a Lark grammar) gets a 400 from airlock, which takes custom tools
+# with the text format only.
 # danger-full-access runs commands unsandboxed: the scripted model decides what runs, and Codex's
 # own sandbox cannot start from a CODEX_HOME under the temp dir (it refuses to put its helper
 # binaries there).
