@@ -1,9 +1,10 @@
 """The OpenAI Agents SDK (openai-agents, which needs openai 3.x) against airlock's Responses and
 Conversations APIs, set up as its docs say for a custom server. It runs in a venv of its own
 (scripts/install.sh) as a small app in a subprocess (tests/clients/agents_app.py): function
-tools, streaming, `previous_response_id` chains and `OpenAIConversationsSession` on the scripted
-model, whose answers are scripted (the server's stored responses and conversation items show
-what the model read); on the real model an agent answers, and calls its tool."""
+tools, streaming, multi-turn runs (items sent back whole, `previous_response_id`, a server
+conversation, `OpenAIConversationsSession`) on the scripted model, whose answers are scripted
+(the server's stored responses and conversation items show what the model read); on the real
+model an agent answers, gives a structured output, and calls its tool."""
 
 from __future__ import annotations
 
@@ -103,6 +104,42 @@ def test_a_chain_on_previous_response_id_reads_the_first_turn(scripted, api):
     assert out["usage"][1]["input_tokens"] == stored.usage.input_tokens > alone.input_tokens
 
 
+def test_the_first_runs_items_sent_back_whole_are_read(scripted, api):
+    script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."},
+           {"text": "Yes, take a coat."})
+    out = run_agents_app(scripted.base_url, "input_list")
+    assert out["calls"] == [{"city": "Oslo"}]
+    assert out["finals"] == ["It is 3 degrees in Oslo.", "Yes, take a coat."]
+    # The call and the answer went back with the ids the server gave them; the server read
+    # them as the items they are.
+    read = api.responses.input_items.list(out["response_ids"][1], order="asc").data
+    assert [i.type for i in read] == ["message", "function_call", "function_call_output",
+                                      "message", "message"]
+    assert json.loads(read[1].arguments) == {"city": "Oslo"}
+    assert read[2].output == "3 degrees in Oslo"
+    assert [read[3].role, read[3].content[0].text] == ["assistant", "It is 3 degrees in Oslo."]
+    assert read[4].content[0].text == "Should I take a coat?"
+
+
+def test_runs_on_a_server_conversation_append_to_it(scripted, api):
+    script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."},
+           {"text": "Yes, take a coat."})
+    out = run_agents_app(scripted.base_url, "conversation")
+    assert out["calls"] == [{"city": "Oslo"}]
+    assert out["finals"] == ["It is 3 degrees in Oslo.", "Yes, take a coat."]
+    listed = api.conversations.items.list(out["conversation_id"], order="asc").data
+    assert [(i.type, getattr(i, "role", None)) for i in listed] == [
+        ("message", "user"), ("function_call", None), ("function_call_output", None),
+        ("message", "assistant"), ("message", "user"), ("message", "assistant")]
+    assert listed[4].content[0].text == "Should I take a coat?"
+    assert listed[5].content[0].text == "Yes, take a coat."
+    # Each response sent only its new input; the conversation gave the model the rest.
+    second = api.responses.retrieve(out["response_ids"][1])
+    assert second.conversation.id == out["conversation_id"]
+    assert [i.content[0].text for i in api.responses.input_items.list(second.id).data] == [
+        "Should I take a coat?"]
+
+
 def test_a_conversations_session_keeps_both_runs_in_order(scripted, api):
     script(scripted, WEATHER_CALL, {"text": "It is 3 degrees in Oslo."},
            {"text": "Yes, take a coat."})
@@ -141,6 +178,12 @@ def test_an_agent_answers_on_the_real_model(server, client):
     assert_plain_text(text)
     stored = client.responses.retrieve(out["response_id"])
     assert stored.status == "completed" and stored.output_text == text
+
+
+@pytest.mark.slow
+def test_a_structured_output_type_parses_on_the_real_model(server):
+    city = run_agents_app(server.base_url, "real_structured")["final"]
+    assert set(city) == {"name", "country"} and all(isinstance(v, str) for v in city.values())
 
 
 @pytest.mark.slow
