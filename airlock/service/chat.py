@@ -9,9 +9,7 @@ generation under way, never for a whole queue of runs.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -28,6 +26,7 @@ from airlock.engine.core.items import (
 )
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.registry import ModelEntry
+from airlock.service import turn_thread
 from airlock.service.chat_commands import (
     ChatChoice,
     ChatCommand,
@@ -39,10 +38,10 @@ from airlock.service.chat_commands import (
 )
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
+from airlock.service.turn_thread import DONE, Put, TurnThread
 from airlock.store.ids import new_id
 
 FINGERPRINT = "fp_airlock"
-_DONE = object()
 
 
 class Chat:
@@ -64,27 +63,12 @@ class Chat:
         instructions, items = to_items(cmd)
         result = ChatResult(new_id("chat_completion"), int(time.time()), entry.name, [], Usage(),
                             FINGERPRINT)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        stop = threading.Event()
+        def work(put: Put, should_stop: Callable[[], bool]) -> ChatResult:
+            self._generate(cmd, entry, instructions, items, result, put, should_stop)
+            return result
 
-        def put(item: object) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def work() -> None:
-            try:
-                self._generate(cmd, entry, instructions, items, result, put, stop.is_set)
-                put(result)
-            except BaseException as exc:  # noqa: BLE001 - handed to the request's task
-                put(exc)
-            put(_DONE)
-
-        threading.Thread(target=work, name="airlock-chat", daemon=True).start()
-        first = await queue.get()
-        if isinstance(first, BaseException):
-            stop.set()
-            raise first
-        return result, _drain(first, queue, stop)
+        turn = await turn_thread.start("airlock-chat", work)
+        return result, _drain(turn)
 
     def _generate(self, cmd: ChatCommand, entry: ModelEntry, instructions: str,
                   items: list[Item], result: ChatResult, put: Callable[[object], None],
@@ -113,18 +97,17 @@ def _texts(put: Callable[[object], None], index: int) -> Callable[[str], None]:
     return lambda text: put(ChoiceText(index, text))
 
 
-async def _drain(first: object, queue: asyncio.Queue[object], stop: threading.Event
-                 ) -> AsyncIterator[ChatEvent | ChatResult]:
+async def _drain(turn: TurnThread) -> AsyncIterator[ChatEvent | ChatResult]:
     """Yields the worker's events; a client that goes away stops the generation."""
-    item = first
+    item = turn.first
     try:
-        while item is not _DONE:
+        while item is not DONE:
             if isinstance(item, BaseException):
                 raise item
             yield item  # type: ignore[misc]
-            item = await queue.get()
+            item = await turn.queue.get()
     finally:
-        stop.set()
+        turn.stop.set()
 
 
 def to_items(cmd: ChatCommand) -> tuple[str, list[Item]]:

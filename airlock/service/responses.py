@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy import Connection, delete, insert
@@ -24,19 +23,18 @@ from airlock.engine.core.items import Item, Outcome, OutputFormat, Sampling, Tur
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.backend import Controls, ModelBackend
 from airlock.models.registry import ModelEntry
-from airlock.service import conversations, response_prompts
+from airlock.service import conversations, response_prompts, turn_thread
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
 from airlock.service.paging import PageParams
 from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent, TextDelta
 from airlock.service.response_context import gather, new_items, response_not_found, to_core
 from airlock.service.response_objects import finish, new_object, output_items
+from airlock.service.turn_thread import DONE, Put, TurnThread
 from airlock.store import crud
 from airlock.store.ids import new_id
 from airlock.store.records import ItemJson, JsonObject, ResponseItemRow, ResponseRow
 from airlock.store.tables import Response, ResponseItem
-
-_DONE = object()
 
 
 class Responses:
@@ -81,29 +79,13 @@ class Responses:
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
         message_id = new_id("message")
         spec = _spec(cmd, entry, history + inputs, root or str(response["id"]))
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        stop = threading.Event()
+        def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
+            return self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
+                              should_stop, str(response["id"]))
 
-        def put(item: object) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def work() -> None:
-            try:
-                put(self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
-                               stop.is_set, str(response["id"])))
-            except BaseException as exc:  # noqa: BLE001 - handed to the request's task
-                put(exc)
-            put(_DONE)
-
-        threading.Thread(target=work, name="airlock-response", daemon=True).start()
-        first = await queue.get()
-        if isinstance(first, BaseException):
-            stop.set()
-            raise first
+        turn = await turn_thread.start("airlock-response", work)
         fresh = new_items(cmd, history, inputs)
-        return response, self._events(cmd, response, inputs, fresh, message_id, first, queue,
-                                      stop)
+        return response, self._events(cmd, response, inputs, fresh, message_id, turn)
 
     def _turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
               should_stop: Callable[[], bool], label: str) -> Outcome:
@@ -122,12 +104,11 @@ class Responses:
 
     async def _events(self, cmd: ResponseCommand, response: JsonObject,
                       inputs: list[ItemJson], fresh: list[ItemJson], message_id: str,
-                      first: object, queue: asyncio.Queue[object], stop: threading.Event
-                      ) -> AsyncIterator[ResponseEvent]:
-        item = first
+                      turn: TurnThread) -> AsyncIterator[ResponseEvent]:
+        item = turn.first
         try:
             while not isinstance(item, Outcome):
-                if item is _DONE:
+                if item is DONE:
                     return
                 if isinstance(item, BaseException):
                     final = finish(response, "failed", [], None, _message(item))
@@ -136,12 +117,12 @@ class Responses:
                     return
                 assert isinstance(item, TextDelta)
                 yield item
-                item = await queue.get()
+                item = await turn.queue.get()
             final = self._final(cmd, response, item, message_id)
             await self._save(cmd, final, inputs, fresh)
             yield Finished(final)
         finally:
-            stop.set()
+            turn.stop.set()
             self._busy.discard(cmd.conversation_id or "")
 
     def _final(self, cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
