@@ -123,3 +123,27 @@ def test_a_resumed_codex_session_resends_its_history_and_edits_again(codex_serve
     (command,) = completed(out, "command_execution")
     assert ">> note.txt" in command["command"] and command["exit_code"] == 0
     assert (tmp_path / "last.txt").read_text().strip() == "I added world."
+
+
+# What Codex knows of the model (else it falls back and offers no apply_patch): a user's
+# model_catalog_json, as Ollama's Codex integration ships one.
+CATALOG = {"models": [{
+    "slug": "gpt-4o", "display_name": "gpt-4o on airlock", "base_instructions": "You are Codex.",
+    "apply_patch_tool_type": "freeform", "shell_type": "shell_command",
+    "supported_reasoning_levels": [], "visibility": "list", "supported_in_api": True,
+    "priority": 1, "support_verbosity": False, "experimental_supported_tools": [],
+    "truncation_policy": {"mode": "tokens", "limit": 10000}, "context_window": 32768}]}
+
+
+def test_codex_edits_a_file_with_apply_patch(codex_server, tmp_path):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(CATALOG))
+    clear_script(codex_server)
+    script(codex_server, {"tool_calls": [{"type": "function", "function": {
+        "name": "apply_patch", "arguments": {
+            "input": "*** Begin Patch\n*** Add File: note.txt\n+hello\n*** End Patch\n"}}}]},
+        {"text": "I added note.txt."})
+    out, work = run_codex(codex_server, tmp_path, "-c", f'model_catalog_json="{catalog}"',
+                          "Add note.txt saying hello.")
+    assert (work / "note.txt").read_text() == "hello\n"
+    assert (tmp_path / "last.txt").read_text().strip() == "I added note.txt."

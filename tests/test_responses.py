@@ -348,3 +348,22 @@ def test_a_model_failure_mid_stream_closes_the_message_then_fails(client, server
     script(server, {"text": "x", "error": "again"})
     r = client.responses.create(model="gpt-4o", input="go")
     assert r.status == "failed" and r.error.code == "server_error"
+
+
+def test_namespace_tools_are_offered_and_their_calls_name_the_namespace(client, server):
+    """Codex groups tools in a namespace; a grammar-format custom tool (its apply_patch) is
+    taken too, its grammar echoed."""
+    script(server, WEATHER_CALL)
+    grammar = {"type": "grammar", "syntax": "lark", "definition": 'start: "x"'}
+    r = client.responses.create(model="gpt-4o", input="Weather?", tools=[
+        {"type": "namespace", "name": "weather_v1", "description": "Weather tools",
+         "tools": [TOOLS[0]]},
+        {"type": "custom", "name": "apply_patch", "format": grammar}])
+    (call,) = r.output
+    assert call.name == "get_weather" and call.namespace == "weather_v1"
+    assert r.tools[0].type == "namespace" and r.tools[1].format.type == "grammar"
+    script(server, {"text": "Sunny."})
+    answer = client.responses.create(model="gpt-4o", store=False, input=[
+        {"role": "user", "content": "Weather?"}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert answer.output_text == "Sunny."

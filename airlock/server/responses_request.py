@@ -3,6 +3,7 @@ tool_choice made explicit, and what cannot be served refused with the parameter 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,7 +31,7 @@ HOSTED = {
     "computer_use": "Computer use", "image_generation": "Image generation",
     "mcp": "Remote MCP", "local_shell": "The local_shell tool", "shell": "The shell tool",
     "apply_patch": "The apply_patch built-in tool", "tool_search": "Tool search",
-    "namespace": "Tool namespaces", "programmatic_tool_calling": "Programmatic tool calling",
+    "programmatic_tool_calling": "Programmatic tool calling",
 }
 # Built-ins airlock runs itself: in responses they come with the Containers API.
 NOT_YET = {"file_search", "code_interpreter"}
@@ -60,7 +61,8 @@ class _CustomTool(BaseModel):
 
 def to_command(body: ResponseCreate) -> ResponseCommand:
     _refuse_unservable(body)
-    functions, custom, tools_echo = _tools(body.tools)
+    tools = _tools(body.tools)
+    functions, custom = tools.functions, tools.custom
     choice = _tool_choice(body.tool_choice, functions, custom)
     offered = _offered(body.tool_choice, functions)
     fmt = body.text.format if body.text else None
@@ -73,6 +75,7 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         store=body.store is not False,
         functions=tuple(offered),
         custom=frozenset(custom),
+        namespaces=tools.namespaces,
         tool_choice=choice,
         parallel_tool_calls=body.parallel_tool_calls is not False,
         max_output_tokens=body.max_output_tokens,
@@ -85,7 +88,7 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         truncate=body.truncation == "auto",
         prompt_id=_prompt_id(body.prompt),
         prompt_variables=_prompt_variables(body.prompt),
-        echo=_echo(body, tools_echo),
+        echo=_echo(body, tools.echo),
     )
 
 
@@ -117,7 +120,8 @@ def _prompt_variables(prompt: dict[str, Any] | None) -> dict[str, str]:
 
 
 def to_count_command(body: InputTokensCount) -> ResponseCommand:
-    functions, custom, _ = _tools(body.tools)
+    tools = _tools(body.tools)
+    functions, custom = tools.functions, tools.custom
     return ResponseCommand(
         model=body.model, input=_input(body.input), instructions=body.instructions,
         previous_response_id=body.previous_response_id,
@@ -167,47 +171,75 @@ def _refuse_unservable(body: ResponseCreate) -> None:
                              param="store")
 
 
-def _tools(tools: list[dict[str, Any]] | None
-           ) -> tuple[list[Function], list[str], list[JsonObject]]:
-    """The functions offered (custom tools among them), the custom tools' names, and the tools
-    as the response object echoes them (every documented field present)."""
-    functions: list[Function] = []
-    custom: list[str] = []
-    echo: list[JsonObject] = []
+@dataclass
+class _Tools:
+    """The functions offered (custom tools among them), the custom tools' names, the namespace
+    of each function declared in one, and the tools as the response object echoes them."""
+
+    functions: list[Function] = field(default_factory=list)
+    custom: list[str] = field(default_factory=list)
+    namespaces: dict[str, str] = field(default_factory=dict)
+    echo: list[JsonObject] = field(default_factory=list)
+
+
+def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
+    out = _Tools()
     for i, raw in enumerate(tools or []):
         kind = raw.get("type") if isinstance(raw, dict) else None
         where = f"tools[{i}]"
-        if kind in HOSTED:
-            raise InvalidRequest(f"{HOSTED[kind]} is not available: {OFFLINE}, without that "
-                                 "hosted tool.", param=f"{where}.type")
-        if kind in NOT_YET:
-            raise InvalidRequest(f"The {kind} tool is not supported in responses by this "
-                                 "server yet (it is, in Assistants runs).",
-                                 param=f"{where}.type")
-        if kind == "function":
-            f = _validate(_FunctionTool, raw, where)
-            assert isinstance(f, _FunctionTool)
-            functions.append(Function(f.name, f.description, f.parameters, f.strict))
-            echo.append({"type": "function", "name": f.name, "description": f.description,
-                         "parameters": f.parameters, "strict": f.strict})
-        elif kind == "custom":
-            c = _validate(_CustomTool, raw, where)
-            assert isinstance(c, _CustomTool)
-            fmt = c.format or {"type": "text"}
-            if fmt.get("type") != "text":
-                raise InvalidRequest("Custom tools with a grammar format are not supported; "
-                                     "use the text format.", param=f"{where}.format")
-            functions.append(Function(c.name, c.description, CUSTOM_PARAMETERS))
-            custom.append(c.name)
-            echo.append({"type": "custom", "name": c.name, "description": c.description,
-                         "format": fmt})
+        if kind == "namespace":
+            # A group of the client's own tools (Codex groups its sub-agent tools so): each is
+            # offered, and its calls name the namespace.
+            name = raw.get("name")
+            inner = raw.get("tools")
+            if not isinstance(name, str) or not name or not isinstance(inner, list):
+                raise InvalidRequest("A namespace tool needs a 'name' and a list of 'tools'.",
+                                     param=where)
+            echoed = [_tool(out, t, f"{where}.tools[{j}]", name) for j, t in enumerate(inner)]
+            out.echo.append({"type": "namespace", "name": name,
+                             "description": raw.get("description"), "tools": echoed})
         else:
-            raise InvalidRequest(f"Invalid value for '{where}.type': {kind!r} is not a tool "
-                                 "type.", param=f"{where}.type")
-        if functions[-1].name in {f.name for f in functions[:-1]}:
-            raise InvalidRequest(f"Duplicate tool name '{functions[-1].name}'.",
-                                 param=f"{where}.name")
-    return functions, custom, echo
+            out.echo.append(_tool(out, raw, where, None))
+    return out
+
+
+def _tool(out: _Tools, raw: Any, where: str, namespace: str | None) -> JsonObject:
+    """Adds one function or custom tool to `out`; returns its echo."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind in HOSTED:
+        raise InvalidRequest(f"{HOSTED[kind]} is not available: {OFFLINE}, without that "
+                             "hosted tool.", param=f"{where}.type")
+    if kind in NOT_YET:
+        raise InvalidRequest(f"The {kind} tool is not supported in responses by this "
+                             "server yet (it is, in Assistants runs).", param=f"{where}.type")
+    echo: JsonObject
+    if kind == "function":
+        f = _validate(_FunctionTool, raw, where)
+        assert isinstance(f, _FunctionTool)
+        out.functions.append(Function(f.name, f.description, f.parameters, f.strict))
+        echo = {"type": "function", "name": f.name, "description": f.description,
+                "parameters": f.parameters, "strict": f.strict}
+    elif kind == "custom":
+        c = _validate(_CustomTool, raw, where)
+        assert isinstance(c, _CustomTool)
+        fmt = c.format or {"type": "text"}
+        if fmt.get("type") not in ("text", "grammar"):
+            raise InvalidRequest("A custom tool's format is 'text' or 'grammar'.",
+                                 param=f"{where}.format.type")
+        # A grammar format (Codex's apply_patch sends a Lark one) is echoed, not enforced: the
+        # model fills the one string argument freely (docs/wire/responses.md).
+        out.functions.append(Function(c.name, c.description, CUSTOM_PARAMETERS))
+        out.custom.append(c.name)
+        echo = {"type": "custom", "name": c.name, "description": c.description, "format": fmt}
+    else:
+        raise InvalidRequest(f"Invalid value for '{where}.type': {kind!r} is not a tool type.",
+                             param=f"{where}.type")
+    name = out.functions[-1].name
+    if name in {f.name for f in out.functions[:-1]}:
+        raise InvalidRequest(f"Duplicate tool name '{name}'.", param=f"{where}.name")
+    if namespace is not None:
+        out.namespaces[name] = namespace
+    return echo
 
 
 def _validate(model: type[BaseModel], raw: dict[str, Any], where: str) -> BaseModel:

@@ -28,6 +28,7 @@ class ResponseCommand:
     # Names among `functions` that are freeform `custom` tools: the model fills one string
     # argument, `input`, and the output item is a custom_tool_call.
     custom: frozenset[str] = frozenset()
+    namespaces: dict[str, str] = field(default_factory=dict)  # function -> its namespace tool
     tool_choice: Choice = "auto"
     parallel_tool_calls: bool = True
     max_output_tokens: int | None = None

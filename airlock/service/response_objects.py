@@ -37,14 +37,18 @@ def output_items(cmd: ResponseCommand, outcome: Outcome, message_id: str,
                       "status": "incomplete" if outcome.ending == "incomplete" else "completed",
                       "content": [part]})
     for call in outcome.calls:
+        item: ItemJson
         if call.name in cmd.custom:
-            items.append({"id": new_id("custom_tool_call"), "type": "custom_tool_call",
-                          "call_id": call.call_id, "name": call.name,
-                          "input": _custom_input(call.arguments), "status": "completed"})
+            item = {"id": new_id("custom_tool_call"), "type": "custom_tool_call",
+                    "call_id": call.call_id, "name": call.name,
+                    "input": _custom_input(call.arguments), "status": "completed"}
         else:
-            items.append({"id": new_id("function_call"), "type": "function_call",
-                          "call_id": call.call_id, "name": call.name,
-                          "arguments": call.arguments, "status": "completed"})
+            item = {"id": new_id("function_call"), "type": "function_call",
+                    "call_id": call.call_id, "name": call.name,
+                    "arguments": call.arguments, "status": "completed"}
+        if call.name in cmd.namespaces:
+            item["namespace"] = cmd.namespaces[call.name]
+        items.append(item)
     return items
 
 

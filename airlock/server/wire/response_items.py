@@ -72,6 +72,7 @@ class FunctionCallIn(Loose):
     call_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     arguments: str
+    namespace: str | None = None  # kept: the call of a tool declared in a namespace
 
 
 class FunctionCallOutputIn(Loose):
@@ -87,6 +88,7 @@ class CustomToolCallIn(Loose):
     call_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     input: str
+    namespace: str | None = None
 
 
 class CustomToolCallOutputIn(Loose):
@@ -182,22 +184,30 @@ def _stored(item: BaseModel, where: str) -> ItemJson:
             message["phase"] = item.phase
         return message
     if isinstance(item, FunctionCallIn):
-        return {"id": item.id or new_id("function_call"), "type": "function_call",
-                "call_id": item.call_id, "name": item.name, "arguments": item.arguments,
-                "status": "completed"}
+        return _with_namespace(item.namespace, {
+            "id": item.id or new_id("function_call"), "type": "function_call",
+            "call_id": item.call_id, "name": item.name, "arguments": item.arguments,
+            "status": "completed"})
     if isinstance(item, FunctionCallOutputIn | CustomToolCallOutputIn):
         return {"id": item.id or new_id(item.type), "type": item.type,
                 "call_id": item.call_id, "output": _output(item.output, f"{where}.output"),
                 "status": "completed"}
     if isinstance(item, CustomToolCallIn):
-        return {"id": item.id or new_id("custom_tool_call"), "type": "custom_tool_call",
-                "call_id": item.call_id, "name": item.name, "input": item.input,
-                "status": "completed"}
+        return _with_namespace(item.namespace, {
+            "id": item.id or new_id("custom_tool_call"), "type": "custom_tool_call",
+            "call_id": item.call_id, "name": item.name, "input": item.input,
+            "status": "completed"})
     if isinstance(item, ReasoningIn):
         return {"id": item.id or new_id("reasoning"), "type": "reasoning",
                 "summary": [{"type": "summary_text", "text": p.text} for p in item.summary]}
     assert isinstance(item, ItemReference)
     return {"type": "item_reference", "id": item.id}
+
+
+def _with_namespace(namespace: str | None, item: ItemJson) -> ItemJson:
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
 
 
 def _content(item: MessageIn, where: str) -> list[Any]:
