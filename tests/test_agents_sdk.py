@@ -189,7 +189,8 @@ def test_a_structured_output_type_parses_on_the_real_model(server):
 @pytest.mark.slow
 def test_an_agent_calls_its_tool_on_the_real_model(server):
     out = run_agents_app(server.base_url, "real_tool")
-    (call,) = out["calls"]
-    assert set(call) == {"city"} and isinstance(call["city"], str) and call["city"].strip()
-    assert out["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    # The first turn must call (tool_choice "required"); later turns may call again.
+    assert out["calls"] and all(set(c) == {"city"} and c["city"].strip() for c in out["calls"])
+    assert out["items"][:2] == ["tool_call_item", "tool_call_output_item"]
+    assert out["items"][-1] == "message_output_item"
     assert_plain_text(out["final"])

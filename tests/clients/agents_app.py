@@ -73,9 +73,12 @@ async def main(base_url: str, step: str) -> object:
     set_default_openai_api("responses")
     agent = Agent(name="Assistant", instructions="You are a helpful assistant. Be brief.",
                   model=MODEL)
+    weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
+                    model=MODEL, tools=[get_weather])
+    # The real model: greedy decoding keeps its answers the same from run to run, and the SDK
+    # raises on an incomplete response, so the budget leaves room.
+    real = ModelSettings(temperature=0, max_tokens=256)
     if step == "tool":
-        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
-                        model=MODEL, tools=[get_weather])
         result = await Runner.run(weather, "What is the weather in Oslo?")
         return {"calls": weather_calls, "final": result.final_output,
                 "items": [i.type for i in result.new_items], "usage": usage(result),
@@ -88,8 +91,6 @@ async def main(base_url: str, step: str) -> object:
         return {"deltas": deltas, "final": result.final_output,
                 "response_id": result.last_response_id}
     if step == "stream_tool":
-        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
-                        model=MODEL, tools=[get_weather])
         result = Runner.run_streamed(weather, "What is the weather in Oslo?")
         events = [event.data.type if event.type == "raw_response_event" else event.name
                   async for event in result.stream_events()
@@ -105,8 +106,6 @@ async def main(base_url: str, step: str) -> object:
     if step == "input_list":
         # The SDK's manual multi-turn pattern: the first run's items (the call and the answer
         # keep the ids the server gave them) plus the next question, sent whole.
-        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
-                        model=MODEL, tools=[get_weather])
         first = await Runner.run(weather, "What is the weather in Oslo?")
         second = await Runner.run(weather, first.to_input_list() + [
             {"role": "user", "content": "Should I take a coat?"}])
@@ -116,8 +115,6 @@ async def main(base_url: str, step: str) -> object:
         # A conversation the server keeps: each run sends only its new input with
         # conversation=..., and the server appends the run's items to it.
         conversation = await client.conversations.create()
-        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
-                        model=MODEL, tools=[get_weather])
         first = await Runner.run(weather, "What is the weather in Oslo?",
                                  conversation_id=conversation.id)
         second = await Runner.run(weather, "Should I take a coat?",
@@ -129,8 +126,6 @@ async def main(base_url: str, step: str) -> object:
         # The first run calls the tool, so the session holds a call and its output too; the
         # second run re-sends everything the session lists as its input.
         session = OpenAIConversationsSession()
-        weather = Agent(name="Weather", instructions="Answer weather questions with the tool.",
-                        model=MODEL, tools=[get_weather])
         first = await Runner.run(weather, "What is the weather in Oslo?", session=session)
         second = await Runner.run(weather, "Should I take a coat?", session=session)
         items = await session.get_items()
@@ -139,24 +134,23 @@ async def main(base_url: str, step: str) -> object:
                 "response_ids": [first.last_response_id, second.last_response_id],
                 "items": [summary(i) for i in items]}
     if step == "real":
-        # The real model; the SDK raises on an incomplete response, so the budget leaves room.
         short = Agent(name="Assistant", instructions="Answer in one short sentence.",
-                      model=MODEL, model_settings=ModelSettings(max_tokens=256))
+                      model=MODEL, model_settings=real)
         result = await Runner.run(short, "What is the capital of France?")
         return {"final": result.final_output, "response_id": result.last_response_id}
     if step == "real_structured":
         # output_type: the SDK asks for a strict JSON schema and parses the answer with it.
         city = Agent(name="Geography", instructions="Answer with the city.", model=MODEL,
-                     output_type=City, model_settings=ModelSettings(max_tokens=256))
+                     output_type=City, model_settings=real)
         result = await Runner.run(city, "Which city is the capital of France?")
         return {"final": result.final_output.model_dump()}
     if step == "real_tool":
         # The real model must call the tool (its arguments come from the tool's schema as a
         # grammar); the SDK then resets tool_choice so the next turn can answer in text.
-        weather = Agent(name="Weather", model=MODEL, tools=[get_weather],
-                        instructions="Answer weather questions with the tool, in one sentence.",
-                        model_settings=ModelSettings(tool_choice="required", max_tokens=256))
-        result = await Runner.run(weather, "What is the weather in Oslo?")
+        forced = weather.clone(
+            instructions="Answer weather questions with the tool, in one sentence.",
+            model_settings=real.resolve(ModelSettings(tool_choice="required")))
+        result = await Runner.run(forced, "What is the weather in Oslo?")
         return {"calls": weather_calls, "final": result.final_output,
                 "items": [i.type for i in result.new_items]}
     raise SystemExit(f"unknown step {step}")
