@@ -25,6 +25,7 @@ AIRLOCK_TEST_DATABASE=postgres .venv/bin/python -m pytest -q -m "not slow" \
   tests/test_runs_read.py tests/test_streaming.py tests/test_function_calling.py \
   tests/test_persistence.py tests/test_runs_recovery.py tests/test_pagination.py \
   tests/test_files.py tests/test_vector_stores.py tests/test_file_search_runs.py \
-  tests/test_hardening_api.py tests/test_responses.py tests/test_conversations.py "$@"
+  tests/test_hardening_api.py tests/test_responses.py tests/test_conversations.py \
+  tests/test_agents_sdk.py "$@"
 echo "== pytest with openai 1.20.0 (Assistants v1)"
 PYTHONPATH="$PWD/.cache/openai-1.20.0" .venv/bin/python -m pytest -q tests/v1 "$@"

@@ -8,9 +8,9 @@ As scripts/bench/chat.py: the decode ratio is measured on `airlock serve` in a p
 llama-cpp-python's streaming at its best thread count (1 thread or all cores) in the same run.
 The overheads are measured in this process (the app on loopback, the backend wrapped to add up
 its time): a short response's wall time minus model time, beside a short run's (same prompt,
-same 16-token cap (the smallest a run takes)). The chain: two chains of ten streamed responses, each turn asking to
-continue (~150 tokens), chained by previous_response_id; time to the first text delta of turn
-1 and of turn 10.
+same 16-token cap, the smallest a run takes). The chain: two chains of ten streamed responses,
+each turn asking to continue (~150 tokens), chained by previous_response_id; time to the first
+text delta of turn 1 and of turn 10.
 """
 
 from __future__ import annotations
