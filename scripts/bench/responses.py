@@ -3,9 +3,10 @@ KV reuse along a previous_response_id chain.
 
 Run: .venv/bin/python scripts/bench/responses.py [--runs 3] [--write docs/benchmarks.md]
 
-As scripts/bench/chat.py: the decode ratio is measured on `airlock serve` in a process of its own
-(as apps reach it), reading `response.output_text.delta` events off the socket, against raw
-llama-cpp-python's streaming at its best thread count (1 thread or all cores) in the same run.
+The decode ratio is measured on `airlock serve` in a process of its own (as apps reach it),
+reading `response.output_text.delta` events off the socket, against raw llama-cpp-python's
+streaming at its best thread count (1 thread or all cores), four pairs per run in alternating
+order; the raw model is the only one loaded in this process then.
 The overheads are measured in this process (the app on loopback, the backend wrapped to add up
 its time): a short response's wall time minus model time, beside a short run's (same prompt,
 same 16-token cap, the smallest a run takes). The chain: two chains of ten streamed responses,
@@ -28,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import chat  # noqa: E402
 import run  # noqa: E402
 from _report import bench_main, summary  # noqa: E402
-from _server import airlock_server  # noqa: E402
 
 STORY = "Write a long story about a dragon who learns to bake bread."
 SHORT = "Say hello."
@@ -84,17 +84,17 @@ async def one_run() -> dict[str, float]:
             resp_over = await b.response_overhead_ms()
             run_over = await b.run_overhead_ms()
             t1, t10 = await chain(b)
-            with airlock_server() as (base, _):
-                async with httpx.AsyncClient(base_url=f"{base}/v1", timeout=600) as client:
-                    await b.response_streamed(client)  # warm-up
-                    served = [((await b.response_streamed(client))[1], b.raw_streamed())
-                              for _ in range(3)]
         finally:
-            await b.close()
+            await chat.close_all(b)
+        served = await chat.served_pairs(lambda c: streamed_tps(b, c), b.backend)
     return {"served_tps": statistics.median(p[0] for p in served),
             "served_raw_tps": statistics.median(p[1] for p in served),
             "response_overhead_ms": resp_over, "run_overhead_ms": run_over,
             "ttft1_ms": t1 * 1000, "ttft10_ms": t10 * 1000, "load1": chat._load()}
+
+
+async def streamed_tps(b: Bench, client: httpx.AsyncClient) -> float:
+    return (await b.response_streamed(client))[1]
 
 
 async def chain(b: Bench, chains: int = 2) -> tuple[float, float]:
