@@ -59,7 +59,7 @@ class Responses:
         cmd = await self.ctx.store.read(response_prompts.apply, cmd)
         entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
         history, inputs, root = await self.ctx.store.read(gather, cmd)
-        instructions, _ = to_core(cmd.instructions, history + inputs)  # 400s before anything
+        to_core(cmd.instructions, history + inputs)  # its 400s come before anything starts
         conversation = cmd.conversation_id
         if conversation is not None:
             if conversation in self._busy:
@@ -79,6 +79,7 @@ class Responses:
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
         message_id = new_id("message")
         spec = _spec(cmd, entry, history + inputs, root or str(response["id"]))
+
         def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
             return self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
                               should_stop, str(response["id"]))
