@@ -4,7 +4,6 @@ request as a typed command (server.responses_request builds it), and the stream'
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from airlock.engine.core.items import Choice, Function
 from airlock.store.ids import new_id
@@ -61,4 +60,3 @@ class Finished:
 
 
 ResponseEvent = TextDelta | Finished
-Phase = Literal["created", "finished"]
