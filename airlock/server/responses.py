@@ -95,4 +95,4 @@ async def list_input_items(response_id: str,
                            include: list[str] | None = Query(None, alias="include[]"),
                            svc: Services = Depends(services)) -> WireJSON:
     items, more = await svc.responses.input_items(response_id, params)
-    return list_page(items, more)  # type: ignore[arg-type]
+    return list_page(items, more)

@@ -19,7 +19,7 @@ from airlock.server.wire.responses import (
     TextFormatJsonSchema,
 )
 from airlock.service.chat_commands import Function, JsonObject
-from airlock.service.response_commands import ResponseCommand
+from airlock.service.response_commands import JsonValue, ResponseCommand
 
 OFFLINE = "airlock serves models offline"
 
@@ -179,7 +179,7 @@ class _Tools:
     functions: list[Function] = field(default_factory=list)
     custom: list[str] = field(default_factory=list)
     namespaces: dict[str, str] = field(default_factory=dict)
-    echo: list[JsonObject] = field(default_factory=list)
+    echo: list[JsonValue] = field(default_factory=list)
 
 
 def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
@@ -195,7 +195,8 @@ def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
             if not isinstance(name, str) or not name or not isinstance(inner, list):
                 raise InvalidRequest("A namespace tool needs a 'name' and a list of 'tools'.",
                                      param=where)
-            echoed = [_tool(out, t, f"{where}.tools[{j}]", name) for j, t in enumerate(inner)]
+            echoed: list[JsonValue] = [_tool(out, t, f"{where}.tools[{j}]", name)
+                                       for j, t in enumerate(inner)]
             out.echo.append({"type": "namespace", "name": name,
                              "description": raw.get("description"), "tools": echoed})
         else:
@@ -301,7 +302,7 @@ def _allowed(choice: dict[str, Any], names: set[str]) -> tuple[str, set[str]]:
     return mode, allowed
 
 
-def _echo(body: ResponseCreate, tools: list[JsonObject]) -> JsonObject:
+def _echo(body: ResponseCreate, tools: list[JsonValue]) -> JsonObject:
     text: JsonObject = {"format": {"type": "text"}}
     if body.text is not None:
         text = body.text.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -309,7 +310,7 @@ def _echo(body: ResponseCreate, tools: list[JsonObject]) -> JsonObject:
     tool_choice: Any = body.tool_choice if body.tool_choice is not None else "auto"
     return {
         "instructions": body.instructions,
-        "tools": tools,  # type: ignore[dict-item]
+        "tools": tools,
         "tool_choice": tool_choice,
         "parallel_tool_calls": body.parallel_tool_calls is not False,
         "text": text,

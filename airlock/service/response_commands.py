@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from airlock.engine.core.items import Choice, Function
 from airlock.store.ids import new_id
-from airlock.store.records import ItemJson, JsonObject
+from airlock.store.records import ItemJson, JsonObject, JsonValue
 
 # ItemJson, JsonObject and new_id are re-exported for the HTTP layer, which gives new items
 # their ids as it validates them.
-__all__ = ["Finished", "ItemJson", "JsonObject", "ResponseCommand", "ResponseEvent", "TextDelta",
-           "new_id"]
+__all__ = ["Finished", "ItemJson", "JsonObject", "JsonValue", "ResponseCommand", "ResponseEvent",
+           "TextDelta", "new_id"]
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def _kind(value: Any) -> str:
     return ""
 
 
-KNOWN = {"message": MessageIn, "function_call": FunctionCallIn,
+KNOWN: dict[str, type[BaseModel]] = {"message": MessageIn, "function_call": FunctionCallIn,
          "function_call_output": FunctionCallOutputIn, "custom_tool_call": CustomToolCallIn,
          "custom_tool_call_output": CustomToolCallOutputIn, "item_reference": ItemReference,
          "reasoning": ReasoningIn}
