@@ -74,3 +74,20 @@ def test_langchain_structured_output_on_the_real_model(server):
                                        ("llamaindex_app.py", "retrieve")])
 def test_embeddings_feed_the_apps_vector_store(scripted, app, step):
     assert run_app(app, scripted.base_url, step) == ["Bread needs flour, water, salt and yeast."]
+
+
+def test_langchain_over_the_responses_api(scripted):
+    """ChatOpenAI(use_responses_api=True): invoke, stream and bind_tools reach /v1/responses."""
+    clear_script(scripted)
+    script(scripted, {"text": "Hello over Responses."}, {"text": "one two three"}, WEATHER_CALL)
+    app = "langchain_app.py"
+    assert run_app(app, scripted.base_url, "responses_invoke") == "Hello over Responses."
+    assert run_app(app, scripted.base_url, "responses_stream") == "one two three"
+    assert run_app(app, scripted.base_url, "responses_tools") == [
+        {"name": "get_weather", "args": {"city": "Oslo"}}]
+
+
+@pytest.mark.slow
+def test_langchain_structured_output_over_responses_on_the_real_model(server):
+    city = run_app("langchain_app.py", server.base_url, "responses_structured")
+    assert set(city) == {"name", "country"} and all(isinstance(v, str) for v in city.values())
