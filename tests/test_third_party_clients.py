@@ -91,3 +91,19 @@ def test_langchain_over_the_responses_api(scripted):
 def test_langchain_structured_output_over_responses_on_the_real_model(server):
     city = run_app("langchain_app.py", server.base_url, "responses_structured")
     assert set(city) == {"name", "country"} and all(isinstance(v, str) for v in city.values())
+
+
+def test_llamaindex_over_the_responses_api(scripted):
+    """OpenAILikeResponses with track_previous_responses: a two-turn chain, then a stream."""
+    clear_script(scripted)
+    script(scripted, {"text": "Hello, Ada."}, {"text": "Your name is Ada."},
+           {"text": "one two three"})
+    app = "llamaindex_app.py"
+    first, second, last_id = run_app(app, scripted.base_url, "responses_chat")
+    assert (first, second) == ("Hello, Ada.", "Your name is Ada.")
+    client = scripted.client()
+    last = client.responses.retrieve(last_id)
+    assert last.previous_response_id is not None  # the second turn chained to the first
+    earlier = client.responses.input_items.list(last.previous_response_id).data
+    assert [i.content[0].text for i in earlier] == ["My name is Ada."]
+    assert run_app(app, scripted.base_url, "responses_stream") == "one two three"

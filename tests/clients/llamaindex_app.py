@@ -14,7 +14,7 @@ import sys
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.llms import ChatMessage
 from llama_index.embeddings.openai_like import OpenAILikeEmbedding
-from llama_index.llms.openai_like import OpenAILike
+from llama_index.llms.openai_like import OpenAILike, OpenAILikeResponses
 
 
 def main(base_url: str, step: str) -> object:
@@ -27,6 +27,20 @@ def main(base_url: str, step: str) -> object:
     if step == "stream":
         return "".join(r.delta or "" for r in llm.stream_chat(
             [ChatMessage(role="user", content="Say hello.")]))
+    if step.startswith("responses_"):
+        # The Responses API: track_previous_responses chains each turn to the last by
+        # previous_response_id (stored on the server).
+        resp = OpenAILikeResponses(model="gpt-4o-mini", api_base=base_url, api_key="x",
+                                   context_window=8192, max_retries=0,
+                                   track_previous_responses=True)
+        if step == "responses_chat":
+            first = resp.chat([ChatMessage(role="user", content="My name is Ada.")])
+            second = resp.chat([ChatMessage(role="user", content="What is my name?")])
+            # The id of the last response, which the test reads back from the server.
+            return [first.message.content, second.message.content, resp._previous_response_id]
+        if step == "responses_stream":
+            return "".join(r.delta or "" for r in resp.stream_chat(
+                [ChatMessage(role="user", content="Say hello.")]))
     if step == "retrieve":
         emb = OpenAILikeEmbedding(model_name="all-MiniLM-L6-v2", api_base=base_url, api_key="x")
         index = VectorStoreIndex.from_documents(
