@@ -367,3 +367,9 @@ def test_namespace_tools_are_offered_and_their_calls_name_the_namespace(client, 
         {"role": "user", "content": "Weather?"}, call.model_dump(exclude_none=True),
         {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
     assert answer.output_text == "Sunny."
+
+
+def test_compact_says_it_is_not_served(server):
+    r = httpx.post(f"{server.base_url}/responses/compact", timeout=30,
+                   json={"model": "gpt-4o", "input": "hi"})
+    assert r.status_code == 400 and "truncation" in r.json()["error"]["message"]

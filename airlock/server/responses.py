@@ -65,6 +65,13 @@ async def count_input_tokens(body: InputTokensCount | None = None,
     return WireJSON({"object": "response.input_tokens", "input_tokens": count})
 
 
+@router.post("/compact")
+async def compact_responses() -> WireJSON:
+    # Named, so a client (the Agents SDK's compaction session) hears why, not "Invalid URL".
+    raise InvalidRequest("Compaction (POST /v1/responses/compact) is not supported by this "
+                         "server yet: send truncation 'auto' to drop the oldest items instead.")
+
+
 @router.get("/{response_id}")
 async def retrieve_response(response_id: str, stream: bool | None = None,
                             include: list[str] | None = Query(None, alias="include[]"),
