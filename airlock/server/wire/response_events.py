@@ -37,12 +37,15 @@ class ResponseEvents:
     def finish(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         output: list[dict[str, Any]] = response["output"]
+        first = 0
         if self.message_id and not any(i["id"] == self.message_id for i in output):
-            # The turn failed after text began: the message closes, incomplete.
+            # The turn failed after text began: the message closes, incomplete, and keeps its
+            # index (no other item may take it).
             out += self._close_message({"id": self.message_id, "type": "message",
                                         "role": "assistant", "status": "incomplete",
                                         "content": [_text_part(self.streamed)]}, 0)
-        for index, item in enumerate(output):
+            first = 1
+        for index, item in enumerate(output, start=first):
             if item["type"] == "message":
                 if self.message_id != item["id"]:
                     out += self._open_message(item["id"])
