@@ -82,6 +82,7 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         temperature=body.temperature,
         top_p=body.top_p,
         top_logprobs=body.top_logprobs,
+        seed=body.seed,
         json_object=isinstance(fmt, TextFormatJsonObject),
         json_schema=(dict(fmt.schema_ or {"type": "object"})
                      if isinstance(fmt, TextFormatJsonSchema) else None),

@@ -34,6 +34,7 @@ class ResponseCommand:
     temperature: float | None = None
     top_p: float | None = None
     top_logprobs: int | None = None
+    seed: int | None = None  # airlock's extension; without it every response samples afresh
     json_object: bool = False
     json_schema: JsonObject | None = None
     truncate: bool = False  # truncation "auto"

@@ -169,7 +169,8 @@ def _spec(cmd: ResponseCommand, entry: ModelEntry, items: list[ItemJson], key: s
         sampling=Sampling(
             defaults.temperature if cmd.temperature is None else cmd.temperature,
             defaults.top_p if cmd.top_p is None else cmd.top_p,
-            {**defaults.extra(), "seed": secrets.randbelow(2**31)},
+            {**defaults.extra(),
+             "seed": cmd.seed if cmd.seed is not None else secrets.randbelow(2**31)},
             controls=Controls(top_logprobs=cmd.top_logprobs)),
         output_format=OutputFormat(cmd.json_object, cmd.json_schema))
 

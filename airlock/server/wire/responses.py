@@ -80,6 +80,9 @@ class ResponseCreate(Lenient):
     prompt_cache_retention: str | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
     reasoning: dict[str, Any] | None = None
+    # An airlock extension (OpenAI's Responses API has none): repeatable sampling, as
+    # Chat Completions' `seed`, for tests on real models. SDKs send it in extra_body.
+    seed: int | None = None
     # Refused when set, naming the parameter (see server.responses_request).
     prompt: dict[str, Any] | None = None
     moderation: dict[str, Any] | None = None
