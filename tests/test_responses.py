@@ -373,3 +373,15 @@ def test_compact_says_it_is_not_served(server):
     r = httpx.post(f"{server.base_url}/responses/compact", timeout=30,
                    json={"model": "gpt-4o", "input": "hi"})
     assert r.status_code == 400 and "truncation" in r.json()["error"]["message"]
+
+
+def test_include_takes_the_apis_values_only(client):
+    r = client.responses.create(model="gpt-4o", input="hi",
+                                include=["message.output_text.logprobs"])
+    assert client.responses.retrieve(r.id, include=["file_search_call.results"]).id == r.id
+    assert client.responses.input_items.list(r.id, include=["reasoning.encrypted_content"]).data
+    e = api_error(openai.BadRequestError, client.responses.create, model="gpt-4o", input="hi",
+                  include=["everything"])
+    assert e.body["param"] == "include" and "everything" in e.message
+    e = api_error(openai.BadRequestError, client.responses.retrieve, r.id, include=["nope"])
+    assert e.body["param"] == "include"

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from starlette.responses import StreamingResponse
 
 from airlock.errors import AirlockError, InvalidRequest
@@ -14,6 +14,7 @@ from airlock.server.deps import services
 from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
 from airlock.server.responses_request import to_command, to_count_command
+from airlock.server.wire.conversations import include_param, item_view
 from airlock.server.wire.response_events import ResponseEvents
 from airlock.server.wire.responses import InputTokensCount, ResponseCreate
 from airlock.service import PageParams, Services
@@ -74,7 +75,7 @@ async def compact_responses() -> WireJSON:
 
 @router.get("/{response_id}")
 async def retrieve_response(response_id: str, stream: bool | None = None,
-                            include: list[str] | None = Query(None, alias="include[]"),
+                            include: list[str] = Depends(include_param),
                             svc: Services = Depends(services)) -> WireJSON:
     response = await svc.responses.retrieve(response_id)
     if stream:
@@ -99,7 +100,7 @@ async def cancel_response(response_id: str, svc: Services = Depends(services)) -
 @router.get("/{response_id}/input_items")
 async def list_input_items(response_id: str,
                            params: PageParams = Depends(page_params()),
-                           include: list[str] | None = Query(None, alias="include[]"),
+                           include: list[str] = Depends(include_param),
                            svc: Services = Depends(services)) -> WireJSON:
     items, more = await svc.responses.input_items(response_id, params)
-    return list_page(items, more)
+    return list_page([item_view(i, include) for i in items], more)

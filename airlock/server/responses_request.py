@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airlock.errors import InvalidRequest
 from airlock.server.wire.common import JsonSchema
+from airlock.server.wire.conversations import INCLUDABLE
 from airlock.server.wire.response_items import parse_items
 from airlock.server.wire.responses import (
     ConversationRef,
@@ -156,6 +157,11 @@ def _conversation(body: ResponseCreate | InputTokensCount) -> str | None:
 
 
 def _refuse_unservable(body: ResponseCreate) -> None:
+    for i, value in enumerate(body.include or []):
+        if value not in INCLUDABLE:
+            raise InvalidRequest(f"Invalid value for 'include[{i}]': '{value}'. Supported values "
+                                 "are: " + ", ".join(f"'{v}'" for v in INCLUDABLE) + ".",
+                                 param="include")
     if body.background:
         raise InvalidRequest("Background responses are not supported by this server yet: send "
                              "the request without 'background' (it streams or answers at once).",
