@@ -28,15 +28,20 @@ class City(BaseModel):
 
 
 def main(base_url: str, step: str) -> object:
+    # responses_<step>: the same step through the Responses API (`use_responses_api=True`).
+    responses = step.startswith("responses_")
+    step = step.removeprefix("responses_")
     # stream_usage: LangChain asks for include_usage only from api.openai.com by default.
     chat = ChatOpenAI(model="gpt-4o-mini", base_url=base_url, api_key="x", max_retries=0,
-                      stream_usage=True)
+                      stream_usage=True, use_responses_api=responses)
     if step == "invoke":
-        return chat.invoke("Say hello.").content
+        return chat.invoke("Say hello.").text
     if step == "stream":
         chunks = list(chat.stream("Say hello."))
-        usage = sum(chunks[1:], chunks[0]).usage_metadata
-        return {"text": "".join(str(c.content) for c in chunks), "usage": usage}
+        text = "".join(c.text for c in chunks)
+        if responses:
+            return text
+        return {"text": text, "usage": sum(chunks[1:], chunks[0]).usage_metadata}
     if step == "tools":
         msg = chat.bind_tools([get_weather]).invoke("Weather in Oslo?")
         return [{"name": c["name"], "args": c["args"]} for c in msg.tool_calls]
@@ -44,8 +49,6 @@ def main(base_url: str, step: str) -> object:
         city = chat.with_structured_output(City).invoke(
             "Which city is the capital of France? Give its name and country.")
         return city.model_dump()
-    if step.startswith("responses_"):
-        return responses_step(base_url, step.removeprefix("responses_"))
     if step == "embeddings":
         emb = OpenAIEmbeddings(model="text-embedding-3-small", base_url=base_url, api_key="x",
                                check_embedding_ctx_length=False, max_retries=0)
@@ -53,25 +56,6 @@ def main(base_url: str, step: str) -> object:
         store.add_texts(["The cat sat on the mat.", "Quarterly revenue grew by ten percent.",
                          "Bread needs flour, water, salt and yeast."])
         return [d.page_content for d in store.similarity_search("How do I bake a loaf?", k=1)]
-    raise SystemExit(f"unknown step {step}")
-
-
-def responses_step(base_url: str, step: str) -> object:
-    """The same calls through the Responses API (`use_responses_api=True`)."""
-    chat = ChatOpenAI(model="gpt-4o-mini", base_url=base_url, api_key="x", max_retries=0,
-                      use_responses_api=True)
-    if step == "invoke":
-        return chat.invoke("Say hello.").text
-    if step == "stream":
-        chunks = list(chat.stream("Say hello."))
-        return "".join(c.text for c in chunks)
-    if step == "tools":
-        msg = chat.bind_tools([get_weather]).invoke("Weather in Oslo?")
-        return [{"name": c["name"], "args": c["args"]} for c in msg.tool_calls]
-    if step == "structured":
-        city = chat.with_structured_output(City).invoke(
-            "Which city is the capital of France? Give its name and country.")
-        return city.model_dump()
     raise SystemExit(f"unknown step {step}")
 
 
