@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airlock.errors import InvalidRequest
-from airlock.server.wire.common import JsonSchema
+from airlock.server.errors import invalid_part
+from airlock.server.wire.common import FunctionDefinition
 from airlock.server.wire.conversations import INCLUDABLE
 from airlock.server.wire.response_items import parse_items
 from airlock.server.wire.responses import (
@@ -43,13 +44,12 @@ CUSTOM_PARAMETERS: JsonObject = {
     "additionalProperties": False}
 
 
-class _FunctionTool(BaseModel):
+class _FunctionTool(FunctionDefinition):
+    """A flat function tool: the definition every API shares, plus the fields Responses adds
+    (defer_loading, output_schema...), which are ignored."""
+
     model_config = ConfigDict(extra="ignore", strict=True)
     type: str
-    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
-    description: str | None = None
-    parameters: JsonSchema = None
-    strict: bool | None = None
 
 
 class _CustomTool(BaseModel):
@@ -254,10 +254,7 @@ def _validate(model: type[BaseModel], raw: dict[str, Any], where: str) -> BaseMo
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        raise InvalidRequest(f"Invalid '{where}{loc}': {err['msg']}.",
-                             param=f"{where}{loc}") from None
+        raise invalid_part(where, exc) from None
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],

@@ -9,7 +9,6 @@ generation under way, never for a whole queue of runs.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -20,7 +19,6 @@ from airlock.engine.core.items import (
     Message,
     Outcome,
     OutputFormat,
-    Sampling,
     TurnSpec,
     Usage,
 )
@@ -38,6 +36,7 @@ from airlock.service.chat_commands import (
 )
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
+from airlock.service.sampling import sampling
 from airlock.service.turn_thread import DONE, Put, TurnThread
 from airlock.store.ids import new_id
 
@@ -151,19 +150,15 @@ def _check_answered(open_calls: dict[str, int], at: int) -> None:
 
 def _spec(cmd: ChatCommand, entry: ModelEntry, instructions: str, items: list[Item],
           index: int) -> TurnSpec:
-    defaults = entry.sampling
     # With a seed, choice k samples with seed + k (repeatable, yet n different choices);
     # without one, every request samples afresh, as on the real API.
-    seed = cmd.seed + index if cmd.seed is not None else secrets.randbelow(2**31)
+    seed = cmd.seed + index if cmd.seed is not None else None
     return TurnSpec(
         instructions=instructions, items=items,
         functions=list(cmd.functions),
         tool_choice=cmd.tool_choice, parallel_tool_calls=cmd.parallel_tool_calls,
         max_output_tokens=cmd.max_tokens,
-        sampling=Sampling(
-            defaults.temperature if cmd.temperature is None else cmd.temperature,
-            defaults.top_p if cmd.top_p is None else cmd.top_p,
-            {**defaults.extra(), "seed": seed}, controls=cmd.controls),
+        sampling=sampling(entry, cmd.temperature, cmd.top_p, seed, cmd.controls),
         output_format=OutputFormat(cmd.json_object, cmd.json_schema))
 
 

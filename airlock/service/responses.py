@@ -12,14 +12,13 @@ it is stored.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy import Connection, delete, insert
 
 from airlock.engine.chat import complete
 from airlock.engine.core import prompt
-from airlock.engine.core.items import Item, Outcome, OutputFormat, Sampling, TurnSpec
+from airlock.engine.core.items import Item, Outcome, OutputFormat, TurnSpec
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.backend import Controls, ModelBackend
 from airlock.models.registry import ModelEntry
@@ -30,6 +29,7 @@ from airlock.service.paging import PageParams
 from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent, TextDelta
 from airlock.service.response_context import gather, new_items, response_not_found, to_core
 from airlock.service.response_objects import finish, new_object, output_items
+from airlock.service.sampling import sampling
 from airlock.service.turn_thread import DONE, Put, TurnThread
 from airlock.store import crud
 from airlock.store.ids import new_id
@@ -59,7 +59,8 @@ class Responses:
         cmd = await self.ctx.store.read(response_prompts.apply, cmd)
         entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
         history, inputs, root = await self.ctx.store.read(gather, cmd)
-        to_core(cmd.instructions, history + inputs)  # its 400s come before anything starts
+        # Converted before anything starts: its 400s (an output without its call) come first.
+        instructions, items = to_core(cmd.instructions, history + inputs)
         conversation = cmd.conversation_id
         if conversation is not None:
             if conversation in self._busy:
@@ -68,17 +69,18 @@ class Responses:
                                      param="conversation")
             self._busy.add(conversation)
         try:
-            return await self._start(cmd, entry, history, inputs, root)
+            spec = _spec(cmd, entry, instructions, items, root)
+            return await self._start(cmd, entry, spec, history, inputs)
         except BaseException:
             self._busy.discard(conversation or "")
             raise
 
-    async def _start(self, cmd: ResponseCommand, entry: ModelEntry, history: list[ItemJson],
-                     inputs: list[ItemJson], root: str
+    async def _start(self, cmd: ResponseCommand, entry: ModelEntry, spec: TurnSpec,
+                     history: list[ItemJson], inputs: list[ItemJson]
                      ) -> tuple[JsonObject, AsyncIterator[ResponseEvent]]:
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
+        spec.kv_key = spec.kv_key or str(response["id"])  # a new chain's key is its first id
         message_id = new_id("message")
-        spec = _spec(cmd, entry, history + inputs, root or str(response["id"]))
 
         def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
             return self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
@@ -159,19 +161,14 @@ class Responses:
         return await asyncio.to_thread(_count, backend, instructions, items, cmd)
 
 
-def _spec(cmd: ResponseCommand, entry: ModelEntry, items: list[ItemJson], key: str) -> TurnSpec:
-    instructions, core_items = to_core(cmd.instructions, items)
-    defaults = entry.sampling
+def _spec(cmd: ResponseCommand, entry: ModelEntry, instructions: str, items: list[Item],
+          key: str) -> TurnSpec:
     return TurnSpec(
-        instructions=instructions, items=core_items, functions=list(cmd.functions),
+        instructions=instructions, items=items, functions=list(cmd.functions),
         tool_choice=cmd.tool_choice, parallel_tool_calls=cmd.parallel_tool_calls,
-        max_output_tokens=cmd.max_output_tokens, truncate=cmd.truncate, kv_key=key,
-        sampling=Sampling(
-            defaults.temperature if cmd.temperature is None else cmd.temperature,
-            defaults.top_p if cmd.top_p is None else cmd.top_p,
-            {**defaults.extra(),
-             "seed": cmd.seed if cmd.seed is not None else secrets.randbelow(2**31)},
-            controls=Controls(top_logprobs=cmd.top_logprobs)),
+        max_output_tokens=cmd.max_output_tokens, truncate=cmd.truncate, kv_key=key or None,
+        sampling=sampling(entry, cmd.temperature, cmd.top_p, cmd.seed,
+                          Controls(top_logprobs=cmd.top_logprobs)),
         output_format=OutputFormat(cmd.json_object, cmd.json_schema))
 
 

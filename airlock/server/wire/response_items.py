@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airlock.errors import InvalidRequest
+from airlock.server.errors import invalid_part
 from airlock.service.response_commands import ItemJson, new_id
 
 OFFLINE = "airlock serves models offline"
@@ -168,11 +169,7 @@ def _parse(value: Any, where: str) -> BaseModel:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]
-                      if not (isinstance(p, str) and p in {"str", "list[tagged-union"}))
-        raise InvalidRequest(f"Invalid '{where}{loc}': {err['msg']}.",
-                             param=f"{where}{loc}") from None
+        raise invalid_part(where, exc) from None
 
 
 def _stored(item: BaseModel, where: str) -> ItemJson:
