@@ -202,7 +202,7 @@ def test_unknown_top_level_fields_are_accepted(server):
      "input[0].content[0].type"),
     ({"input": [{"role": "user", "content": [
         {"type": "input_file", "file_url": "https://x/y.pdf"}]}]}, "input[0].content[0]"),
-    ({"background": True}, "background"),
+    ({"background": True, "store": False}, "store"),
     ({"conversation": "conv_x", "previous_response_id": "resp_x"}, "previous_response_id"),
     ({"tool_choice": {"type": "function", "name": "nope"}, "tools": TOOLS},
      "tool_choice.name"),

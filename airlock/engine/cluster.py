@@ -37,10 +37,10 @@ from typing import Any
 
 import orjson
 
-from airlock.engine import run_state
+from airlock.engine import response_state, run_state
 from airlock.engine.events import EventData, Hub
 from airlock.engine.ingestion import Ingestor
-from airlock.engine.scheduler import Scheduler
+from airlock.engine.scheduler import Scheduler, publish_response
 from airlock.store import Store
 from airlock.store.bus import Bus, live_replicas
 
@@ -139,7 +139,7 @@ class Cluster:
         held = self.scheduler.held()
         if held:
             with self.store.begin() as conn:
-                renewed = run_state.renew_leases(conn, held, self.replica, self.lease_s)
+                renewed = self.scheduler.renew(conn, held)
             for run_id in set(held) - renewed:
                 # Ended while we worked on it (we stalled past the lease and a peer failed it):
                 # the turn stops instead of generating for nobody.
@@ -148,6 +148,7 @@ class Cluster:
         with self.store.begin() as conn:
             live = live_replicas(conn) | {self.replica}
             ended = run_state.end_lapsed(conn, live)
+            responses = response_state.end_lapsed(conn, live)
         gone, self._live = self._live - live, live
         if gone:
             # Runs of threads whose kernel lived on a replica that left may now run here.
@@ -156,6 +157,9 @@ class Cluster:
             log.warning("run %s: its replica's lease lapsed; ended %s", run_id,
                         events[-1][0].rsplit(".", 1)[-1])
             self.hub.publish_all(run_id, events)
+        for response_id, closing in responses:
+            log.warning("response %s: its replica's lease lapsed; ended failed", response_id)
+            publish_response(self.hub, response_id, closing)
         self.ingestor.requeue_lapsed()
 
     def close(self) -> None:

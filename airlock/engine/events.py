@@ -16,6 +16,7 @@ from typing import Required, TypedDict
 from airlock.store.records import (
     ContentPart,
     JsonObject,
+    JsonValue,
     MessageRow,
     RunRow,
     StepRow,
@@ -59,8 +60,9 @@ class StepDelta(TypedDict):
     delta: StepDeltaBody
 
 
-# An event's data: the object as it now is (run, message, step), or a delta.
-EventData = RunRow | MessageRow | StepRow | MessageDelta | StepDelta
+# An event's data: the object as it now is (run, message, step), or a delta; a background
+# response's events are its stream's, as stored (engine.response_state).
+EventData = RunRow | MessageRow | StepRow | MessageDelta | StepDelta | dict[str, "JsonValue"]
 Event = tuple[str, EventData]
 Feed = asyncio.Queue[Event]
 ALL = "*"

@@ -13,13 +13,17 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from airlock.engine import run_state
+from sqlalchemy import Connection
+
+from airlock.engine import response_state, run_state
 from airlock.engine.core.builtins import Toolbox
 from airlock.engine.events import Hub
+from airlock.engine.response_state import Claimed
 from airlock.engine.run_state import RunRecord
 from airlock.engine.turn import Turn
 from airlock.models.registry import Registry
 from airlock.store import Store
+from airlock.store.records import JsonObject
 
 log = logging.getLogger("airlock.engine")
 # How often an idle worker looks at the store without being woken: with SQLite for another
@@ -30,6 +34,9 @@ IDLE_CHECK_S = 1.0
 SHARED_IDLE_CHECK_S = 30.0
 
 Spawn = Callable[[str, Callable[[], None]], None]
+# Runs a claimed background response to its end (service.background_responses registers it:
+# the Responses adapter lives above the engine).
+Respond = Callable[[Claimed, Callable[[], bool]], None]
 
 
 class Peers(Protocol):
@@ -51,6 +58,7 @@ class Scheduler:
         self.stopping, self._spawn = stopping, spawn
         self.replica, self.lease_s, self.works = replica, lease_s, works
         self.peers: Peers | None = None
+        self.respond: Respond | None = None
         self._wakes: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
@@ -62,9 +70,13 @@ class Scheduler:
         whose replica died ends when its lease lapses (engine.leases)."""
         with self.store.begin() as conn:
             failed = [] if self.store.is_shared else run_state.fail_interrupted(conn)
-            pending = run_state.backends_with_work(conn)
-        if failed:
-            log.warning("marked %d run(s) interrupted by a restart as failed", len(failed))
+            ended = [] if self.store.is_shared else response_state.fail_interrupted(conn)
+            pending = _backends_with_work(conn)
+        if failed or ended:
+            log.warning("marked %d run(s) and %d background response(s) interrupted by a "
+                        "restart as failed", len(failed), len(ended))
+        for response_id, events in ended:
+            publish_response(self.hub, response_id, events)
         for backend in pending:
             self.wake(backend, tell_peers=False)
 
@@ -96,7 +108,7 @@ class Scheduler:
         """Wakes the workers of every backend with queued runs (starting those not running),
         as if each run had just been queued; this replica's peers are not told."""
         with self.store.read_conn() as conn:
-            pending = run_state.backends_with_work(conn)
+            pending = _backends_with_work(conn)
         for backend in pending:
             self.wake(backend, tell_peers=False)
 
@@ -127,22 +139,31 @@ class Scheduler:
                 with self.store.statement() as conn:
                     run = run_state.claim_next(conn, backend, self.replica, self.lease_s,
                                                elsewhere=self.peers is not None)
-                if run is not None:
+                work: RunRecord | Claimed | None = run
+                if run is None and self.respond is not None:
+                    # Runs first, then background responses: both FIFO within their queue.
+                    with self.store.begin() as conn:
+                        work = response_state.claim_next(conn, backend, self.replica,
+                                                         self.lease_s)
+                if work is not None:
                     # Held once committed: a renewal never sees (and stops) an uncommitted claim.
                     with self._lock:
-                        self._held.add(run.id)
+                        self._held.add(work.id)
             except Exception:
-                log.exception("claiming a run failed")
-                run = None
-            if run is None:
+                log.exception("claiming queued work failed")
+                work = None
+            if work is None:
                 wake.wait(SHARED_IDLE_CHECK_S if self.peers is not None else IDLE_CHECK_S)
                 wake.clear()
                 continue
             try:
-                self._execute(run)
+                if isinstance(work, Claimed):
+                    self._respond(work)
+                else:
+                    self._execute(work)
             finally:
                 with self._lock:
-                    self._held.discard(run.id)
+                    self._held.discard(work.id)
 
     def _execute(self, run: RunRecord) -> None:
         stop = self._cancel_event(run.id)
@@ -159,3 +180,33 @@ class Scheduler:
         finally:
             with self._lock:
                 self._cancels.pop(run.id, None)
+
+    def _respond(self, claimed: Claimed) -> None:
+        stop = self._cancel_event(claimed.id)
+        assert self.respond is not None
+        try:
+            self.respond(claimed, lambda: stop.is_set() or self.stopping.is_set())
+        except Exception as exc:
+            log.exception("background response %s failed", claimed.id)
+            with self.store.begin() as conn:
+                events = response_state.fail(conn, claimed.id, f"The model failed: {exc}")
+            publish_response(self.hub, claimed.id, events)
+        finally:
+            with self._lock:
+                self._cancels.pop(claimed.id, None)
+
+    def renew(self, conn: Connection, held: list[str]) -> set[str]:
+        """Renews the leases of what this replica's workers hold (runs and background
+        responses); returns what was renewed: the rest ended meanwhile."""
+        return (run_state.renew_leases(conn, held, self.replica, self.lease_s)
+                | response_state.renew_leases(conn, held, self.replica, self.lease_s))
+
+
+def publish_response(hub: Hub, response_id: str, events: list[JsonObject]) -> None:
+    """A background response's newly stored events, to its live streams (here and on peers)."""
+    hub.publish_all(response_id, [(str(e["type"]), e) for e in events])
+
+
+def _backends_with_work(conn: Connection) -> list[str]:
+    return sorted(set(run_state.backends_with_work(conn))
+                  | set(response_state.backends_with_work(conn)))

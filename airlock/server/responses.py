@@ -15,10 +15,9 @@ from airlock.server.json_response import WireJSON, deleted, list_page
 from airlock.server.pagination import page_params
 from airlock.server.responses_request import to_command, to_count_command
 from airlock.server.wire.conversations import include_param, item_view
-from airlock.server.wire.response_events import ResponseEvents
 from airlock.server.wire.responses import InputTokensCount, ResponseCreate
 from airlock.service import PageParams, Services
-from airlock.service.response_commands import Finished, ResponseEvent
+from airlock.service.response_commands import Finished, JsonObject, ResponseEvent, ResponseEvents
 
 router = APIRouter(prefix="/v1/responses")
 
@@ -28,12 +27,22 @@ async def create_response(body: ResponseCreate | None = None,
                           svc: Services = Depends(services)) -> Any:
     body = body or ResponseCreate()
     cmd = to_command(body)
+    if cmd.background:
+        queued = await svc.background_responses.create(cmd)
+        if not body.stream:
+            return WireJSON(queued)
+        return _event_stream(_replay(await svc.background_responses.follow(
+            str(queued["id"]), None)))
     if not body.stream:
         return WireJSON(await svc.responses.create(cmd))
     # Errors found before the turn starts (an unknown previous response, a prompt too long)
     # are plain JSON errors; a failure later is the stream's response.failed.
     response, events = await svc.responses.stream(cmd)
-    return StreamingResponse(_sse(response, events), media_type="text/event-stream",
+    return _event_stream(_sse(response, events))
+
+
+def _event_stream(frames: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(frames, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
@@ -51,6 +60,14 @@ async def _sse(response: dict[str, Any], events: AsyncIterator[ResponseEvent]
     except AirlockError as exc:
         yield _frame({"type": "error", "sequence_number": stream.seq, "code": exc.code,
                       "message": exc.message, "param": exc.param})
+    yield b"data: [DONE]\n\n"
+
+
+async def _replay(events: AsyncIterator[JsonObject]) -> AsyncIterator[bytes]:
+    """A background response's stored events, then its live ones: the client leaving stops
+    only this stream, never the response."""
+    async for event in events:
+        yield _frame(event)
     yield b"data: [DONE]\n\n"
 
 
@@ -75,13 +92,14 @@ async def compact_responses() -> WireJSON:
 
 @router.get("/{response_id}")
 async def retrieve_response(response_id: str, stream: bool | None = None,
+                            starting_after: int | None = None,
                             include: list[str] = Depends(include_param),
-                            svc: Services = Depends(services)) -> WireJSON:
-    response = await svc.responses.retrieve(response_id)
+                            svc: Services = Depends(services)) -> Any:
     if stream:
-        raise InvalidRequest("This response was not created with background=true: only "
-                             "background responses can be streamed again.", param="stream")
-    return WireJSON(response)
+        # Replayed from the stored log (all of it, or after `starting_after`), then live.
+        return _event_stream(_replay(await svc.background_responses.follow(
+            response_id, starting_after)))
+    return WireJSON(await svc.responses.retrieve(response_id))
 
 
 @router.delete("/{response_id}")
@@ -92,9 +110,7 @@ async def delete_response(response_id: str, svc: Services = Depends(services)) -
 
 @router.post("/{response_id}/cancel")
 async def cancel_response(response_id: str, svc: Services = Depends(services)) -> WireJSON:
-    await svc.responses.retrieve(response_id)
-    raise InvalidRequest("Only responses created with background=true can be cancelled.",
-                         param="response_id")
+    return WireJSON(await svc.background_responses.cancel(response_id))
 
 
 @router.get("/{response_id}/input_items")

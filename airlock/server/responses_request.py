@@ -73,7 +73,7 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         instructions=body.instructions,
         previous_response_id=body.previous_response_id,
         conversation_id=_conversation(body),
-        store=body.store is not False,
+        store=body.store is not False, background=bool(body.background),
         functions=tuple(offered),
         custom=frozenset(custom),
         namespaces=tools.namespaces,
@@ -162,10 +162,6 @@ def _refuse_unservable(body: ResponseCreate) -> None:
             raise InvalidRequest(f"Invalid value for 'include[{i}]': '{value}'. Supported values "
                                  "are: " + ", ".join(f"'{v}'" for v in INCLUDABLE) + ".",
                                  param="include")
-    if body.background:
-        raise InvalidRequest("Background responses are not supported by this server yet: send "
-                             "the request without 'background' (it streams or answers at once).",
-                             param="background")
     if body.moderation is not None:
         raise InvalidRequest(f"Moderation is not available: {OFFLINE}, without a moderation "
                              "model.", param="moderation")
@@ -173,9 +169,6 @@ def _refuse_unservable(body: ResponseCreate) -> None:
         raise InvalidRequest("Context management (server-side compaction) is not supported; "
                              "use truncation 'auto' to drop the oldest items.",
                              param="context_management")
-    if body.store is False and body.background:
-        raise InvalidRequest("Background responses must be stored: 'store' must be true.",
-                             param="store")
 
 
 @dataclass

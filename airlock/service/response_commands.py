@@ -3,16 +3,18 @@ request as a typed command (server.responses_request builds it), and the stream'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from airlock.engine.core.items import Choice, Function
+from airlock.engine.response_events import ResponseEvents
 from airlock.store.ids import new_id
 from airlock.store.records import ItemJson, JsonObject, JsonValue
 
 # ItemJson, JsonObject and new_id are re-exported for the HTTP layer, which gives new items
-# their ids as it validates them.
+# their ids as it validates them; ResponseEvents for it to number a streamed response's events.
 __all__ = ["Finished", "ItemJson", "JsonObject", "JsonValue", "ResponseCommand", "ResponseEvent",
-           "TextDelta", "new_id"]
+           "ResponseEvents", "TextDelta", "command_json", "command_of", "new_id"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class ResponseCommand:
     previous_response_id: str | None = None
     conversation_id: str | None = None
     store: bool = True
+    background: bool = False  # queued for a model worker (service.background_responses)
     functions: tuple[Function, ...] = ()
     # Names among `functions` that are freeform `custom` tools: the model fills one string
     # argument, `input`, and the output item is a custom_tool_call.
@@ -43,6 +46,20 @@ class ResponseCommand:
     # Fields of the response object that echo the request as sent (tools, tool_choice, text,
     # metadata, user...): the service stores them, it does not read them.
     echo: JsonObject = field(default_factory=dict)
+
+
+def command_json(cmd: ResponseCommand) -> JsonObject:
+    """The command as a background response stores it, to run when a worker claims it."""
+    out: dict[str, Any] = asdict(cmd)
+    out["custom"] = sorted(cmd.custom)
+    return out
+
+
+def command_of(stored: JsonObject) -> ResponseCommand:
+    fields: dict[str, Any] = dict(stored)
+    functions = tuple(Function(**f) for f in fields.pop("functions"))
+    custom = frozenset(fields.pop("custom"))
+    return replace(ResponseCommand(**fields), functions=functions, custom=custom)
 
 
 @dataclass(frozen=True)

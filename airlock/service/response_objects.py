@@ -8,6 +8,7 @@ import json
 import time
 
 from airlock.engine.core.items import Outcome, Usage
+from airlock.engine.response_state import closed
 from airlock.models.backend import TokenLogprob
 from airlock.service.response_commands import ResponseCommand
 from airlock.store.ids import new_id
@@ -54,15 +55,8 @@ def output_items(cmd: ResponseCommand, outcome: Outcome, message_id: str,
 
 def finish(response: JsonObject, status: str, output: list[ItemJson], usage: Usage | None,
            error: str | None = None) -> JsonObject:
-    done = dict(response)
-    done.update(status=status, output=output,  # type: ignore[arg-type]
-                completed_at=int(time.time()) if status == "completed" else None,
-                usage=wire_usage(usage) if usage else None)
-    if status == "incomplete":
-        done["incomplete_details"] = {"reason": "max_output_tokens"}
-    if status == "failed":
-        done["error"] = {"code": "server_error", "message": error or "The model failed."}
-    return done
+    return closed(response, status, error=error, output=output,
+                  usage=wire_usage(usage) if usage else None)
 
 
 def wire_usage(usage: Usage) -> JsonObject:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert
 
+from airlock.engine import response_state
 from airlock.engine.chat import complete
 from airlock.engine.core import prompt
 from airlock.engine.core.items import Item, Outcome, OutputFormat, TurnSpec
@@ -37,11 +39,24 @@ from airlock.store.records import ItemJson, JsonObject, ResponseItemRow, Respons
 from airlock.store.tables import Response, ResponseItem
 
 
+@dataclass
+class Plan:
+    """A response's turn as it will run: the command (its prompt applied), the model, the
+    core's spec, the input items as resolved, and the items its conversation gains."""
+
+    cmd: ResponseCommand
+    entry: ModelEntry
+    spec: TurnSpec
+    inputs: list[ItemJson]
+    fresh: list[ItemJson]
+
+
 class Responses:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         # Conversations with a response under way in this process: one at a time each, as a
-        # thread has one active run (a second is a 400). Replicas each keep their own set.
+        # thread has one active run (a second is a 400). Background responses are in the
+        # store, where every replica sees them.
         self._busy: set[str] = set()
 
     async def create(self, cmd: ResponseCommand) -> JsonObject:
@@ -56,42 +71,56 @@ class Responses:
         """The response as created (in_progress) and its events, the final object last. Raises
         (before any event) what makes the request fail as a whole: an unknown previous
         response or item, a prompt too long, a model that cannot load."""
-        cmd = await self.ctx.store.read(response_prompts.apply, cmd)
-        entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
-        history, inputs, root = await self.ctx.store.read(gather, cmd)
-        # Converted before anything starts: its 400s (an output without its call) come first.
-        instructions, items = to_core(cmd.instructions, history + inputs)
-        conversation = cmd.conversation_id
+        plan = await self.ctx.store.read(self.plan, cmd)
+        conversation = plan.cmd.conversation_id
         if conversation is not None:
-            if conversation in self._busy:
-                raise InvalidRequest(f"Conversation {conversation} already has a response in "
-                                     "progress; send the next one when it has finished.",
-                                     param="conversation")
-            self._busy.add(conversation)
+            await self._claim_conversation(conversation)
         try:
-            spec = _spec(cmd, entry, instructions, items, root)
-            return await self._start(cmd, entry, spec, history, inputs)
+            return await self._start(plan)
         except BaseException:
             self._busy.discard(conversation or "")
             raise
 
-    async def _start(self, cmd: ResponseCommand, entry: ModelEntry, spec: TurnSpec,
-                     history: list[ItemJson], inputs: list[ItemJson]
-                     ) -> tuple[JsonObject, AsyncIterator[ResponseEvent]]:
+    def plan(self, conn: Connection, cmd: ResponseCommand) -> Plan:
+        """Everything the turn needs, read and checked before it starts: the prompt's
+        assistant applied, the model, the items before the input and the input resolved. Its
+        404s and 400s come before anything is created."""
+        cmd = response_prompts.apply(conn, cmd)
+        entry = self.ctx.registry.get(resolve_model(self.ctx, cmd.model or ""))
+        history, inputs, root = gather(conn, cmd)
+        # Converted before anything starts: its 400s (an output without its call) come first.
+        instructions, items = to_core(cmd.instructions, history + inputs)
+        return Plan(cmd, entry, _spec(cmd, entry, instructions, items, root), inputs,
+                    new_items(cmd, history, inputs))
+
+    async def _claim_conversation(self, conversation: str) -> None:
+        """One response at a time per conversation (as one active run per thread): one of this
+        process's, or a background one of any replica's, makes a second a 400."""
+        if conversation in self._busy or await self.ctx.store.read(
+                response_state.active_in, conversation) > 0:
+            raise conversation_busy(conversation)
+        self._busy.add(conversation)
+
+    def is_busy(self, conversation: str) -> bool:
+        """Whether this process streams a response of `conversation` right now."""
+        return conversation in self._busy
+
+    async def _start(self, plan: Plan) -> tuple[JsonObject, AsyncIterator[ResponseEvent]]:
+        cmd, entry, spec = plan.cmd, plan.entry, plan.spec
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
         spec.kv_key = spec.kv_key or str(response["id"])  # a new chain's key is its first id
         message_id = new_id("message")
 
         def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
-            return self._turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
-                              should_stop, str(response["id"]))
+            return self.turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
+                             should_stop, str(response["id"]))
 
         turn = await turn_thread.start("airlock-response", work)
-        fresh = new_items(cmd, history, inputs)
-        return response, self._events(cmd, response, inputs, fresh, message_id, turn)
+        return response, self._events(plan, response, message_id, turn)
 
-    def _turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
-              should_stop: Callable[[], bool], label: str) -> Outcome:
+    def turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
+             should_stop: Callable[[], bool], label: str) -> Outcome:
+        """The core's turn on the model (blocking: a worker thread's)."""
         try:
             backend = self.ctx.registry.backend(entry.name)
         except Exception as exc:
@@ -105,8 +134,7 @@ class Responses:
                 code="context_length_exceeded")
         return outcome
 
-    async def _events(self, cmd: ResponseCommand, response: JsonObject,
-                      inputs: list[ItemJson], fresh: list[ItemJson], message_id: str,
+    async def _events(self, plan: Plan, response: JsonObject, message_id: str,
                       turn: TurnThread) -> AsyncIterator[ResponseEvent]:
         item = turn.first
         try:
@@ -114,32 +142,23 @@ class Responses:
                 if item is DONE:
                     return
                 if isinstance(item, BaseException):
-                    final = finish(response, "failed", [], None, _message(item))
-                    await self._save(cmd, final, inputs, fresh)
+                    final = finish(response, "failed", [], None, error_message(item))
+                    await self._save(plan, final)
                     yield Finished(final)
                     return
                 assert isinstance(item, TextDelta)
                 yield item
                 item = await turn.queue.get()
-            final = self._final(cmd, response, item, message_id)
-            await self._save(cmd, final, inputs, fresh)
+            final = final_object(plan.cmd, response, item, message_id)
+            await self._save(plan, final)
             yield Finished(final)
         finally:
             turn.stop.set()
-            self._busy.discard(cmd.conversation_id or "")
+            self._busy.discard(plan.cmd.conversation_id or "")
 
-    def _final(self, cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
-               message_id: str) -> JsonObject:
-        if outcome.ending == "failed":
-            return finish(response, "failed", [], outcome.usage, outcome.error)
-        output = output_items(cmd, outcome, message_id, cmd.top_logprobs is not None)
-        status = "incomplete" if outcome.ending == "incomplete" else "completed"
-        return finish(response, status, output, outcome.usage)
-
-    async def _save(self, cmd: ResponseCommand, final: JsonObject, inputs: list[ItemJson],
-                    fresh: list[ItemJson]) -> None:
-        if cmd.store or cmd.conversation_id:
-            await self.ctx.store.write(_save, cmd, final, inputs, fresh)
+    async def _save(self, plan: Plan, final: JsonObject) -> None:
+        if plan.cmd.store or plan.cmd.conversation_id:
+            await self.ctx.store.write(_save, plan, final)
 
     async def retrieve(self, response_id: str) -> JsonObject:
         row = await self.ctx.store.read(_get, response_id)
@@ -181,26 +200,49 @@ def _count(backend: ModelBackend, instructions: str, items: list[Item],
                                 cmd.tool_choice if tools else "none")
 
 
-def _message(exc: BaseException) -> str:
+def conversation_busy(conversation: str) -> InvalidRequest:
+    return InvalidRequest(f"Conversation {conversation} already has a response in progress; "
+                          "send the next one when it has finished.", param="conversation")
+
+
+def error_message(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
-def _save(conn: Connection, cmd: ResponseCommand, final: JsonObject, inputs: list[ItemJson],
-          fresh: list[ItemJson]) -> None:
+def final_object(cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
+                 message_id: str) -> JsonObject:
+    """The response as the turn's outcome ends it."""
+    if outcome.ending == "failed":
+        return finish(response, "failed", [], outcome.usage, outcome.error)
+    output = output_items(cmd, outcome, message_id, cmd.top_logprobs is not None)
+    status = "incomplete" if outcome.ending == "incomplete" else "completed"
+    return finish(response, status, output, outcome.usage)
+
+
+def _save(conn: Connection, plan: Plan, final: JsonObject) -> None:
     """The response with its items, and the conversation's new items: one transaction."""
+    cmd = plan.cmd
+    if cmd.store:
+        crud.add(conn, Response, ResponseRow(
+            id=str(final["id"]), created_at=int(final["created_at"]),  # type: ignore[arg-type]
+            status=str(final["status"]), model=str(final["model"]),
+            previous_response_id=cmd.previous_response_id,
+            conversation_id=cmd.conversation_id, body=final))
+    save_items(conn, plan, final)
+
+
+def save_items(conn: Connection, plan: Plan, final: JsonObject) -> None:
+    """A finished response's input and output items (a stored response's), and its
+    conversation's new items when it completed."""
+    cmd = plan.cmd
     outputs: list[ItemJson] = list(final["output"])  # type: ignore[arg-type]
     if cmd.conversation_id and final["status"] in ("completed", "incomplete"):
-        conversations.append(conn, cmd.conversation_id, fresh + outputs)
+        conversations.append(conn, cmd.conversation_id, plan.fresh + outputs)
     if not cmd.store:
         return
     response_id = str(final["id"])
-    crud.add(conn, Response, ResponseRow(
-        id=response_id, created_at=int(final["created_at"]),  # type: ignore[arg-type]
-        status=str(final["status"]), model=str(final["model"]),
-        previous_response_id=cmd.previous_response_id,
-        conversation_id=cmd.conversation_id, body=final))
     rows = [ResponseItemRow(id=str(i["id"]), response_id=response_id, role=role, item=i)
-            for role, items in (("input", inputs), ("output", outputs)) for i in items]
+            for role, items in (("input", plan.inputs), ("output", outputs)) for i in items]
     if rows:
         # One multi-row INSERT: the rows take their seq in list order (crud.add_all's CTEs on
         # PostgreSQL do not promise an order among themselves).

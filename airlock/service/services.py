@@ -6,6 +6,7 @@ from airlock.engine.background import Background
 from airlock.models.registry import Registry
 from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
+from airlock.service.background_responses import BackgroundResponses
 from airlock.service.chat import Chat
 from airlock.service.context import Context
 from airlock.service.conversations import Conversations
@@ -43,6 +44,7 @@ class Services:
         self.chat = Chat(self.ctx)
         self.conversations = Conversations(self.ctx)
         self.responses = Responses(self.ctx)
+        self.background_responses = BackgroundResponses(self.ctx, self.responses)
         self.vector_stores = VectorStores(self.ctx)
         self.vector_store_files = VectorStoreFiles(self.ctx)
         self.file_batches = FileBatches(self.ctx)

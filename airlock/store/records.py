@@ -427,6 +427,12 @@ class ResponseRow(TypedDict):
     body: dict[str, JsonValue]  # the response object as the wire shows it, output included
 
 
+class ResponseEventRow(TypedDict):
+    response_id: str
+    number: int  # the event's sequence_number
+    event: JsonObject
+
+
 class ResponseItemRow(TypedDict):
     id: str
     response_id: str

@@ -31,6 +31,7 @@ from airlock.store.records import (
     ConversationRow,
     FileRow,
     MessageRow,
+    ResponseEventRow,
     ResponseItemRow,
     ResponseRow,
     RunRow,
@@ -42,7 +43,7 @@ from airlock.store.records import (
 )
 
 INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id", "claim",
-                      "cancelled", "claimed_by", "lease_until"})
+                      "cancelled", "claimed_by", "lease_until", "background", "command"})
 
 
 class Base(DeclarativeBase):
@@ -337,6 +338,31 @@ class Response(Base, Rows[ResponseRow]):
     previous_response_id: Mapped[str | None] = mapped_column(String(64))
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    # A background response is queued work, as a run is (service.background_responses): the
+    # request to run, the backend whose worker claims it, and the claim's holder and lease.
+    background: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    command: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    backend: Mapped[str | None] = mapped_column(Text, nullable=True)
+    queued_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_responses_queue", "status", "backend", "queued_ns"),)
+
+
+class ResponseEvent(Base, Rows[ResponseEventRow]):
+    """A background response's stream, event by event, as it was sent: replayed to whoever
+    streams it again (GET ?stream=true&starting_after=N). `number` is the event's
+    sequence_number; one writer at a time holds the response's row lock to append."""
+
+    __tablename__ = "response_events"
+    seq: Mapped[int] = _seq()
+    response_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("responses.id", ondelete="CASCADE"), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+
+    __table_args__ = (Index("ux_response_events_number", "response_id", "number", unique=True),)
 
 
 class ResponseItem(Base, Rows[ResponseItemRow]):

@@ -2,6 +2,10 @@
 events from 0, items opened (`output_item.added`) before their deltas and closed
 (`output_item.done`) before the terminal `response.completed|incomplete|failed`, each item at a
 fixed `output_index` with its own id. openai-node's ResponseStream throws on any departure.
+
+A streamed response builds its events as it goes; a background one's are stored as they are
+made (engine.response_state), and whoever writes the next ones (the worker, a cancel, the
+replica that ends a lapsed response) rebuilds this state from the stored log first.
 """
 
 from __future__ import annotations
@@ -23,9 +27,28 @@ class ResponseEvents:
         self.seq += 1
         return out
 
+    @classmethod
+    def restore(cls, log: list[dict[str, Any]]) -> ResponseEvents:
+        """The state after the events of `log` (a background response's, in order)."""
+        state = cls()
+        state.seq = len(log)
+        for event in log:
+            if event["type"] == "response.output_item.added" and \
+                    event["item"]["type"] == "message":
+                state.message_id = event["item"]["id"]
+            elif event["type"] == "response.output_text.delta":
+                state.streamed += event["delta"]
+        return state
+
     def start(self, response: dict[str, Any]) -> list[dict[str, Any]]:
+        """A background response starts queued: created, then queued; the worker that claims
+        it sends in_progress (`begin`)."""
+        second = "response.queued" if response["status"] == "queued" else "response.in_progress"
         return [self._event("response.created", response=response),
-                self._event("response.in_progress", response=response)]
+                self._event(second, response=response)]
+
+    def begin(self, response: dict[str, Any]) -> list[dict[str, Any]]:
+        return [self._event("response.in_progress", response=response)]
 
     def text(self, message_id: str, delta: str) -> list[dict[str, Any]]:
         out = [] if self.message_id else self._open_message(message_id)
