@@ -222,7 +222,8 @@ def test_cancel_is_only_for_background_responses(client):
 
 def test_the_node_sdk_stream_accepts_every_event(server):
     clear_script(server)
-    script(server, {"text": "Hello from Node."}, WEATHER_CALL, {"text": "Sunny in Oslo."})
+    script(server, {"text": "Hello from Node."}, WEATHER_CALL, {"text": "Sunny in Oslo."},
+           {"text": "Done in the background."})
     node_dir = Path(__file__).resolve().parent / "node"
     out = subprocess.run(["node", str(node_dir / "responses.mjs"), server.base_url],
                          capture_output=True, text=True, timeout=120, cwd=node_dir)
@@ -234,6 +235,12 @@ def test_the_node_sdk_stream_accepts_every_event(server):
     assert seen["call"]["name"] == "get_weather" and seen["call"]["status"] == "completed"
     assert json.loads(seen["call"]["arguments"]) == {"city": "Oslo"}
     assert seen["answer"] == "Sunny in Oslo."
+    background = seen["background"]
+    assert background["events"][:3] == ["response.created", "response.queued",
+                                        "response.in_progress"]
+    assert background["text"] == background["resumedText"] == "Done in the background."
+    count = len(background["events"])
+    assert background["resumed"] == list(range(4, count)) and background["status"] == "completed"
 
 
 def test_a_conversation_holds_each_responses_input_and_output(client, server):
