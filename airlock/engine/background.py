@@ -2,8 +2,10 @@
 
 | thread                     | what it does                                              |
 |----------------------------|-----------------------------------------------------------|
-| airlock-model-<backend>    | one per model backend, on first use: claims queued runs    |
-|                            | and executes their turns (engine.scheduler, engine.turn)   |
+| airlock-model-<backend>    | one per model backend, on first use: claims queued runs,  |
+|                            | then background responses, and executes their turns       |
+|                            | (engine.scheduler, engine.turn,                           |
+|                            | service.background_responses)                             |
 | airlock-ingest-<i>         | AIRLOCK_INGEST_WORKERS of them: parse, chunk, embed and    |
 |                            | index vector-store files (engine.ingestion)                |
 | airlock-sweeper            | expires waiting runs (when the next can be due), deletes   |
