@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from airlock.errors import InvalidRequest, Missing
 from airlock.service.context import Context
 from airlock.service.paging import PageParams
+from airlock.service.stored_items import referenced
 from airlock.store import crud
 from airlock.store.ids import new_id
 from airlock.store.records import ConversationRow, ItemJson, Metadata
-from airlock.store.tables import Conversation, ConversationItem, ResponseItem
+from airlock.store.tables import Conversation, ConversationItem
 
 KIND = "conversation"
 ID_LENGTH = 64  # the id columns' width
@@ -69,8 +70,8 @@ def check_append(conn: Connection, conversation_id: str, items: list[ItemJson]) 
 def _add_items(conn: Connection, conversation_id: str, items: list[ItemJson],
                param_of: ParamOf) -> list[ItemJson]:
     """Resolves references, refuses duplicates, then stores every item: all or none."""
-    resolved = [_resolve(conn, conversation_id, item, param_of(i)) if _is_reference(item)
-                else item for i, item in enumerate(items)]
+    resolved = [referenced(conn, str(item["id"]), param_of(i), conversation_id=conversation_id)
+                if _is_reference(item) else item for i, item in enumerate(items)]
     _refuse_duplicates(conn, conversation_id, resolved, param_of)
     if resolved:
         rows = [{"id": item["id"], "conversation_id": conversation_id, "item": item}
@@ -89,26 +90,6 @@ def _add_items(conn: Connection, conversation_id: str, items: list[ItemJson],
 
 def _is_reference(item: ItemJson) -> bool:
     return item.get("type") == "item_reference"
-
-
-def _resolve(conn: Connection, conversation_id: str, reference: ItemJson, param: str
-             ) -> ItemJson:
-    """The stored item an `item_reference` names: one of this conversation's (which the
-    duplicate check then refuses) or any stored response's input or output item."""
-    item_id = str(reference["id"])
-    c = crud.table_of(ConversationItem)
-    found = conn.execute(select(c.c.item).where(
-        c.c.conversation_id == conversation_id, c.c.id == item_id)).scalar()
-    if found is None:
-        r = crud.table_of(ResponseItem)
-        # The same id may be stored more than once (an output item sent back as input): the
-        # first is where it was made.
-        found = conn.execute(select(r.c.item).where(r.c.id == item_id)
-                             .order_by(r.c.seq.asc()).limit(1)).scalar()
-    if found is None:
-        # Worded as the Responses side words it (service.response_context).
-        raise Missing(f"Item with id '{item_id}' not found.", param=param)
-    return cast(ItemJson, dict(found))
 
 
 def _refuse_duplicates(conn: Connection, conversation_id: str, items: list[ItemJson],

@@ -12,9 +12,10 @@ from airlock.engine.core.items import FunctionCall, FunctionOutput, Item, Messag
 from airlock.errors import InvalidRequest, Missing
 from airlock.service import conversations
 from airlock.service.response_commands import ResponseCommand
+from airlock.service.stored_items import referenced
 from airlock.store import crud
 from airlock.store.records import ItemJson, JsonValue
-from airlock.store.tables import ConversationItem, Response, ResponseItem
+from airlock.store.tables import Response, ResponseItem
 
 
 def response_not_found(response_id: str, param: str | None = None) -> Missing:
@@ -70,19 +71,7 @@ def chain(conn: Connection, response_id: str) -> tuple[list[ItemJson], str]:
 def _resolve(conn: Connection, item: ItemJson, history: list[ItemJson], i: int) -> ItemJson:
     if item.get("type") != "item_reference":
         return item
-    ref = item["id"]
-    for earlier in reversed(history):
-        if earlier.get("id") == ref:
-            return earlier
-    for model in (ResponseItem, ConversationItem):
-        t = crud.table_of(model)
-        # The same id may be stored more than once (an output sent back as input): the
-        # first copy is where it was made.
-        found = conn.execute(select(t.c.item).where(t.c.id == ref).order_by(t.c.seq.asc())
-                             .limit(1)).scalar()
-        if found is not None:
-            return dict(found)
-    raise Missing(f"Item with id '{ref}' not found.", param=f"input[{i}].id")
+    return referenced(conn, str(item["id"]), f"input[{i}].id", earlier=history)
 
 
 def to_core(instructions: str | None, items: list[ItemJson]) -> tuple[str, list[Item]]:
