@@ -1,14 +1,21 @@
-"""Messages between replicas sharing one PostgreSQL database: LISTEN/NOTIFY on one channel.
+"""Messages between replicas sharing one PostgreSQL database: LISTEN/NOTIFY on one channel,
+with every message also kept for a few minutes in `bus_log`.
 
 Every replica listens on `airlock` from one connection of its own and sends on another, so what a
 replica sends arrives everywhere in the order it was sent. `send` only queues: a sender thread
-(`run_sender`) packs what is queued into as few notifications as fit (`*` then payloads joined
-by RS, 0x1E, which JSON never holds unescaped; `=` then a single payload), so a turn publishing
-events never waits on a round trip and a burst of events costs one NOTIFY. A payload over
-NOTIFY's limit (8000 bytes) is stored in `bus_overflow` and the notification carries its seq.
-Notifications are not durable in PostgreSQL anyway, so the sending connection commits without
-waiting for the WAL flush. With SQLite there is one process and no bus: `Store.bus()` returns
-None and wake-ups stay in-process.
+(`run_sender`) stores what is queued in `bus_log` and packs it into as few notifications as fit
+(`*` then `seq:payload` entries joined by RS, 0x1E, which JSON never holds unescaped), all in one
+transaction, so a turn publishing events never waits on a round trip and a burst of events costs
+one round of NOTIFY. A message over NOTIFY's limit (8000 bytes) travels as `@seq`: the listeners
+read its body from the log.
+
+NOTIFY is not durable: a listener whose connection drops misses what is sent until it has
+reconnected. The log is what it catches up from: after a reconnect it reads the messages after
+the last it heard (less a margin, since concurrent senders commit out of seq order) and hands on
+those it has not seen, so a stream open on the replica loses no event. The sending connection
+commits without waiting for the WAL flush: the log only has to outlive a listener's reconnect,
+not the database. With SQLite there is one process and no bus: `Store.bus()` returns None and
+wake-ups stay in-process.
 """
 
 from __future__ import annotations
@@ -29,7 +36,11 @@ CHANNEL = "airlock"
 MAX_INLINE = 7900
 # Separates payloads packed into one notification.
 RS = "\x1e"
-OVERFLOW_KEEP_S = 300.0
+LOG_KEEP_S = 300.0
+# Seqs below the highest one heard that a reconnecting listener reads again: a sender that took
+# its seqs earlier may commit later than one that took them after.
+CATCH_UP_SLACK = 1000
+SEEN_KEEP = 20_000  # how many seqs a listener remembers having handed on
 RECONNECT_S = 1.0
 # application_name of a replica's listener: the prefix, then the replica's name (<= 63 bytes).
 APP_PREFIX = "airlock:"
@@ -64,7 +75,12 @@ class Bus:
         self.replica = replica
         self._lock = threading.Lock()  # the sending connection
         self._conn: psycopg.Connection | None = None
-        self._overflows = 0
+        self._sends = 0
+        # The listener's: seqs handed on (a bounded window), and the highest.
+        self._seen: set[int] = set()
+        self._seen_order: deque[int] = deque()
+        self._last_seq: int | None = None
+        self._floor = 0  # the log's end when it first listened: older messages are not its
         self._queue: deque[str] = deque()
         self._queued = threading.Condition()
         self._sender = False  # a thread runs `run_sender`
@@ -72,8 +88,8 @@ class Bus:
 
     def send(self, payload: str) -> None:
         """Sends `payload` to every listening replica (this one included), after what was sent
-        before it; never raises: a lost notification costs a wake-up delay or a stream's event,
-        not the caller's work. Queued for the sender thread when one runs."""
+        before it; never raises: a message that could not be sent costs a wake-up delay or a
+        stream's event, not the caller's work. Queued for the sender thread when one runs."""
         with self._queued:
             if self._sender and not self._closed:
                 self._queue.append(payload)
@@ -110,49 +126,49 @@ class Bus:
                         log.exception("notifying the other replicas failed")
 
     def _send_packed(self, payloads: list[str]) -> None:
-        """As few notifications as hold `payloads`, in order: each is its own transaction, so
-        PostgreSQL never folds two identical ones into one."""
+        """Stores `payloads` in the log and notifies them, in order, in one transaction (each
+        notification holds distinct seqs, so PostgreSQL never folds two into one)."""
         if self._conn is None or self._conn.closed:
-            # Notifications are not durable anyway: no WAL flush to wait for.
+            # The log only has to outlive a listener's reconnect: no WAL flush to wait for.
             self._conn = psycopg.connect(self.url, autocommit=True,
                                          options="-c synchronous_commit=off")
         conn = self._conn
-        packed: list[str] = []
-        size = 0
-        for payload in payloads:
-            n = len(payload.encode())
-            if n > MAX_INLINE or RS in payload:
-                self._notify(conn, packed)
-                packed, size = [], 0
-                self._send_one(conn, payload, n)
-                continue
-            if packed and size + 1 + n > MAX_INLINE:
-                self._notify(conn, packed)
-                packed, size = [], 0
-            packed.append(payload)
-            size += n + 1
-        self._notify(conn, packed)
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany("INSERT INTO bus_log (created_at, body) VALUES (%s, %s) "
+                            "RETURNING seq", [(time.time(), p) for p in payloads],
+                            returning=True)
+            seqs = []
+            while True:
+                row = cur.fetchone()
+                assert row is not None
+                seqs.append(row[0])
+                if not cur.nextset():
+                    break
+            packed: list[str] = []
+            size = 0
+            for seq, payload in zip(seqs, payloads, strict=True):
+                entry = f"{seq}:{payload}"
+                n = len(entry.encode())
+                if n > MAX_INLINE or RS in payload:
+                    self._notify(conn, packed)
+                    packed, size = [], 0
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"@{seq}"))
+                    continue
+                if packed and size + 1 + n > MAX_INLINE:
+                    self._notify(conn, packed)
+                    packed, size = [], 0
+                packed.append(entry)
+                size += n + 1
+            self._notify(conn, packed)
+        self._sends += 1
+        if self._sends % 100 == 0:
+            conn.execute("DELETE FROM bus_log WHERE created_at < %s",
+                         (time.time() - LOG_KEEP_S,))
 
     @staticmethod
     def _notify(conn: psycopg.Connection, packed: list[str]) -> None:
-        """`=payload` for one, `*p1<RS>p2...` for several."""
         if packed:
-            body = "=" + packed[0] if len(packed) == 1 else "*" + RS.join(packed)
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, body))
-
-    def _send_one(self, conn: psycopg.Connection, payload: str, size: int) -> None:
-        if size <= MAX_INLINE:
-            self._notify(conn, [payload])  # holds RS: alone, never split
-            return
-        with conn.transaction():
-            row = conn.execute("INSERT INTO bus_overflow (created_at, body) VALUES (%s, %s) "
-                               "RETURNING seq", (time.time(), payload)).fetchone()
-            assert row is not None
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"@{row[0]}"))
-        self._overflows += 1
-        if self._overflows % 100 == 0:
-            conn.execute("DELETE FROM bus_overflow WHERE created_at < %s",
-                         (time.time() - OVERFLOW_KEEP_S,))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "*" + RS.join(packed)))
 
     def _reset(self) -> None:
         if self._conn is not None:
@@ -166,16 +182,19 @@ class Bus:
                ready: threading.Event | None = None,
                on_connect: Callable[[], None] | None = None) -> None:
         """Calls `handler(payload)` for every message, in order, until `stopping` is set
-        (a thread's loop). Reconnects after a lost connection; `on_connect` runs each time
-        the listener is (re)connected, since messages sent meanwhile were missed."""
+        (a thread's loop). Reconnects after a lost connection and hands on, from the log, what
+        was sent meanwhile; `on_connect` runs each time the listener is (re)connected."""
         while not stopping.is_set():
             try:
-                # Overflow bodies are read on a second connection: the listening one is busy
-                # (locked) while its notifies() generator runs.
+                # Bodies are read on a second connection: the listening one is busy (locked)
+                # while its notifies() generator runs.
                 with psycopg.connect(self.url, autocommit=True,
                                      application_name=APP_PREFIX + self.replica) as conn, \
                         psycopg.connect(self.url, autocommit=True) as reader:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    # Listening first: whatever commits from now on is notified; what committed
+                    # before is in the log.
+                    self._catch_up(reader, handler)
                     if ready is not None:
                         ready.set()
                     if on_connect is not None:
@@ -191,23 +210,48 @@ class Bus:
                     log.exception("listening for the other replicas failed; reconnecting")
                     stopping.wait(RECONNECT_S)
 
-    @staticmethod
-    def _deliver(conn: psycopg.Connection, raw: str, handler: Callable[[str], None]) -> None:
+    def _catch_up(self, conn: psycopg.Connection, handler: Callable[[str], None]) -> None:
+        """On the first connection, only notes where the log stands (what came before this
+        replica is not its business); on a reconnect, hands on what it missed."""
+        if self._last_seq is None:
+            row = conn.execute("SELECT coalesce(max(seq), 0) FROM bus_log").fetchone()
+            self._last_seq = self._floor = row[0] if row else 0
+            return
+        since = max(self._floor, self._last_seq - CATCH_UP_SLACK)
+        rows = conn.execute("SELECT seq, body FROM bus_log WHERE seq > %s ORDER BY seq",
+                            (since,)).fetchall()
+        missed = [(seq, body) for seq, body in rows if seq not in self._seen]
+        if missed:
+            log.warning("caught up on %d message(s) sent while the listener reconnected",
+                        len(missed))
+        for seq, body in missed:
+            self._hand(seq, body, handler)
+
+    def _deliver(self, conn: psycopg.Connection, raw: str,
+                 handler: Callable[[str], None]) -> None:
         if raw.startswith("@"):
-            row = conn.execute("SELECT body FROM bus_overflow WHERE seq = %s",
-                               (int(raw[1:]),)).fetchone()
-            if row is None:
-                return
-            payloads = [row[0]]
-        elif raw.startswith("*"):
-            payloads = raw[1:].split(RS)
+            seq = int(raw[1:])
+            row = conn.execute("SELECT body FROM bus_log WHERE seq = %s", (seq,)).fetchone()
+            entries = [] if row is None else [(seq, row[0])]
         else:
-            payloads = [raw[1:]]
-        for payload in payloads:
-            try:
-                handler(payload)
-            except Exception:
-                log.exception("handling a message from another replica failed")
+            entries = [(int(seq), payload) for seq, _, payload in
+                       (entry.partition(":") for entry in raw[1:].split(RS))]
+        for seq, payload in entries:
+            self._hand(seq, payload, handler)
+
+    def _hand(self, seq: int, payload: str, handler: Callable[[str], None]) -> None:
+        """Hands a message on once: a reconnect's catch-up may read what NOTIFY also brings."""
+        if seq in self._seen:
+            return
+        self._seen.add(seq)
+        self._seen_order.append(seq)
+        if len(self._seen_order) > SEEN_KEEP:
+            self._seen.discard(self._seen_order.popleft())
+        self._last_seq = max(self._last_seq or 0, seq)
+        try:
+            handler(payload)
+        except Exception:
+            log.exception("handling a message from another replica failed")
 
     def close(self) -> None:
         """Sends what is still queued (the sender thread has stopped), then disconnects."""

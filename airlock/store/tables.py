@@ -285,16 +285,18 @@ class ScriptedReply(Base, Rows[ScriptedReplyRow]):
     __table_args__ = (Index("ix_scripted_replies_thread_seq", "thread_id", "seq"),)
 
 
-class BusOverflow(Base):
-    """Replica-to-replica messages too big for a NOTIFY payload (8000 bytes): the notification
-    carries this row's seq and the listeners read the body here. Rows older than a few minutes
-    are deleted."""
+class BusLog(Base):
+    """Every replica-to-replica message of the last few minutes (store.bus): a listener that
+    reconnects reads what it missed here, and a message too big for a NOTIFY payload (8000
+    bytes) is read here by every listener (the notification carries its seq)."""
 
-    __tablename__ = "bus_overflow"
+    __tablename__ = "bus_log"
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
                                      primary_key=True, autoincrement=True)
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_bus_log_created_at", "created_at"),)
 
 
 class KernelHome(Base):

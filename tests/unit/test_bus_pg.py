@@ -24,7 +24,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     url = PgServer.shared().new_database("bus")
     s = Store(url, tmp_path_factory.mktemp("bus-files"))
-    s.migrate()  # bus_overflow
+    s.migrate()  # bus_log
     s.close()
     return url
 
@@ -54,7 +54,7 @@ def payloads() -> list[str]:
     delta = '{"k":"e","n":"thread.message.delta","d":{"value":" la"}}'
     return [
         *[delta] * 5,  # equal payloads: PostgreSQL folds equal notifications of a transaction
-        "x" * (MAX_INLINE + 500),  # over the limit: through bus_overflow
+        "x" * (MAX_INLINE + 500),  # over the limit: read from bus_log
         f"holds the separator {RS} inside",
         *[f'{{"i":{i},"pad":"{"p" * 300}"}}' for i in range(60)],  # several notifications' worth
         delta,
@@ -85,6 +85,33 @@ def test_without_a_sender_thread_send_delivers_directly_and_close_sends_the_rest
     sender = Bus(url, "direct")
     try:
         for payload in sent:
+            sender.send(payload)
+        assert listener.done.wait(DEADLINE_S), f"{len(listener.got)} of {len(sent)} arrived"
+        assert listener.got == sent
+    finally:
+        sender.close()
+        listener.close()
+
+
+def test_a_listener_that_reconnects_gets_what_was_sent_meanwhile_once(url):
+    import psycopg
+
+    sent = [f'{{"i":{i}}}' for i in range(40)]
+    listener = Listener(url, 20)
+    sender = Bus(url, "sender-2")
+    try:
+        for payload in sent[:20]:
+            sender.send(payload)
+        assert listener.done.wait(DEADLINE_S), f"{len(listener.got)} of 20 arrived"
+        # Cut the listening connection from the database side, as a network blip would; what
+        # is sent before it reconnects (a second later) is not notified to it.
+        with psycopg.connect(Bus(url, "x").url, autocommit=True) as conn:
+            ended = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'airlock:listener'").fetchall()
+        assert ended == [(True,)]
+        listener.done.clear()
+        listener.expected = len(sent)
+        for payload in sent[20:]:
             sender.send(payload)
         assert listener.done.wait(DEADLINE_S), f"{len(listener.got)} of {len(sent)} arrived"
         assert listener.got == sent
