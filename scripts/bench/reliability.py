@@ -15,11 +15,20 @@ Every part starts its own `airlock serve --model scripted` on its own data dir:
      with the scripted text in its `thread.message.completed`; every run must read `completed`.
   3. kill -9: R rounds on one data dir. Each round starts the server, runs writer threads that
      record acknowledged messages and files, starts runs with slow scripted replies (one
-     streamed), waits a bounded random delay, SIGKILLs the server mid-load and starts it again.
-     Every acknowledged write must be there (files byte for byte), no run may stay active
-     (`queued`, `in_progress`, `cancelling`): an interrupted run must be `failed` with
-     `last_error.code == "server_error"`, and its thread must take a new message. After the last
-     round every round's writes are checked again.
+     streamed) and background responses (`POST /v1/responses`, `background: true`; one is
+     cancelled while queued), waits a bounded random delay, SIGKILLs the server mid-load and
+     starts it again. Every acknowledged write must be there (files byte for byte), no run may
+     stay active (`queued`, `in_progress`, `cancelling`): an interrupted run must be `failed`
+     with `last_error.code == "server_error"`, and its thread must take a new message. Every
+     acknowledged background response must still exist (a 404 is a lost one) and end within a
+     deadline (else stuck): one interrupted mid-reply `failed` with `error.code ==
+     "server_error"`, queued ones taken up and `completed`, the cancelled one `cancelled`; its
+     replayed stream (`GET /v1/responses/{id}?stream=true`) must number its events 0..n-1 and
+     end with the terminal event of its status, then `[DONE]`. After the last round every
+     round's writes and background responses are checked again (a response must not change
+     how it ended).
+The table ends with the 1-minute load average at the start and the end: the machine is shared,
+and the times only compare between runs on a similarly busy machine.
 The script exits 1 when anything failed; the data dirs and server logs are then kept (as with
 --keep) so the finding can be looked at.
 """
@@ -58,6 +67,13 @@ KILL_WRITERS = 4
 KILL_DELAY_S = (0.3, 2.0)  # the random wait between starting the runs and the SIGKILL
 SLOW_REPLY_WORDS, SLOW_DELAY_MS = 40, 25  # ~1 s per slow run: most are active at the kill
 START_DEADLINE_S = 60.0
+KILL_BACKGROUND = 4  # background responses per round: one ahead of the runs, the rest behind
+# After a restart the queued background responses run one after another (~1 s each): generous.
+BACKGROUND_DEADLINE_S = 60.0
+RESPONSE_ACTIVE = {"queued", "in_progress"}
+# The event a background response's stream must end with, by the status it ended with.
+TERMINAL_EVENT = {"completed": "response.completed", "incomplete": "response.incomplete",
+                  "failed": "response.failed", "cancelled": "response.failed"}
 
 
 def log(msg: str) -> None:
@@ -451,6 +467,8 @@ class Acked:
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (thread, text)
     files: dict[str, bytes] = field(default_factory=dict)
     runs: dict[str, str] = field(default_factory=dict)  # run id -> thread id
+    # background response id -> the status it must end with (None: any proper ending)
+    responses: dict[str, str | None] = field(default_factory=dict)
 
 
 def writer(base: str, thread_id: str, rng: random.Random, killed: threading.Event, acked: Acked,
@@ -510,6 +528,29 @@ def streamed_run(base: str, thread_id: str, assistant_id: str, killed: threading
         errors.append(f"streamed run: {error}")
 
 
+def background_response(c: httpx.Client, text: str, acked: Acked, lock: threading.Lock,
+                        errors: list[str]) -> str:
+    """A background response, recorded once its 200 (the acknowledgement) is read."""
+    body = ok_json(c.post("/v1/responses", json={"model": "scripted", "input": text,
+                                                  "background": True}))
+    with lock:
+        acked.responses[body["id"]] = None
+    if body["status"] != "queued" or not body["id"].startswith("resp_"):
+        errors.append(f"background response {body['id']}: created {body['status']}")
+    return body["id"]
+
+
+def cancel_queued(c: httpx.Client, response_id: str, acked: Acked, lock: threading.Lock,
+                  errors: list[str]) -> None:
+    """Cancels a response still queued; an acknowledged cancel must outlive the kill."""
+    body = ok_json(c.post(f"/v1/responses/{response_id}/cancel"))
+    if body["status"] != "cancelled":
+        errors.append(f"cancel {response_id}: answered {body['status']}")
+        return
+    with lock:
+        acked.responses[response_id] = "cancelled"
+
+
 def kill_round(server: Server, rnd: int, rng: random.Random, assistant_id: str) -> tuple[Acked, dict]:
     """One round: load, SIGKILL, restart. Returns what was acknowledged and the round's facts."""
     base = server.base
@@ -526,15 +567,28 @@ def kill_round(server: Server, rnd: int, rng: random.Random, assistant_id: str) 
         for thread_id, reply in zip(run_threads, replies, strict=True):
             ok_json(c.post("/airlock/v1/scripted/replies",
                            json={"replies": [reply], "thread_id": thread_id}))
+        # Background responses take the global queue in the order they run; the last one is
+        # cancelled before it runs, so it gets none (it would echo).
+        slow = {"text": words(rng, SLOW_REPLY_WORDS), "delay_ms": SLOW_DELAY_MS}
+        ok_json(c.post("/airlock/v1/scripted/replies",
+                       json={"replies": [slow] * (KILL_BACKGROUND - 1)}))
         workers = [threading.Thread(target=writer, args=(
             base, t, random.Random(rng.random()), killed, acked, lock, errors, cut, f"r{rnd}w{i}"))
             for i, t in enumerate(writer_threads)]
         for w in workers:
             w.start()
+        # The one worker takes queued runs before background responses: this first response,
+        # made while it is idle, is mid-reply at an early kill (it must end failed) and done at
+        # a late one; the others wait behind the runs, queued at the kill (a restart must take
+        # them up).
+        background_response(c, f"round {rnd} background 0", acked, lock, errors)
         for thread_id in run_threads[:3]:  # the quick run first: it may complete before the kill
             run = ok_json(c.post(f"/v1/threads/{thread_id}/runs", json={"assistant_id": assistant_id}))
             with lock:
                 acked.runs[run["id"]] = thread_id
+        behind = [background_response(c, f"round {rnd} background {i}", acked, lock, errors)
+                  for i in range(1, KILL_BACKGROUND)]
+        cancel_queued(c, behind[-1], acked, lock, errors)
     created = threading.Event()
     streamer = threading.Thread(target=streamed_run, args=(
         base, run_threads[3], assistant_id, killed, acked, lock, errors, created))
@@ -591,6 +645,121 @@ def check_acked(base: str, acked: Acked) -> tuple[list[str], list[str], Counter]
     return lost, stuck, outcomes
 
 
+@dataclass
+class BackgroundCheck:
+    """What the restarted server shows of acknowledged background responses."""
+    lost: list[str] = field(default_factory=list)  # 404: the acknowledgement was not kept
+    stuck: list[str] = field(default_factory=list)  # still queued or in progress at the deadline
+    bad: list[str] = field(default_factory=list)  # a wrong ending, a broken stream, an error
+    outcomes: Counter = field(default_factory=Counter)
+    ended: dict[str, str] = field(default_factory=dict)  # id -> the status it ended with
+
+    def problems(self) -> list[str]:
+        return self.lost + self.stuck + self.bad
+
+
+def settled_responses(c: httpx.Client, ids: list[str], check: BackgroundCheck) -> dict[str, dict]:
+    """Polls the responses until none is queued or in progress, or the deadline passes; their
+    objects as last read (404s and other failures go to `check`)."""
+    objects: dict[str, dict] = {}
+    pending, deadline = list(ids), time.monotonic() + BACKGROUND_DEADLINE_S
+    while pending:
+        still = []
+        for response_id in pending:
+            try:
+                r = c.get(f"/v1/responses/{response_id}")
+            except httpx.HTTPError as exc:
+                check.bad.append(f"response {response_id}: {exc!r}")
+                continue
+            if r.status_code != 200:  # gone, though an earlier sweep may have read it
+                objects.pop(response_id, None)
+            if r.status_code == 404:
+                check.lost.append(f"response {response_id}: 404 {r.text[:200]}")
+            elif r.status_code != 200:
+                check.bad.append(f"response {response_id}: {r.status_code} {r.text[:200]}")
+            else:
+                objects[response_id] = r.json()
+                if objects[response_id]["status"] in RESPONSE_ACTIVE:
+                    still.append(response_id)
+        pending = still
+        if pending and time.monotonic() < deadline:
+            time.sleep(0.1)
+        elif pending:
+            break
+    return objects
+
+
+def replayed(c: httpx.Client, response_id: str) -> tuple[list[dict], bool]:
+    """The response's stream as `GET ?stream=true` replays it: its events, and whether
+    `data: [DONE]` followed. An ended response's replay ends at once; one that never ends
+    raises the read timeout."""
+    events: list[dict] = []
+    done = False
+    with c.stream("GET", f"/v1/responses/{response_id}", params={"stream": "true"}) as r:
+        if r.status_code != 200:
+            r.read()
+            raise Failure(f"replay: {r.status_code} {r.text[:200]}")
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line == "data: [DONE]":
+                done = True
+            elif line.startswith("data: "):
+                data = json.loads(line[len("data: "):])
+                if data.get("type") != event:
+                    raise Failure(f"replay: frame `event: {event}` carries {data.get('type')}")
+                events.append(data)
+    return events, done
+
+
+def stream_problems(response_id: str, status: str, events: list[dict], done: bool) -> list[str]:
+    """What is wrong with an ended response's replayed stream, if anything."""
+    where = f"response {response_id} ({status}) stream"
+    numbers = [e.get("sequence_number") for e in events]
+    out = []
+    if numbers != list(range(len(events))):
+        out.append(f"{where}: sequence numbers {numbers[:5]}…{numbers[-5:]} of {len(events)}")
+    kinds = [e["type"] for e in events]
+    if not kinds or kinds[-1] != TERMINAL_EVENT.get(status):
+        out.append(f"{where}: ends {kinds[-3:]}, expected {TERMINAL_EVENT.get(status)}")
+    elif (events[-1].get("response") or {}).get("status") != status:
+        out.append(f"{where}: its {kinds[-1]} says {events[-1].get('response', {}).get('status')}")
+    if sum(k in TERMINAL_EVENT.values() for k in kinds) > 1:
+        out.append(f"{where}: {sum(k in TERMINAL_EVENT.values() for k in kinds)} terminal events")
+    if not done:
+        out.append(f"{where}: no `data: [DONE]`")
+    return out
+
+
+def check_background(base: str, want: dict[str, str | None]) -> BackgroundCheck:
+    """Waits for the acknowledged background responses to end, then checks each one's ending
+    and replayed stream. `want`: id -> the status it must end with (None: any proper one)."""
+    check = BackgroundCheck()
+    with client(base, timeout=30) as c:
+        for response_id, body in settled_responses(c, list(want), check).items():
+            status = body["status"]
+            code = (body.get("error") or {}).get("code")
+            outcome = status if status != "failed" else f"failed ({code})"
+            check.outcomes[outcome] += 1
+            if status in RESPONSE_ACTIVE:
+                check.stuck.append(f"response {response_id}: still {status} after "
+                                   f"{BACKGROUND_DEADLINE_S:.0f} s")
+                continue
+            check.ended[response_id] = status
+            if want[response_id] not in (None, status):
+                check.bad.append(f"response {response_id}: {outcome}, was {want[response_id]}")
+            elif status not in ("completed", "failed", "cancelled") \
+                    or (status == "failed" and code != "server_error"):
+                check.bad.append(f"response {response_id}: ended {outcome}: "
+                                 f"{(body.get('error') or {}).get('message')}")
+            try:
+                check.bad += stream_problems(response_id, status, *replayed(c, response_id))
+            except (Failure, httpx.HTTPError, ValueError) as exc:
+                check.bad.append(f"response {response_id} stream: {exc!r}")
+    return check
+
+
 def part_kill(work: Path, rounds: int, seed: int) -> dict:
     rng = random.Random(seed)
     server = Server(work / "kill" / "data", work / "kill" / "logs")
@@ -601,37 +770,51 @@ def part_kill(work: Path, rounds: int, seed: int) -> dict:
             assistant = ok_json(c.post("/v1/assistants", json={"model": "scripted"}))["id"]
         every = Acked()
         lost, stuck, outcomes, errors, restarts, delays = [], [], Counter(), [], [], []
+        background, ended = BackgroundCheck(), {}
         cut = 0
         for rnd in range(rounds):
             acked, facts = kill_round(server, rnd, rng, assistant)
             round_lost, round_stuck, o = check_acked(server.base, acked)
+            bg = check_background(server.base, acked.responses)
             log(f"kill round {rnd + 1}/{rounds}: killed after {facts['delay_s']:.2f} s, "
                 f"{len(acked.messages)} messages + {len(acked.files)} files acknowledged, "
-                f"{facts['cut']} cut, runs {dict(o)}, restart {facts['restart_s']:.2f} s, "
-                f"lost {len(round_lost)}, stuck {len(round_stuck)}")
-            for item in round_lost + round_stuck + facts["errors"]:
+                f"{facts['cut']} cut, runs {dict(o)}, background {dict(bg.outcomes)}, restart "
+                f"{facts['restart_s']:.2f} s, lost {len(round_lost)} + {len(bg.lost)} responses, "
+                f"stuck {len(round_stuck)} + {len(bg.stuck)} responses, bad {len(bg.bad)}")
+            for item in round_lost + round_stuck + bg.problems() + facts["errors"]:
                 log(f"  round {rnd + 1}: {item}")
             lost += round_lost
             stuck += round_stuck
             outcomes += o
+            background.lost += bg.lost
+            background.stuck += bg.stuck
+            background.bad += bg.bad
+            background.outcomes += bg.outcomes
+            ended |= bg.ended
             errors += facts["errors"]
             cut += facts["cut"]
             restarts.append(facts["restart_s"])
             delays.append(facts["delay_s"])
             every.messages |= acked.messages
             every.files |= acked.files
-        # Every round's writes again, on the server restarted after the last kill.
+            every.responses |= acked.responses
+        # Every round's writes again, on the server restarted after the last kill; and every
+        # round's background responses, which must still end as they ended in their round.
         final_lost, _, _ = check_acked(server.base, Acked(every.messages, every.files))
         with client(server.base) as c:
             if c.get(f"/v1/assistants/{assistant}").status_code != 200:
                 final_lost.append(f"assistant {assistant} made before round 1")
-        for item in final_lost:
+        final_bg = check_background(server.base, {**dict.fromkeys(every.responses), **ended})
+        for item in final_lost + final_bg.problems():
             log(f"  final check: {item}")
     finally:
         server.stop()
     return {"rounds": rounds, "messages": len(every.messages), "files": len(every.files),
             "lost": len(lost), "final_lost": len(final_lost), "runs": sum(outcomes.values()),
             "outcomes": dict(outcomes), "stuck": len(stuck), "errors": len(errors),
+            "responses": len(every.responses), "bg_outcomes": dict(background.outcomes),
+            "bg_lost": len(background.lost), "bg_stuck": len(background.stuck),
+            "bg_bad": len(background.bad), "bg_final": len(final_bg.problems()),
             "restart_p50_s": pct(restarts, 0.5), "restart_max_s": max(restarts),
             "delay_min_s": min(delays), "delay_max_s": max(delays), "cut": cut,
             "wall_s": time.perf_counter() - t_all}
@@ -639,7 +822,8 @@ def part_kill(work: Path, rounds: int, seed: int) -> dict:
 
 # --- the report ------------------------------------------------------------------------------
 
-def table(load: dict | None, streams: dict | None, kill: dict | None) -> str:
+def table(load: dict | None, streams: dict | None, kill: dict | None,
+          loads: tuple[float, float]) -> str:
     out = ["| part | scale | result | errors | lost / stuck | time |", "|---|---|---|---|---|---|"]
     if load:
         out.append(
@@ -659,18 +843,24 @@ def table(load: dict | None, streams: dict | None, kill: dict | None) -> str:
             f"(+ {streams['setup_s']:.1f} s setup) |")
     if kill:
         runs = ", ".join(f"{n} {k}" for k, n in sorted(kill["outcomes"].items()))
+        responses = ", ".join(f"{n} {k}" for k, n in sorted(kill["bg_outcomes"].items()))
         out.append(
             f"| `kill -9` mid-load, restart | {kill['rounds']} rounds | {kill['messages']} messages "
-            f"+ {kill['files']} files acknowledged; {kill['runs']} runs: {runs}; killed "
+            f"+ {kill['files']} files acknowledged; {kill['runs']} runs: {runs}; "
+            f"{kill['responses']} background responses acknowledged: {responses}; killed "
             f"{kill['delay_min_s']:.1f}–{kill['delay_max_s']:.1f} s into the load ({kill['cut']} writes "
             f"cut in flight), restart p50 "
             f"{kill['restart_p50_s']:.1f} s (max {kill['restart_max_s']:.1f} s) | "
             f"**{kill['errors']}** | **{kill['lost']} lost** ({kill['final_lost']} at the final "
-            f"re-check), **{kill['stuck']} stuck** | {kill['wall_s']:.1f} s |")
+            f"re-check), **{kill['stuck']} stuck**; background responses: **{kill['bg_lost']} "
+            f"lost**, **{kill['bg_stuck']} stuck**, **{kill['bg_bad']}** with a wrong ending or "
+            f"stream ({kill['bg_final']} problems at the final re-check) | {kill['wall_s']:.1f} s |")
     if load:
         kinds = "; ".join(f"{k} {n}× {p50:.1f} / {p99:.1f}"
                           for k, (n, p50, p99) in load["kinds"].items())
         out += ["", f"Load, per call (count, p50 / p99 ms): {kinds}."]
+    out += ["", f"The machine (2 cores, shared with other work) had a 1-minute load average of "
+                f"{loads[0]:.2f} at the start and {loads[1]:.2f} at the end."]
     return "\n".join(out)
 
 
@@ -678,7 +868,9 @@ def failed(load: dict | None, streams: dict | None, kill: dict | None) -> bool:
     return bool((load and (load["errors"] or load["stale"] or load["lost"]))
                 or (streams and (streams["bad_end"] or streams["wrong_text"]
                                  or streams["not_completed"]))
-                or (kill and (kill["errors"] or kill["lost"] or kill["final_lost"] or kill["stuck"])))
+                or (kill and (kill["errors"] or kill["lost"] or kill["final_lost"] or kill["stuck"]
+                              or kill["bg_lost"] or kill["bg_stuck"] or kill["bg_bad"]
+                              or kill["bg_final"])))
 
 
 def main() -> None:
@@ -695,6 +887,7 @@ def main() -> None:
     log(f"data dirs and server logs under {work}")
     load = streams = kill = None
     crashed = True
+    load_before = os.getloadavg()[0]
     try:
         if args.clients and args.ops:
             log(f"load: {args.clients} clients × {args.ops} ops")
@@ -715,7 +908,7 @@ def main() -> None:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = table(load, streams, kill)
+    text = table(load, streams, kill, (load_before, os.getloadavg()[0]))
     print(text)
     if args.write:
         command = "python scripts/bench/reliability.py " + " ".join(sys.argv[1:])
