@@ -160,12 +160,29 @@ def test_what_cannot_be_cancelled_or_replayed(client, server):
     e = api_error(openai.BadRequestError, client.responses.retrieve, plain.id, stream=True)
     assert e.param == "stream"
     api_error(openai.NotFoundError, client.responses.retrieve, "resp_missing", stream=True)
+    # Asked for events after its last, a finished response's stream ends at once, empty.
+    with client.responses.retrieve(r.id, stream=True, starting_after=10_000) as stream:
+        assert list(stream) == []
     e = api_error(openai.BadRequestError, client.responses.create, model="gpt-4o",
                   input="x", background=True, store=False)
     assert e.param == "store"
     e = api_error(openai.NotFoundError, client.responses.create, model="gpt-4o", input="x",
                   background=True, previous_response_id="resp_missing")
     assert "resp_missing" in e.message
+
+
+def test_deleting_a_running_response_stops_it_and_ends_its_streams(client, server):
+    script(server, slow_reply(words=400, delay_ms=20))
+    r = client.responses.create(model="gpt-4o", input="long", background=True)
+    seen = started(client, r.id)
+    with client.responses.retrieve(r.id, stream=True,
+                                   starting_after=seen[-1].sequence_number) as stream:
+        client.responses.delete(r.id)
+        rest = list(stream)  # ends: no terminal event can come from a deleted response
+    assert all(e.type == "response.output_text.delta" for e in rest)
+    api_error(openai.NotFoundError, client.responses.retrieve, r.id)
+    script(server, {"text": "next"})  # the worker stopped: the next one runs at once
+    assert client.responses.create(model="gpt-4o", input="x").output_text == "next"
 
 
 def test_one_response_at_a_time_per_conversation(client, server):

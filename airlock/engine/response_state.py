@@ -167,6 +167,13 @@ def is_background(conn: Connection, response_id: str) -> bool | None:
     return conn.execute(select(t.c.background).where(t.c.id == response_id)).scalar()
 
 
+def is_active(conn: Connection, response_id: str) -> bool:
+    """Whether the response is queued or in progress (False once it ended, or is gone)."""
+    t = crud.table_of(Response)
+    status = conn.execute(select(t.c.status).where(t.c.id == response_id)).scalar()
+    return status in ACTIVE
+
+
 def active_in(conn: Connection, conversation_id: str) -> int:
     """How many background responses of the conversation are queued or in progress."""
     t = crud.table_of(Response)

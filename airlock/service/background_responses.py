@@ -119,6 +119,9 @@ class BackgroundResponses:
                     if event["type"] in TERMINAL:
                         return
                 fresh = await self._next(watch, response_id, last)
+                if not fresh and not await self.ctx.store.read(
+                        response_state.is_active, response_id):
+                    return  # deleted, or asked for events after its last one
         finally:
             watch.close()
 
