@@ -64,6 +64,11 @@ def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float
     `replica` for `lease_s`, its in_progress event logged. One statement claims (as runs'
     claim_next); the event follows in the same transaction."""
     t = crud.table_of(Response)
+    # A read first: the worker looks here each time it finds no run, and an UPDATE that
+    # matches nothing would still take SQLite's write lock from the API's writers.
+    if conn.execute(select(t.c.id).where(t.c.status == QUEUED, t.c.backend == backend)
+                    .limit(1)).first() is None:
+        return None
     q = t.alias("candidate")
     pick = (select(q.c.id).where(q.c.status == QUEUED, q.c.backend == backend)
             .order_by(q.c.queued_ns, q.c.seq).limit(1)
