@@ -100,3 +100,20 @@ def test_qwen_calls_then_answers_from_the_output(qwen):
                          "output": '{"temperature_c": -3, "sky": "snow"}'}])
     no_markup(answer.output_text)
     assert "-3" in answer.output_text or "snow" in answer.output_text.lower()
+
+
+def test_file_search_searches_and_answers_without_markers(model):
+    from fs_helpers import ZORBLAX, ready_store
+
+    store, files = ready_store(model, {"zorblax.txt": ZORBLAX})
+    r = greedy(model, input="Who invented the Zorblax engine?", max_output_tokens=60,
+               tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+               tool_choice={"type": "file_search"}, include=["file_search_call.results"])
+    call, message = r.output[0], r.output[-1]
+    assert call.type == "file_search_call" and call.status == "completed"
+    assert call.results[0].file_id == files["zorblax.txt"].id
+    assert message.type == "message" and r.output_text.strip()
+    no_markup(r.output_text)
+    assert "【" not in r.output_text and "】" not in r.output_text
+    for a in message.content[0].annotations:  # wherever the model cited, the file is right
+        assert a.file_id == files["zorblax.txt"].id and 0 <= a.index <= len(r.output_text)

@@ -17,7 +17,12 @@ from airlock.server.responses_request import to_command, to_count_command
 from airlock.server.wire.conversations import include_param, item_view
 from airlock.server.wire.responses import InputTokensCount, ResponseCreate
 from airlock.service import PageParams, Services
-from airlock.service.response_commands import Finished, JsonObject, ResponseEvent, ResponseEvents
+from airlock.service.response_commands import (
+    JsonObject,
+    ResponseEvent,
+    ResponseEvents,
+    wire_events,
+)
 
 router = APIRouter(prefix="/v1/responses")
 
@@ -53,9 +58,7 @@ async def _sse(response: dict[str, Any], events: AsyncIterator[ResponseEvent]
         yield _frame(e)
     try:
         async for event in events:
-            out = stream.finish(event.response) if isinstance(event, Finished) \
-                else stream.text(event.message_id, event.text)
-            for e in out:
+            for e in wire_events(stream, event):
                 yield _frame(e)
     except AirlockError as exc:
         yield _frame({"type": "error", "sequence_number": stream.seq, "code": exc.code,

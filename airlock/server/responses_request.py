@@ -15,6 +15,8 @@ from airlock.server.wire.conversations import INCLUDABLE
 from airlock.server.wire.response_items import parse_items
 from airlock.server.wire.responses import (
     ConversationRef,
+    FileSearchRanking,
+    FileSearchTool,
     InputTokensCount,
     ResponseCreate,
     TextFormatJsonObject,
@@ -35,8 +37,9 @@ HOSTED = {
     "apply_patch": "The apply_patch built-in tool", "tool_search": "Tool search",
     "programmatic_tool_calling": "Programmatic tool calling",
 }
-# Built-ins airlock runs itself: in responses they come with the Containers API.
-NOT_YET = {"file_search", "code_interpreter"}
+# Built-ins airlock runs itself: code_interpreter comes to responses with the Containers API.
+NOT_YET = {"code_interpreter"}
+SEARCH_RESULTS = "file_search_call.results"
 
 # A custom (freeform) tool is offered to the model as a function with one string argument.
 CUSTOM_PARAMETERS: JsonObject = {
@@ -64,7 +67,7 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
     _refuse_unservable(body)
     tools = _tools(body.tools)
     functions, custom = tools.functions, tools.custom
-    choice = _tool_choice(body.tool_choice, functions, custom)
+    choice = _tool_choice(body.tool_choice, functions, custom, tools.builtins)
     offered = _offered(body.tool_choice, functions)
     fmt = body.text.format if body.text else None
     return ResponseCommand(
@@ -91,6 +94,9 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         prompt_id=_prompt_id(body.prompt),
         prompt_variables=_prompt_variables(body.prompt),
         echo=_echo(body, tools.echo),
+        file_search=tools.file_search,
+        search_results=SEARCH_RESULTS in (body.include or []),
+        max_tool_calls=body.max_tool_calls,
     )
 
 
@@ -129,8 +135,8 @@ def to_count_command(body: InputTokensCount) -> ResponseCommand:
         previous_response_id=body.previous_response_id,
         conversation_id=_conversation(body), functions=tuple(functions),
         custom=frozenset(custom),
-        tool_choice=_tool_choice(body.tool_choice, functions, custom),
-        truncate=body.truncation == "auto")
+        tool_choice=_tool_choice(body.tool_choice, functions, custom, tools.builtins),
+        truncate=body.truncation == "auto", file_search=tools.file_search)
 
 
 def _offered(choice: str | dict[str, Any] | None, functions: list[Function]) -> list[Function]:
@@ -180,6 +186,12 @@ class _Tools:
     custom: list[str] = field(default_factory=list)
     namespaces: dict[str, str] = field(default_factory=dict)
     echo: list[JsonValue] = field(default_factory=list)
+    # The built-in file_search tool, as the command carries it (service.responses).
+    file_search: JsonObject | None = None
+
+    @property
+    def builtins(self) -> set[str]:
+        return {"file_search"} if self.file_search is not None else set()
 
 
 def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
@@ -199,9 +211,29 @@ def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
                                        for j, t in enumerate(inner)]
             out.echo.append({"type": "namespace", "name": name,
                              "description": raw.get("description"), "tools": echoed})
+        elif kind == "file_search":
+            out.echo.append(_file_search(out, raw, where))
         else:
             out.echo.append(_tool(out, raw, where, None))
     return out
+
+
+def _file_search(out: _Tools, raw: dict[str, Any], where: str) -> JsonObject:
+    """The file_search tool: the command's search settings; the echo with OpenAI's defaults.
+    `hybrid_search` weights are echoed: airlock's hybrid ranking fuses the two rankings by rank
+    (docs/wire/responses.md)."""
+    if out.file_search is not None:
+        raise InvalidRequest("Only one file_search tool may be given.", param=f"{where}.type")
+    tool = _validate(FileSearchTool, raw, where)
+    assert isinstance(tool, FileSearchTool)
+    ranking = tool.ranking_options or FileSearchRanking()
+    filters = tool.filters.model_dump(mode="json") if tool.filters is not None else None
+    out.file_search = {"vector_store_ids": list(tool.vector_store_ids),
+                       "max_num_results": tool.max_num_results,
+                       "score_threshold": ranking.score_threshold, "filters": filters}
+    return {"type": "file_search", "vector_store_ids": list(tool.vector_store_ids),
+            "filters": filters, "max_num_results": tool.max_num_results,
+            "ranking_options": ranking.model_dump(mode="json")}
 
 
 def _tool(out: _Tools, raw: Any, where: str, namespace: str | None) -> JsonObject:
@@ -251,7 +283,7 @@ def _validate(model: type[BaseModel], raw: dict[str, Any], where: str) -> BaseMo
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
-                 custom: list[str]) -> str | dict[str, str]:
+                 custom: list[str], builtins: set[str]) -> str | dict[str, str]:
     names = {f.name for f in functions}
     if choice is None:
         return "auto"
@@ -259,7 +291,7 @@ def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
         if choice not in ("none", "auto", "required"):
             raise InvalidRequest(f"Invalid value for 'tool_choice': {choice!r}.",
                                  param="tool_choice")
-        if choice == "required" and not functions:
+        if choice == "required" and not functions and not builtins:
             raise InvalidRequest("tool_choice 'required' needs at least one tool.",
                                  param="tool_choice")
         return choice
@@ -274,7 +306,9 @@ def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
     if kind == "allowed_tools":
         mode, _ = _allowed(choice, names)
         return mode
-    if kind in HOSTED or kind in NOT_YET:
+    if kind in builtins:
+        return {"name": kind}  # forced for the first round, as in runs (engine.offering)
+    if kind in HOSTED or kind in NOT_YET or kind == "file_search":
         raise InvalidRequest(f"tool_choice {kind!r} names a tool this request cannot use.",
                              param="tool_choice.type")
     raise InvalidRequest(f"Invalid value for 'tool_choice.type': {kind!r}.",

@@ -26,9 +26,17 @@ from airlock.engine.response_state import Claimed
 from airlock.engine.scheduler import publish_response
 from airlock.errors import AirlockError, InvalidRequest
 from airlock.service.context import Context
-from airlock.service.response_commands import ResponseCommand, command_json, command_of
+from airlock.service.response_commands import (
+    ResponseCommand,
+    ResponseEvent,
+    TextDelta,
+    command_json,
+    command_of,
+    wire_events,
+)
 from airlock.service.response_context import response_not_found
 from airlock.service.response_objects import new_object
+from airlock.service.response_sink import ResponseSink
 from airlock.service.responses import (
     Plan,
     Responses,
@@ -169,9 +177,10 @@ class Run:
             with self.ctx.store.read_conn() as conn:
                 plan = self.responses.plan(conn, cmd)
             plan.spec.kv_key = plan.spec.kv_key or self.id
-            message_id = new_id("message")
+            sink = ResponseSink(self._event, new_id("message"), cmd.search_results,
+                                plan.spec.file_search is not None)
             outcome = self.responses.turn(
-                plan.entry, plan.spec, lambda text: self._text(message_id, text),
+                plan.entry, plan.spec, sink,
                 lambda: self.ended_elsewhere or self.should_stop(), self.id)
         except AirlockError as exc:
             # Checked at create, but the store may have changed since (a deleted previous
@@ -184,11 +193,12 @@ class Run:
             # Cancelled (the cancel wrote its ending), or the server is stopping: a restart
             # ends it failed, as a run's.
             return
-        self._settle(plan, final_object(cmd, body, outcome, message_id))
+        self._settle(plan, final_object(cmd, body, outcome, sink))
 
-    def _text(self, message_id: str, text: str) -> None:
-        self.pending += self.stream.text(message_id, text)
-        if time.monotonic() - self.flushed >= FLUSH_S:
+    def _event(self, event: ResponseEvent) -> None:
+        self.pending += wire_events(self.stream, event)
+        # Text is gathered for FLUSH_S; a built-in call's progress is stored at once.
+        if not isinstance(event, TextDelta) or time.monotonic() - self.flushed >= FLUSH_S:
             self._flush()
 
     def _flush(self) -> None:

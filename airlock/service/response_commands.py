@@ -13,8 +13,9 @@ from airlock.store.records import ItemJson, JsonObject, JsonValue
 
 # ItemJson, JsonObject and new_id are re-exported for the HTTP layer, which gives new items
 # their ids as it validates them; ResponseEvents for it to number a streamed response's events.
-__all__ = ["Finished", "ItemJson", "JsonObject", "JsonValue", "ResponseCommand", "ResponseEvent",
-           "ResponseEvents", "TextDelta", "command_json", "command_of", "new_id"]
+__all__ = ["BuiltinDone", "BuiltinStarted", "CodeStarted", "Finished", "ItemJson", "JsonObject",
+           "JsonValue", "ResponseCommand", "ResponseEvent", "ResponseEvents", "TextDelta",
+           "command_json", "command_of", "new_id", "wire_events"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class ResponseCommand:
     # Fields of the response object that echo the request as sent (tools, tool_choice, text,
     # metadata, user...): the service stores them, it does not read them.
     echo: JsonObject = field(default_factory=dict)
+    # file_search in responses: {vector_store_ids, max_num_results, score_threshold, filters}
+    file_search: JsonObject | None = None
+    search_results: bool = False  # include=["file_search_call.results"]
+    max_tool_calls: int | None = None
 
 
 def command_json(cmd: ResponseCommand) -> JsonObject:
@@ -64,10 +69,35 @@ def command_of(stored: JsonObject) -> ResponseCommand:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """Text of the reply, as the model decides it, for the message item `message_id`."""
+    """Text of the reply, as the model decides it, for the message item `message_id`, with
+    the annotations placed in it (their `index` counts from the start of the message)."""
 
     message_id: str
     text: str
+    annotations: tuple[JsonObject, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuiltinStarted:
+    """A built-in call (file_search_call, code_interpreter_call) begins: its item, in
+    progress."""
+
+    item: ItemJson
+
+
+@dataclass(frozen=True)
+class CodeStarted:
+    """The program a code_interpreter call is about to run."""
+
+    item_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class BuiltinDone:
+    """A built-in call ended: its item as the output shows it."""
+
+    item: ItemJson
 
 
 @dataclass(frozen=True)
@@ -77,4 +107,17 @@ class Finished:
     response: JsonObject
 
 
-ResponseEvent = TextDelta | Finished
+ResponseEvent = TextDelta | BuiltinStarted | CodeStarted | BuiltinDone | Finished
+
+
+def wire_events(stream: ResponseEvents, event: ResponseEvent) -> list[JsonObject]:
+    """The stream's events for one of the service's: numbered, in OpenAI's order."""
+    if isinstance(event, TextDelta):
+        return stream.text(event.message_id, event.text, list(event.annotations))
+    if isinstance(event, BuiltinStarted):
+        return stream.builtin_started(event.item)
+    if isinstance(event, CodeStarted):
+        return stream.code(event.item_id, event.code)
+    if isinstance(event, BuiltinDone):
+        return stream.builtin_done(event.item)
+    return stream.finish(event.response)

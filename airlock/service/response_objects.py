@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from airlock.engine.core.items import Outcome, Usage
 from airlock.engine.response_state import closed
@@ -13,6 +14,17 @@ from airlock.models.backend import TokenLogprob
 from airlock.service.response_commands import ResponseCommand
 from airlock.store.ids import new_id
 from airlock.store.records import ItemJson, JsonObject, JsonValue
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The message as the adapter showed it (text without citation markers, its annotations)
+    and the built-in calls that ran before it (service.response_sink)."""
+
+    message_id: str
+    text: str
+    annotations: list[JsonObject]
+    builtins: list[ItemJson]
 
 
 def new_object(cmd: ResponseCommand, response_id: str, model: str) -> JsonObject:
@@ -26,15 +38,17 @@ def new_object(cmd: ResponseCommand, response_id: str, model: str) -> JsonObject
     }
 
 
-def output_items(cmd: ResponseCommand, outcome: Outcome, message_id: str,
+def output_items(cmd: ResponseCommand, outcome: Outcome, answer: Answer,
                  logprobs: bool) -> list[ItemJson]:
-    """The message (when the model answered) and the calls it made, in that order."""
-    items: list[ItemJson] = []
+    """The built-in calls the turn ran, the message (when the model answered) and the calls
+    it made, in that order: the order they happened in."""
+    items: list[ItemJson] = list(answer.builtins)
     if outcome.answered or outcome.text or not outcome.calls:
-        part: JsonObject = {"type": "output_text", "text": outcome.text, "annotations": []}
+        part: JsonObject = {"type": "output_text", "text": answer.text,
+                            "annotations": list(answer.annotations)}
         if logprobs:
             part["logprobs"] = [_logprob(t) for t in outcome.logprobs or []]
-        items.append({"id": message_id, "type": "message", "role": "assistant",
+        items.append({"id": answer.message_id, "type": "message", "role": "assistant",
                       "status": "incomplete" if outcome.ending == "incomplete" else "completed",
                       "content": [part]})
     for call in outcome.calls:

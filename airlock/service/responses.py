@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert
 
 from airlock.engine import response_state
-from airlock.engine.chat import complete
 from airlock.engine.core import prompt
-from airlock.engine.core.items import Item, Outcome, OutputFormat, TurnSpec
+from airlock.engine.core.builtins import Builtins
+from airlock.engine.core.items import FileSearch, Item, Outcome, OutputFormat, TurnSpec
+from airlock.engine.core.turn import TurnCore
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.backend import Controls, ModelBackend
 from airlock.models.registry import ModelEntry
@@ -28,9 +29,11 @@ from airlock.service import conversations, response_prompts, turn_thread
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
 from airlock.service.paging import PageParams
-from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent, TextDelta
+from airlock.service.references import require_vector_store
+from airlock.service.response_commands import Finished, ResponseCommand, ResponseEvent
 from airlock.service.response_context import gather, new_items, response_not_found, to_core
-from airlock.service.response_objects import finish, new_object, output_items
+from airlock.service.response_objects import Answer, finish, new_object, output_items
+from airlock.service.response_sink import ResponseSink
 from airlock.service.sampling import sampling
 from airlock.service.turn_thread import DONE, Put, TurnThread
 from airlock.store import crud
@@ -90,8 +93,10 @@ class Responses:
         history, inputs, root = gather(conn, cmd)
         # Converted before anything starts: its 400s (an output without its call) come first.
         instructions, items = to_core(cmd.instructions, history + inputs)
-        return Plan(cmd, entry, _spec(cmd, entry, instructions, items, root), inputs,
-                    new_items(cmd, history, inputs))
+        spec = _spec(cmd, entry, instructions, items, root)
+        if cmd.file_search is not None:
+            spec.file_search = _file_search(conn, cmd.file_search)
+        return Plan(cmd, entry, spec, inputs, new_items(cmd, history, inputs))
 
     async def _claim_conversation(self, conversation: str) -> None:
         """One response at a time per conversation (as one active run per thread): one of this
@@ -109,23 +114,29 @@ class Responses:
         cmd, entry, spec = plan.cmd, plan.entry, plan.spec
         response = new_object(cmd, new_id("response"), cmd.model or entry.name)
         spec.kv_key = spec.kv_key or str(response["id"])  # a new chain's key is its first id
-        message_id = new_id("message")
+        sink: ResponseSink | None = None
 
         def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
-            return self.turn(entry, spec, lambda text: put(TextDelta(message_id, text)),
-                             should_stop, str(response["id"]))
+            nonlocal sink
+            sink = ResponseSink(put, new_id("message"), cmd.search_results,
+                                spec.file_search is not None)
+            return self.turn(entry, spec, sink, should_stop, str(response["id"]))
 
         turn = await turn_thread.start("airlock-response", work)
-        return response, self._events(plan, response, message_id, turn)
+        assert sink is not None  # made before the turn's first event
+        return response, self._events(plan, response, sink, turn)
 
-    def turn(self, entry: ModelEntry, spec: TurnSpec, on_text: Callable[[str], None],
+    def turn(self, entry: ModelEntry, spec: TurnSpec, sink: ResponseSink,
              should_stop: Callable[[], bool], label: str) -> Outcome:
-        """The core's turn on the model (blocking: a worker thread's)."""
+        """The core's turn on the model (blocking: a worker thread's), built-in rounds
+        included."""
         try:
             backend = self.ctx.registry.backend(entry.name)
         except Exception as exc:
             raise ServerError(f"The model '{entry.name}' could not be loaded: {exc}") from exc
-        outcome = complete(backend, spec, on_text, should_stop, label=label)
+        builtins = Builtins(self.ctx.store, self.ctx.background.scheduler.toolbox) \
+            if spec.builtins() else None
+        outcome = TurnCore(backend, builtins, sink, should_stop, label=label).run(spec)
         if outcome.ending == "too_long":
             raise InvalidRequest(
                 f"Your input exceeds the context window of this model ({backend.n_ctx} "
@@ -134,7 +145,7 @@ class Responses:
                 code="context_length_exceeded")
         return outcome
 
-    async def _events(self, plan: Plan, response: JsonObject, message_id: str,
+    async def _events(self, plan: Plan, response: JsonObject, sink: ResponseSink,
                       turn: TurnThread) -> AsyncIterator[ResponseEvent]:
         item = turn.first
         try:
@@ -146,10 +157,9 @@ class Responses:
                     await self._save(plan, final)
                     yield Finished(final)
                     return
-                assert isinstance(item, TextDelta)
-                yield item
+                yield item  # type: ignore[misc]
                 item = await turn.queue.get()
-            final = final_object(plan.cmd, response, item, message_id)
+            final = final_object(plan.cmd, response, item, sink)
             await self._save(plan, final)
             yield Finished(final)
         finally:
@@ -180,6 +190,15 @@ class Responses:
         return await asyncio.to_thread(_count, backend, instructions, items, cmd)
 
 
+def _file_search(conn: Connection, tool: JsonObject) -> FileSearch:
+    stores = [str(i) for i in tool["vector_store_ids"]]  # type: ignore[union-attr]
+    for store_id in stores:
+        require_vector_store(conn, store_id, "tools")
+    return FileSearch(tuple(stores), max_num_results=int(tool["max_num_results"]),  # type: ignore
+                      score_threshold=float(tool["score_threshold"]),  # type: ignore[arg-type]
+                      filters=tool.get("filters"))  # type: ignore[arg-type]
+
+
 def _spec(cmd: ResponseCommand, entry: ModelEntry, instructions: str, items: list[Item],
           key: str) -> TurnSpec:
     return TurnSpec(
@@ -188,7 +207,8 @@ def _spec(cmd: ResponseCommand, entry: ModelEntry, instructions: str, items: lis
         max_output_tokens=cmd.max_output_tokens, truncate=cmd.truncate, kv_key=key or None,
         sampling=sampling(entry, cmd.temperature, cmd.top_p, cmd.seed,
                           Controls(top_logprobs=cmd.top_logprobs)),
-        output_format=OutputFormat(cmd.json_object, cmd.json_schema))
+        output_format=OutputFormat(cmd.json_object, cmd.json_schema),
+        max_tool_calls=cmd.max_tool_calls)
 
 
 def _count(backend: ModelBackend, instructions: str, items: list[Item],
@@ -210,11 +230,12 @@ def error_message(exc: BaseException) -> str:
 
 
 def final_object(cmd: ResponseCommand, response: JsonObject, outcome: Outcome,
-                 message_id: str) -> JsonObject:
+                 sink: ResponseSink) -> JsonObject:
     """The response as the turn's outcome ends it."""
     if outcome.ending == "failed":
         return finish(response, "failed", [], outcome.usage, outcome.error)
-    output = output_items(cmd, outcome, message_id, cmd.top_logprobs is not None)
+    answer = Answer(sink.message_id, sink.shown, sink.annotations, sink.items)
+    output = output_items(cmd, outcome, answer, cmd.top_logprobs is not None)
     status = "incomplete" if outcome.ending == "incomplete" else "completed"
     return finish(response, status, output, outcome.usage)
 

@@ -23,6 +23,8 @@ PREFIXES = {
     "custom_tool_call": "ctc_",
     "custom_tool_call_output": "ctco_",
     "reasoning": "rs_",
+    "file_search_call": "fs_",
+    "code_interpreter_call": "ci_",
 }
 
 

@@ -117,6 +117,17 @@ class ReasoningIn(Loose):
     summary: list[SummaryText] = []
 
 
+class FileSearchCallIn(Loose):
+    """A file_search call sent back (an earlier response's output): kept in the history; the
+    model reads the answer that cited it, not its results again."""
+
+    type: Literal["file_search_call"]
+    id: str
+    queries: list[str] = []
+    results: list[dict[str, Any]] | None = None
+    status: str = "completed"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         kind = value.get("type")
@@ -129,14 +140,14 @@ def _kind(value: Any) -> str:
 KNOWN: dict[str, type[BaseModel]] = {"message": MessageIn, "function_call": FunctionCallIn,
          "function_call_output": FunctionCallOutputIn, "custom_tool_call": CustomToolCallIn,
          "custom_tool_call_output": CustomToolCallOutputIn, "item_reference": ItemReference,
-         "reasoning": ReasoningIn}
+         "reasoning": ReasoningIn, "file_search_call": FileSearchCallIn}
 
 # Items OpenAI defines that only its hosted tools make: refused by name, not as unknown.
 HOSTED = {"web_search_call", "computer_call", "computer_call_output", "image_generation_call",
           "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
           "apply_patch_call", "apply_patch_call_output", "mcp_call", "mcp_list_tools",
           "mcp_approval_request", "mcp_approval_response", "tool_search_call",
-          "tool_search_output", "file_search_call", "code_interpreter_call", "compaction"}
+          "tool_search_output", "code_interpreter_call", "compaction"}
 
 
 # Ids are stored in 64-character columns, as every object id is.
@@ -197,6 +208,9 @@ def _stored(item: BaseModel, where: str) -> ItemJson:
     if isinstance(item, ReasoningIn):
         return {"id": item.id or new_id("reasoning"), "type": "reasoning",
                 "summary": [{"type": "summary_text", "text": p.text} for p in item.summary]}
+    if isinstance(item, FileSearchCallIn):
+        return {"id": item.id, "type": "file_search_call", "status": item.status,
+                "queries": list(item.queries), "results": item.results}  # type: ignore[dict-item]
     assert isinstance(item, ItemReference)
     return {"type": "item_reference", "id": item.id}
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from airlock.server.wire.common import JsonSchema, Metadata, Temperature, TopP
+from airlock.server.wire.vector_stores import ComparisonFilter, CompoundFilter
 
 
 class Lenient(BaseModel):
@@ -101,3 +102,25 @@ class InputTokensCount(Lenient):
     text: TextConfig | None = None
     truncation: Literal["auto", "disabled"] | None = None
     reasoning: dict[str, Any] | None = None
+
+
+class HybridSearch(Lenient):
+    embedding_weight: float = Field(ge=0.0)
+    text_weight: float = Field(ge=0.0)
+
+
+class FileSearchRanking(Lenient):
+    ranker: Literal["none", "auto", "default-2024-11-15"] = "auto"
+    score_threshold: float = Field(0.0, ge=0.0, le=1.0)
+    hybrid_search: HybridSearch | None = None
+
+
+class FileSearchTool(Lenient):
+    """A file_search tool of a response: the user's vector stores, searched by the engine."""
+
+    type: Literal["file_search"]
+    vector_store_ids: Annotated[list[Annotated[str, Field(min_length=1)]],
+                                Field(min_length=1)]
+    max_num_results: int = Field(20, ge=1, le=50)
+    filters: ComparisonFilter | CompoundFilter | None = None
+    ranking_options: FileSearchRanking | None = None
