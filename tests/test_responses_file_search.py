@@ -106,6 +106,21 @@ def test_forced_search_and_background(fs_client, fs_server, tools):
     assert done.output[1].content[0].annotations[0].filename == "zorblax.txt"
 
 
+def test_an_assistant_as_the_prompt_searches_its_stores(fs_client, fs_server, store, tools):
+    asst = fs_client.beta.assistants.create(
+        model="gpt-4o", instructions="Answer from the files.",
+        tools=[{"type": "file_search", "file_search": {"max_num_results": 5}}],
+        tool_resources={"file_search": {"vector_store_ids": [store[0].id]}})
+    script(fs_server, search("Zorblax engine inventor"), {"text": ANSWER})
+    r = fs_client.responses.create(input="Who invented the Zorblax engine?",
+                                   prompt={"id": asst.id})
+    assert [i.type for i in r.output] == ["file_search_call", "message"]
+    (tool,) = r.tools
+    assert tool.type == "file_search" and tool.vector_store_ids == [store[0].id]
+    assert tool.max_num_results == 5
+    assert r.output[1].content[0].annotations[0].filename == "zorblax.txt"
+
+
 def test_the_node_sdk_stream_accepts_the_search_events(fs_server, tools):
     script(fs_server, search("Zorblax engine inventor"), {"text": ANSWER})
     out = subprocess.run(["node", str(NODE_DIR / "responses_file_search.mjs"),
