@@ -66,6 +66,7 @@ class Background:
                                    replica=self.replica, lease_s=cfg.lease_s, works=cfg.workers)
         self.sweeper = Sweeper(store, self.hub, cfg.files_dir, self.stopping,
                                expires_after=cfg.run_expires_after_s)
+        self.sweeper.on_container_expired = self.drop_kernel
         bus = store.bus(self.replica)
         self.cluster = None if bus is None else Cluster(
             store, bus, self.hub, self.scheduler, self.ingestor, self.replica, cfg.lease_s,

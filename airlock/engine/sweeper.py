@@ -1,4 +1,5 @@
-"""Time-based endings: runs left waiting past expires_at expire, expired files are deleted.
+"""Time-based endings: runs left waiting past expires_at expire, expired files are deleted,
+idle containers expire (their files go, their kernels stop).
 
 Readers already treat an expired file as gone (`store.files.live`); deleting its row and bytes
 happens here, off the request path.
@@ -15,11 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from airlock.engine import run_state
 from airlock.engine.events import Hub
-from airlock.store import Store, files
+from airlock.store import Store, containers, files
 
 log = logging.getLogger("airlock.engine")
 RUNS_EVERY_S = 1.0
@@ -37,6 +39,8 @@ class Sweeper:
                  expires_after: float = RUNS_EVERY_S):
         self.store, self.hub, self.files_dir, self.stopping = store, hub, files_dir, stopping
         self.expires_after = expires_after
+        # An expired container's kernel stops (engine.background sets it: the sandbox's).
+        self.on_container_expired: Callable[[str], None] = lambda _container_id: None
 
     def loop(self) -> None:
         next_runs = next_files = 0.0
@@ -74,7 +78,7 @@ class Sweeper:
         that replicas may share (`recent_too` False: one given with --files-dir) another replica
         may be mid-upload: only bytes older than an hour count as orphans."""
         with self.store.read_conn() as conn:
-            known = files.all_paths(conn)
+            known = files.all_paths(conn) | containers.all_blobs(conn)
         cutoff = time.time() - (0 if recent_too else ORPHAN_AGE_S)
         orphans = [p for p in self.files_dir.iterdir()
                    if p.is_file() and p.name not in known and p.stat().st_mtime <= cutoff]
@@ -87,5 +91,10 @@ class Sweeper:
     def purge_files(self) -> None:
         with self.store.begin() as conn:
             paths = files.purge_expired(conn, self.files_dir)
+            expired = containers.expire_due(conn)
         for path in paths:
             path.unlink(missing_ok=True)
+        for container_id, blobs in expired:
+            for blob in blobs:
+                (self.files_dir / blob).unlink(missing_ok=True)
+            self.on_container_expired(container_id)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from airlock.server import (
     assistants,
     chat,
+    containers,
     conversations,
     embeddings,
     errors,
@@ -44,6 +45,7 @@ TAGS = {
     chat: "Chat Completions",
     responses: "Responses API: responses",
     conversations: "Responses API: conversations",
+    containers: "Responses API: containers",
     assistants: "Assistants API: assistants",
     threads: "Assistants API: threads",
     messages: "Assistants API: messages",

@@ -8,6 +8,7 @@ from airlock.service.assistant_files import AssistantFiles
 from airlock.service.assistants import Assistants
 from airlock.service.background_responses import BackgroundResponses
 from airlock.service.chat import Chat
+from airlock.service.containers import Containers
 from airlock.service.context import Context
 from airlock.service.conversations import Conversations
 from airlock.service.embeddings import Embeddings
@@ -43,6 +44,7 @@ class Services:
         self.models = Models(self.ctx, self.embeddings)
         self.chat = Chat(self.ctx)
         self.conversations = Conversations(self.ctx)
+        self.containers = Containers(self.ctx)
         self.responses = Responses(self.ctx)
         self.background_responses = BackgroundResponses(self.ctx, self.responses)
         self.vector_stores = VectorStores(self.ctx)

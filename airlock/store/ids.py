@@ -25,6 +25,8 @@ PREFIXES = {
     "reasoning": "rs_",
     "file_search_call": "fs_",
     "code_interpreter_call": "ci_",
+    "container": "cntr_",
+    "container_file": "cfile_",
 }
 
 

@@ -427,6 +427,26 @@ class ResponseRow(TypedDict):
     body: dict[str, JsonValue]  # the response object as the wire shows it, output included
 
 
+class ContainerRow(TypedDict):
+    id: str
+    created_at: int
+    name: str
+    status: str  # running | expired (a deleted container is gone)
+    expires_minutes: int  # idle minutes after last_active_at before it expires
+    last_active_at: int
+    memory_limit: str
+
+
+class ContainerFileRow(TypedDict):
+    id: str
+    container_id: str
+    created_at: int
+    bytes: int
+    container_path: str  # /mnt/data/<name>: where the code finds it (the wire's `path`)
+    source: str  # "user" (uploaded or copied from a File) or "assistant" (the code wrote it)
+    blob: str  # where its bytes are, under the files dir
+
+
 class ResponseEventRow(TypedDict):
     response_id: str
     number: int  # the event's sequence_number

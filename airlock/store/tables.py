@@ -27,6 +27,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from airlock.store.records import (
     AssistantRow,
     BatchRow,
+    ContainerFileRow,
+    ContainerRow,
     ConversationItemRow,
     ConversationRow,
     FileRow,
@@ -350,6 +352,38 @@ class Response(Base, Rows[ResponseRow]):
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_responses_queue", "status", "backend", "queued_ns"),)
+
+
+class Container(Base, Rows[ContainerRow]):
+    """A code_interpreter container of the Responses API: a kernel of the sandbox, keyed by
+    the container's id, with its files. Expiry is by idleness (service.containers)."""
+
+    __tablename__ = "containers"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    expires_minutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_active_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    memory_limit: Mapped[str] = mapped_column(String(8), nullable=False)
+
+    __table_args__ = (Index("ix_containers_name", "name"),)
+
+
+class ContainerFile(Base, Rows[ContainerFileRow]):
+    __tablename__ = "container_files"
+    seq: Mapped[int] = _seq()
+    id: Mapped[str] = _id()
+    container_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("containers.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[int] = mapped_column(Integer, nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    container_path: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(String(16), nullable=False)
+    blob: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_container_files_container", "container_id", "seq"),)
 
 
 class ResponseEvent(Base, Rows[ResponseEventRow]):
