@@ -123,7 +123,7 @@ def test_an_assistant_as_the_prompt_searches_its_stores(fs_client, fs_server, st
 
 def test_the_node_sdk_stream_accepts_the_search_events(fs_server, tools):
     script(fs_server, search("Zorblax engine inventor"), {"text": ANSWER})
-    out = subprocess.run(["node", str(NODE_DIR / "responses_file_search.mjs"),
+    out = subprocess.run(["node", str(NODE_DIR / "responses_tools.mjs"),
                           fs_server.base_url, json.dumps(tools)],
                          capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
     assert out.returncode == 0, out.stderr

@@ -117,3 +117,17 @@ def test_file_search_searches_and_answers_without_markers(model):
     assert "【" not in r.output_text and "】" not in r.output_text
     for a in message.content[0].annotations:  # wherever the model cited, the file is right
         assert a.file_id == files["zorblax.txt"].id and 0 <= a.index <= len(r.output_text)
+
+
+def test_code_interpreter_runs_the_models_code_in_a_container(model):
+    r = greedy(model, input="What is 2 to the power of 10? Compute it with Python.",
+               max_output_tokens=80, tool_choice={"type": "code_interpreter"},
+               tools=[{"type": "code_interpreter", "container": {"type": "auto"}}],
+               include=["code_interpreter_call.outputs"])
+    call = r.output[0]
+    assert call.type == "code_interpreter_call" and call.code.strip()
+    assert call.status == "completed" and call.outputs is not None
+    no_markup(call.code)
+    assert model.containers.retrieve(call.container_id).status == "running"
+    assert r.output[-1].type == "message"
+    no_markup(r.output_text)

@@ -14,6 +14,7 @@ from airlock.server.wire.common import FunctionDefinition
 from airlock.server.wire.conversations import INCLUDABLE
 from airlock.server.wire.response_items import parse_items
 from airlock.server.wire.responses import (
+    CodeInterpreterTool,
     ConversationRef,
     FileSearchRanking,
     FileSearchTool,
@@ -37,9 +38,8 @@ HOSTED = {
     "apply_patch": "The apply_patch built-in tool", "tool_search": "Tool search",
     "programmatic_tool_calling": "Programmatic tool calling",
 }
-# Built-ins airlock runs itself: code_interpreter comes to responses with the Containers API.
-NOT_YET = {"code_interpreter"}
 SEARCH_RESULTS = "file_search_call.results"
+CODE_OUTPUTS = "code_interpreter_call.outputs"
 
 # A custom (freeform) tool is offered to the model as a function with one string argument.
 CUSTOM_PARAMETERS: JsonObject = {
@@ -96,6 +96,8 @@ def to_command(body: ResponseCreate) -> ResponseCommand:
         echo=_echo(body, tools.echo),
         file_search=tools.file_search,
         search_results=SEARCH_RESULTS in (body.include or []),
+        code_interpreter=tools.code_interpreter,
+        code_outputs=CODE_OUTPUTS in (body.include or []),
         max_tool_calls=body.max_tool_calls,
     )
 
@@ -186,12 +188,15 @@ class _Tools:
     custom: list[str] = field(default_factory=list)
     namespaces: dict[str, str] = field(default_factory=dict)
     echo: list[JsonValue] = field(default_factory=list)
-    # The built-in file_search tool, as the command carries it (service.responses).
+    # The built-in tools, as the command carries them (service.responses).
     file_search: JsonObject | None = None
+    code_interpreter: JsonObject | None = None
 
     @property
     def builtins(self) -> set[str]:
-        return {"file_search"} if self.file_search is not None else set()
+        return {name for name, tool in (("file_search", self.file_search),
+                                        ("code_interpreter", self.code_interpreter))
+                if tool is not None}
 
 
 def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
@@ -213,6 +218,8 @@ def _tools(tools: list[dict[str, Any]] | None) -> _Tools:
                              "description": raw.get("description"), "tools": echoed})
         elif kind == "file_search":
             out.echo.append(_file_search(out, raw, where))
+        elif kind == "code_interpreter":
+            out.echo.append(_code_interpreter(out, raw, where))
         else:
             out.echo.append(_tool(out, raw, where, None))
     return out
@@ -242,9 +249,6 @@ def _tool(out: _Tools, raw: Any, where: str, namespace: str | None) -> JsonObjec
     if kind in HOSTED:
         raise InvalidRequest(f"{HOSTED[kind]} is not available: {OFFLINE}, without that "
                              "hosted tool.", param=f"{where}.type")
-    if kind in NOT_YET:
-        raise InvalidRequest(f"The {kind} tool is not supported in responses by this "
-                             "server yet (it is, in Assistants runs).", param=f"{where}.type")
     echo: JsonObject
     if kind == "function":
         f = _validate(_FunctionTool, raw, where)
@@ -282,6 +286,28 @@ def _validate(model: type[BaseModel], raw: dict[str, Any], where: str) -> BaseMo
         raise invalid_part(where, exc) from None
 
 
+def _code_interpreter(out: _Tools, raw: dict[str, Any], where: str) -> JsonObject:
+    """The code_interpreter tool: a container's id, or `auto` (the chain's or conversation's
+    container, else a new one with `file_ids` copied in)."""
+    if out.code_interpreter is not None:
+        raise InvalidRequest("Only one code_interpreter tool may be given.",
+                             param=f"{where}.type")
+    tool = _validate(CodeInterpreterTool, raw, where)
+    assert isinstance(tool, CodeInterpreterTool)
+    if isinstance(tool.container, str):
+        out.code_interpreter = {"container": tool.container}
+        return {"type": "code_interpreter", "container": tool.container}
+    auto = tool.container
+    if (auto.network_policy or {}).get("type", "disabled") != "disabled":
+        raise InvalidRequest("A container's network is always disabled here (airlock runs code "
+                             "offline): an allowlist cannot be served.",
+                             param=f"{where}.container.network_policy")
+    out.code_interpreter = {"auto": {"file_ids": list(auto.file_ids),
+                                     "memory_limit": auto.memory_limit or "1g"}}
+    return {"type": "code_interpreter",
+            "container": auto.model_dump(mode="json", exclude_none=True)}
+
+
 def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
                  custom: list[str], builtins: set[str]) -> str | dict[str, str]:
     names = {f.name for f in functions}
@@ -308,7 +334,7 @@ def _tool_choice(choice: str | dict[str, Any] | None, functions: list[Function],
         return mode
     if kind in builtins:
         return {"name": kind}  # forced for the first round, as in runs (engine.offering)
-    if kind in HOSTED or kind in NOT_YET or kind == "file_search":
+    if kind in HOSTED or kind in ("file_search", "code_interpreter"):
         raise InvalidRequest(f"tool_choice {kind!r} names a tool this request cannot use.",
                              param="tool_choice.type")
     raise InvalidRequest(f"Invalid value for 'tool_choice.type': {kind!r}.",

@@ -36,7 +36,6 @@ from airlock.service.response_commands import (
 )
 from airlock.service.response_context import response_not_found
 from airlock.service.response_objects import new_object
-from airlock.service.response_sink import ResponseSink
 from airlock.service.responses import (
     Plan,
     Responses,
@@ -68,7 +67,7 @@ class BackgroundResponses:
         if not cmd.store:
             raise InvalidRequest("Background responses must be stored: 'store' must be true.",
                                  param="store")
-        plan = await self.ctx.store.read(self.responses.plan, cmd)
+        plan = await self.responses.prepare(cmd)
         conversation = plan.cmd.conversation_id
         if conversation is not None and self.responses.is_busy(conversation):
             raise conversation_busy(conversation)
@@ -177,8 +176,7 @@ class Run:
             with self.ctx.store.read_conn() as conn:
                 plan = self.responses.plan(conn, cmd)
             plan.spec.kv_key = plan.spec.kv_key or self.id
-            sink = ResponseSink(self._event, new_id("message"), cmd.search_results,
-                                plan.spec.file_search is not None)
+            sink = self.responses.sink(self._event, plan)
             outcome = self.responses.turn(
                 plan.entry, plan.spec, sink,
                 lambda: self.ended_elsewhere or self.should_stop(), self.id)

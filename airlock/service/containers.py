@@ -10,20 +10,23 @@ kernel (engine.sweeper). Deleting a container does both at once.
 
 from __future__ import annotations
 
+import io
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
+from airlock.engine.core.items import InputFile
+from airlock.engine.core.sink import Produced
 from airlock.errors import InvalidRequest, Missing
 from airlock.service.context import Context, off_loop
 from airlock.service.paging import PageParams
 from airlock.service.references import require_file
-from airlock.store import blobs, containers, crud, files
+from airlock.store import Store, blobs, containers, crud, files
 from airlock.store.ids import new_id
-from airlock.store.records import ContainerFileRow, ContainerRow, FileRow
+from airlock.store.records import ContainerFileRow, ContainerRow, FileRow, ItemJson
 from airlock.store.tables import Container, ContainerFile
 
 MEMORY_LIMITS = ("1g", "4g", "16g", "64g")
@@ -221,3 +224,68 @@ def _delete_file(conn: Connection, container_id: str, file_id: str) -> Container
     row = _file(conn, container_id, file_id)
     crud.remove(conn, ContainerFile, file_id)
     return row
+
+
+# --- the code_interpreter side (a model worker's thread) ------------------------------------------
+
+
+def input_files(conn: Connection, container_id: str) -> tuple[InputFile, ...]:
+    """The container's files as the kernel finds them in /mnt/data."""
+    rows, _ = crud.page(conn, ContainerFile, _ALL, container_id=container_id)
+    return tuple(InputFile(r["id"], posixpath.basename(r["container_path"]), r["blob"])
+                 for r in rows)
+
+
+_ALL = PageParams(limit=10_000, order="asc")
+
+
+def reusable(conn: Connection, items: list[ItemJson]) -> str | None:
+    """The container the latest code_interpreter call of `items` (a chain's or conversation's
+    history) ran in, if it still runs: `container: auto` goes on in it."""
+    for item in reversed(items):
+        if item.get("type") == "code_interpreter_call" and item.get("container_id"):
+            row = crud.find(conn, Container, str(item["container_id"]))
+            if row is not None and containers.status_now(crud.to_object(Container, row)) \
+                    == containers.RUNNING:
+                return str(item["container_id"])
+            return None
+    return None
+
+
+def keep_outputs(store: Store, files_dir: Path, container_id: str, call_id: str,
+                 images: list[bytes], produced: list[Produced]
+                 ) -> tuple[list[str], dict[str, str]]:
+    """What the code made becomes the container's files (`source: assistant`): each image, and
+    each file it wrote or changed in /mnt/data (a changed file replaces the earlier one of the
+    same path). Returns the images' ids and /mnt/data path -> file id."""
+    made: list[tuple[str, int, str]] = []
+    for i, png in enumerate(images):
+        made.append((*blobs.write_blob(files_dir, io.BytesIO(png)), f"{call_id}-{i}.png"))
+    for f in produced:
+        try:
+            with f.open() as data:  # streamed: no copy in memory
+                made.append((*blobs.write_blob(files_dir, data), f.name))
+        except (OSError, ValueError):  # gone or replaced meanwhile: nothing to keep
+            continue
+    rows = [Containers._file_row(container_id, blob, size, name, "assistant")
+            for blob, size, name in made]
+    with store.begin() as conn:
+        replaced = _replace_files(conn, container_id, rows)
+        containers.touch(conn, container_id)
+    for blob in replaced:
+        blobs.discard(files_dir, blob)
+    ids = [r["id"] for r in rows]
+    return ids[:len(images)], {r["container_path"]: r["id"] for r in rows[len(images):]}
+
+
+def _replace_files(conn: Connection, container_id: str, rows: list[ContainerFileRow]
+                   ) -> list[str]:
+    f = crud.table_of(ContainerFile)
+    paths = [r["container_path"] for r in rows]
+    old = conn.execute(select(f.c.id, f.c.blob).where(
+        f.c.container_id == container_id, f.c.container_path.in_(paths))).all()
+    if old:
+        conn.execute(delete(f).where(f.c.id.in_([o.id for o in old])))
+    for row in rows:
+        crud.add(conn, ContainerFile, row)
+    return [o.blob for o in old]

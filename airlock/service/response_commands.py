@@ -50,6 +50,9 @@ class ResponseCommand:
     # file_search in responses: {vector_store_ids, max_num_results, score_threshold, filters}
     file_search: JsonObject | None = None
     search_results: bool = False  # include=["file_search_call.results"]
+    # code_interpreter in responses: {"container": id} or {"auto": {file_ids, memory_limit}}
+    code_interpreter: JsonObject | None = None
+    code_outputs: bool = False  # include=["code_interpreter_call.outputs"]
     max_tool_calls: int | None = None
 
 

@@ -12,6 +12,8 @@ it is stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -20,12 +22,20 @@ from sqlalchemy import Connection, delete, insert
 from airlock.engine import response_state
 from airlock.engine.core import prompt
 from airlock.engine.core.builtins import Builtins
-from airlock.engine.core.items import FileSearch, Item, Outcome, OutputFormat, TurnSpec
+from airlock.engine.core.items import (
+    CodeInterpreter,
+    FileSearch,
+    Item,
+    Outcome,
+    OutputFormat,
+    TurnSpec,
+)
 from airlock.engine.core.turn import TurnCore
 from airlock.errors import InvalidRequest, ServerError
 from airlock.models.backend import Controls, ModelBackend
 from airlock.models.registry import ModelEntry
-from airlock.service import conversations, response_prompts, turn_thread
+from airlock.service import containers, conversations, response_prompts, turn_thread
+from airlock.service.containers import Containers, NewContainer
 from airlock.service.context import Context
 from airlock.service.model_names import resolve_model
 from airlock.service.paging import PageParams
@@ -61,6 +71,7 @@ class Responses:
         # thread has one active run (a second is a 400). Background responses are in the
         # store, where every replica sees them.
         self._busy: set[str] = set()
+        self.containers = Containers(ctx)
 
     async def create(self, cmd: ResponseCommand) -> JsonObject:
         response, events = await self.stream(cmd)
@@ -74,7 +85,7 @@ class Responses:
         """The response as created (in_progress) and its events, the final object last. Raises
         (before any event) what makes the request fail as a whole: an unknown previous
         response or item, a prompt too long, a model that cannot load."""
-        plan = await self.ctx.store.read(self.plan, cmd)
+        plan = await self.prepare(cmd)
         conversation = plan.cmd.conversation_id
         if conversation is not None:
             await self._claim_conversation(conversation)
@@ -96,7 +107,45 @@ class Responses:
         spec = _spec(cmd, entry, instructions, items, root)
         if cmd.file_search is not None:
             spec.file_search = _file_search(conn, cmd.file_search)
+        code = cmd.code_interpreter
+        if code is not None and "auto" in code:
+            # The chain's or conversation's container goes on, while it runs; else `prepare`
+            # makes one.
+            container = containers.reusable(conn, history)
+            if container is not None:
+                cmd = dataclasses.replace(cmd, code_interpreter={"container": container})
+                code = cmd.code_interpreter
+        if code is not None and "container" in code:
+            container = str(code["container"])
+            containers.running(conn, container, param="tools")
+            spec.code_interpreter = CodeInterpreter(container,
+                                                    containers.input_files(conn, container))
         return Plan(cmd, entry, spec, inputs, new_items(cmd, history, inputs))
+
+    async def prepare(self, cmd: ResponseCommand) -> Plan:
+        """The plan, with a container made for `container: auto` when the chain or
+        conversation has none running (its files copied in)."""
+        plan = await self.ctx.store.read(self.plan, cmd)
+        code = plan.cmd.code_interpreter
+        if code is None or "auto" not in code:
+            return plan
+        auto: JsonObject = code["auto"]  # type: ignore[assignment]
+        made = await self.containers.create(NewContainer(
+            name=f"auto-{plan.spec.kv_key or 'response'}",
+            file_ids=tuple(str(i) for i in auto["file_ids"]),  # type: ignore[union-attr]
+            memory_limit=str(auto["memory_limit"])))
+        explicit = dataclasses.replace(plan.cmd, code_interpreter={"container": made["id"]})
+        return await self.ctx.store.read(self.plan, explicit)
+
+    def sink(self, put: Callable[[ResponseEvent], None], plan: Plan) -> ResponseSink:
+        """The adapter's side of the plan's turn: its events go to `put`."""
+        spec, cmd = plan.spec, plan.cmd
+        code = spec.code_interpreter
+        keep = None if code is None else functools.partial(
+            containers.keep_outputs, self.ctx.store, self.ctx.cfg.files_dir, code.kernel)
+        return ResponseSink(put, new_id("message"), cmd.search_results,
+                            spec.file_search is not None, code_outputs=cmd.code_outputs,
+                            container_id=code.kernel if code else None, keep=keep)
 
     async def _claim_conversation(self, conversation: str) -> None:
         """One response at a time per conversation (as one active run per thread): one of this
@@ -118,8 +167,7 @@ class Responses:
 
         def work(put: Put, should_stop: Callable[[], bool]) -> Outcome:
             nonlocal sink
-            sink = ResponseSink(put, new_id("message"), cmd.search_results,
-                                spec.file_search is not None)
+            sink = self.sink(put, plan)
             return self.turn(entry, spec, sink, should_stop, str(response["id"]))
 
         turn = await turn_thread.start("airlock-response", work)

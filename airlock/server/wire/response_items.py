@@ -128,6 +128,18 @@ class FileSearchCallIn(Loose):
     status: str = "completed"
 
 
+class CodeInterpreterCallIn(Loose):
+    """A code_interpreter call sent back (an earlier response's output): kept in the history;
+    `container: auto` goes on in its container."""
+
+    type: Literal["code_interpreter_call"]
+    id: str
+    code: str | None = None
+    container_id: str
+    outputs: list[dict[str, Any]] | None = None
+    status: str = "completed"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         kind = value.get("type")
@@ -140,14 +152,15 @@ def _kind(value: Any) -> str:
 KNOWN: dict[str, type[BaseModel]] = {"message": MessageIn, "function_call": FunctionCallIn,
          "function_call_output": FunctionCallOutputIn, "custom_tool_call": CustomToolCallIn,
          "custom_tool_call_output": CustomToolCallOutputIn, "item_reference": ItemReference,
-         "reasoning": ReasoningIn, "file_search_call": FileSearchCallIn}
+         "reasoning": ReasoningIn, "file_search_call": FileSearchCallIn,
+         "code_interpreter_call": CodeInterpreterCallIn}
 
 # Items OpenAI defines that only its hosted tools make: refused by name, not as unknown.
 HOSTED = {"web_search_call", "computer_call", "computer_call_output", "image_generation_call",
           "local_shell_call", "local_shell_call_output", "shell_call", "shell_call_output",
           "apply_patch_call", "apply_patch_call_output", "mcp_call", "mcp_list_tools",
           "mcp_approval_request", "mcp_approval_response", "tool_search_call",
-          "tool_search_output", "code_interpreter_call", "compaction"}
+          "tool_search_output", "compaction"}
 
 
 # Ids are stored in 64-character columns, as every object id is.
@@ -211,6 +224,10 @@ def _stored(item: BaseModel, where: str) -> ItemJson:
     if isinstance(item, FileSearchCallIn):
         return {"id": item.id, "type": "file_search_call", "status": item.status,
                 "queries": list(item.queries), "results": item.results}  # type: ignore[dict-item]
+    if isinstance(item, CodeInterpreterCallIn):
+        return {"id": item.id, "type": "code_interpreter_call", "status": item.status,
+                "code": item.code, "container_id": item.container_id,
+                "outputs": item.outputs}  # type: ignore[dict-item]
     assert isinstance(item, ItemReference)
     return {"type": "item_reference", "id": item.id}
 

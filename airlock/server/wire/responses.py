@@ -124,3 +124,17 @@ class FileSearchTool(Lenient):
     max_num_results: int = Field(20, ge=1, le=50)
     filters: ComparisonFilter | CompoundFilter | None = None
     ranking_options: FileSearchRanking | None = None
+
+
+class ContainerAuto(Lenient):
+    type: Literal["auto"]
+    file_ids: list[Annotated[str, Field(min_length=1)]] = []
+    memory_limit: Literal["1g", "4g", "16g", "64g"] | None = None
+    network_policy: dict[str, Any] | None = None
+
+
+class CodeInterpreterTool(Lenient):
+    """A code_interpreter tool of a response: a container's id, or one made for it."""
+
+    type: Literal["code_interpreter"]
+    container: Annotated[str, Field(min_length=1)] | ContainerAuto

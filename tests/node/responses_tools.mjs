@@ -1,6 +1,7 @@
-// The official Node SDK's Responses stream with file_search: node responses_file_search.mjs
-// BASE_URL TOOLS_JSON. ResponseStream checks that file_search_call.* events land on a
-// file_search_call item and that every item is closed; prints one JSON line of what it saw.
+// The official Node SDK's Responses stream with built-in tools: node responses_tools.mjs
+// BASE_URL TOOLS_JSON. ResponseStream checks that file_search_call.* and code_interpreter_call.*
+// events land on an item of that type and that every item is closed; prints one JSON line of
+// what it saw.
 import OpenAI from "openai";
 
 const [baseURL, tools] = process.argv.slice(2);
