@@ -41,10 +41,10 @@ def api(scripted):
     c.close()
 
 
-def run_agents_app(base_url: str, step: str) -> dict:
+def run_agents_app(base_url: str, step: str, arg: str = "") -> dict:
     if not PYTHON.exists():
         pytest.fail(f"{PYTHON} is missing: run scripts/install.sh --test", pytrace=False)
-    done = subprocess.run([str(PYTHON), str(APP), base_url, step], capture_output=True,
+    done = subprocess.run([str(PYTHON), str(APP), base_url, step, arg], capture_output=True,
                           text=True, timeout=300, env=OFFLINE_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "trac" not in done.stderr.lower(), done.stderr[-3000:]
@@ -172,6 +172,32 @@ def assert_plain_text(text) -> None:
 
 
 @pytest.mark.slow
+def test_the_hosted_file_search_tool_runs_offline(scripted, api):
+    from fs_helpers import ZORBLAX, ready_store
+
+    store, files = ready_store(api, {"zorblax.txt": ZORBLAX})
+    script(scripted, {"tool_calls": [{"type": "file_search", "file_search": {
+        "query": "Zorblax inventor"}}]}, {"text": "Mira Tell 【0:0†zorblax.txt】."})
+    out = run_agents_app(scripted.base_url, "file_search", store.id)
+    assert out["final"] == "Mira Tell."
+    assert out["items"] == ["tool_call_item", "message_output_item"]
+    call, message = api.responses.retrieve(out["response_id"]).output
+    assert call.type == "file_search_call" and call.results[0].filename == "zorblax.txt"
+    assert message.content[0].annotations[0].file_id == files["zorblax.txt"].id
+
+
+def test_the_code_interpreter_tool_runs_offline_in_a_container(scripted, api):
+    script(scripted, {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {
+        "input": "print(6 * 7)"}}]}, {"text": "It is 42."})
+    out = run_agents_app(scripted.base_url, "code_interpreter")
+    assert out["final"] == "It is 42."
+    assert out["items"] == ["tool_call_item", "message_output_item"]
+    assert "response.code_interpreter_call_code.done" in out["events"]
+    (call, _) = api.responses.retrieve(out["response_id"]).output
+    assert call.type == "code_interpreter_call" and call.code == "print(6 * 7)"
+    assert api.containers.retrieve(call.container_id).status == "running"
+
+
 def test_an_agent_answers_on_the_real_model(server, client):
     out = run_agents_app(server.base_url, "real")
     text = out["final"]

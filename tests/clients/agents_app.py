@@ -16,6 +16,8 @@ import sys
 
 from agents import (
     Agent,
+    CodeInterpreterTool,
+    FileSearchTool,
     ModelSettings,
     OpenAIConversationsSession,
     Runner,
@@ -66,7 +68,7 @@ def summary(item: dict) -> dict:
     return {"type": item.get("type")}
 
 
-async def main(base_url: str, step: str) -> object:
+async def main(base_url: str, step: str, arg: str = "") -> object:
     set_tracing_disabled(True)
     client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
     set_default_openai_client(client, use_for_tracing=False)
@@ -153,8 +155,26 @@ async def main(base_url: str, step: str) -> object:
         result = await Runner.run(forced, "What is the weather in Oslo?")
         return {"calls": weather_calls, "final": result.final_output,
                 "items": [i.type for i in result.new_items]}
+    if step == "file_search":
+        # The SDK's hosted FileSearchTool on the user's vector store (`arg`): airlock runs it.
+        docs = Agent(name="Docs", instructions="Answer from the files.", model=MODEL,
+                     tools=[FileSearchTool(vector_store_ids=[arg], include_search_results=True)])
+        result = await Runner.run(docs, "Who invented the Zorblax engine?")
+        return {"final": result.final_output, "items": [i.type for i in result.new_items],
+                "response_id": result.last_response_id}
+    if step == "code_interpreter":
+        # The SDK's CodeInterpreterTool with an auto container, as its example configures it.
+        coder = Agent(name="Coder", instructions="Compute with Python.", model=MODEL,
+                      tools=[CodeInterpreterTool(tool_config={
+                          "type": "code_interpreter", "container": {"type": "auto"}})])
+        result = Runner.run_streamed(coder, "What is 6 times 7?")
+        events = [event.data.type async for event in result.stream_events()
+                  if event.type == "raw_response_event"]
+        return {"final": result.final_output, "events": events,
+                "items": [i.type for i in result.new_items],
+                "response_id": result.last_response_id}
     raise SystemExit(f"unknown step {step}")
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(sys.argv[1], sys.argv[2]))))
+    print(json.dumps(asyncio.run(main(*sys.argv[1:4]))))
