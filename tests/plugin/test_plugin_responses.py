@@ -43,3 +43,26 @@ def test_a_conversation_has_its_own_queue(airlock):
 def test_nothing_queued_fails_the_response_naming_why(airlock):
     r = airlock.client.responses.create(model="gpt-4o", input="hi")
     assert r.status == "failed" and "No scripted reply queued" in r.error.message
+
+
+def test_search_files_and_run_code_turns_serve_responses(airlock):
+    c = airlock.client
+    doc = c.files.create(file=("policy.txt", b"Refunds are paid within 30 days."),
+                         purpose="assistants")
+    store = c.vector_stores.create(name="policies")
+    c.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=doc.id)
+    airlock.search_files("refund time")
+    airlock.reply("Within 30 days 【0:0†policy.txt】.")
+    r = c.responses.create(model="gpt-4o", input="How fast are refunds?", tools=[
+        {"type": "file_search", "vector_store_ids": [store.id]}])
+    assert r.output[0].queries[0] == "refund time" and r.output_text == "Within 30 days."
+    assert r.output[1].content[0].annotations[0].file_id == doc.id
+
+    airlock.run_code("print(2 ** 31)")
+    airlock.reply("2147483648")
+    r = c.responses.create(model="gpt-4o", input="2**31?", include=[
+        "code_interpreter_call.outputs"], tools=[
+        {"type": "code_interpreter", "container": {"type": "auto"}}])
+    assert r.output[0].code == "print(2 ** 31)"
+    assert r.output[0].outputs[0].logs.strip() == "2147483648"
+    assert r.output_text == "2147483648"
