@@ -147,3 +147,16 @@ def test_a_deleted_container_is_refused(client):
     client.containers.delete(box.id)
     api_error(openai.NotFoundError, client.responses.create, model="gpt-4o", input="x",
               tools=[{"type": "code_interpreter", "container": box.id}])
+
+
+def test_max_tool_calls_caps_the_built_in_rounds(client, server):
+    tools = [{"type": "code_interpreter", "container": {"type": "auto"}}]
+    script(server, code("x = 1"), code("print(x)"), {"text": "Two rounds."})
+    r = client.responses.create(model="gpt-4o", input="x", tools=tools)
+    assert [i.type for i in r.output] == ["code_interpreter_call"] * 2 + ["message"]
+    # Capped at one: after the first round no tool is offered, so the model must answer (the
+    # scripted turn asking for code again answers with its empty text).
+    script(server, code("x = 1"), code("print(x)"))
+    r = client.responses.create(model="gpt-4o", input="x", tools=tools, max_tool_calls=1)
+    assert [i.type for i in r.output] == ["code_interpreter_call", "message"]
+    assert r.status == "completed" and r.max_tool_calls == 1
