@@ -31,6 +31,8 @@ GROUPS = {
     "responses": ["test_responses.py", "responses/test_input_items.py",
                   "responses/test_input_tokens.py", "test_conversations.py",
                   "conversations/test_items.py"],
+    "containers": ["test_containers.py", "containers/test_files.py",
+                   "containers/files/test_content.py"],
 }
 KEY = "My API Key"  # the key the generated tests' conftest sends
 
