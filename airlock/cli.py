@@ -1,4 +1,4 @@
-"""The `airlock` command: `airlock serve` and `airlock models`."""
+"""The `airlock` command: `airlock serve`, `airlock models` and `airlock migrate-thread`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
                             "share one directory (docs/deployment.md)")
     serve.add_argument("--api-key", help="require this bearer token on every request")
     serve.add_argument("--log-level")
+    migrate = sub.add_parser(
+        "migrate-thread", help="turn an Assistants thread into a Responses conversation on the "
+                               "same store (the thread stays); prints the conversation's id")
+    migrate.add_argument("thread_id")
+    for p_ in (migrate,):
+        p_.add_argument("--data-dir", help="where the database and uploaded files live")
+        p_.add_argument("--database-url", help="the server's database, when not in --data-dir")
+        p_.add_argument("--files-dir", dest="files_root", metavar="DIR",
+                        help="the server's files dir, when not in --data-dir")
     models = sub.add_parser("models", help="list the models this server would serve")
     for p_ in (serve, models):
         p_.add_argument("--model", help="the default model: a configured name or a .gguf path")
@@ -52,6 +61,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "migrate-thread":
+        thread_id = args.thread_id
+        del args.thread_id
+        _migrate_thread(_settings(args), thread_id)
+        return
     cfg = _settings(args)
     try:
         registry = Registry.load(cfg.model, cfg.models_config)
@@ -69,6 +83,24 @@ def main(argv: list[str] | None = None) -> None:
                   f"{cfg.embedding_model or 'bundled'} (embeddings)")
         return
     _serve(cfg, registry)
+
+
+def _migrate_thread(cfg: Settings, thread_id: str) -> None:
+    """Works on the store directly, so a server need not run (one may: the store is shared)."""
+    from airlock.errors import AirlockError
+    from airlock.service.thread_migration import migrate
+    from airlock.store import Store
+
+    store = Store(cfg.resolved_database_url(), cfg.files_dir,
+                  sqlite_synchronous=cfg.sqlite_synchronous)
+    try:
+        store.migrate()
+        conversation = migrate(store, cfg.files_dir, thread_id)
+    except AirlockError as exc:
+        sys.exit(f"airlock: {exc.message}")
+    finally:
+        store.close()
+    print(conversation["id"])
 
 
 def _serve(cfg: Settings, registry: Registry) -> None:

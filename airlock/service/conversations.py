@@ -115,7 +115,9 @@ def _refuse_duplicates(conn: Connection, conversation_id: str, items: list[ItemJ
                                  f"in conversation '{conversation_id}'.", param=param_of(i))
 
 
-def _insert(conn: Connection, items: list[ItemJson], metadata: Metadata) -> ConversationRow:
+def create_with(conn: Connection, items: list[ItemJson], metadata: Metadata
+                ) -> ConversationRow:
+    """A new conversation holding `items` (their references resolved, duplicates refused)."""
     conversation = ConversationRow(id=new_id("conversation"), created_at=crud.now(),
                                    metadata=metadata)
     crud.add(conn, Conversation, conversation)
@@ -173,7 +175,7 @@ class Conversations:
         self.ctx = ctx
 
     async def create(self, items: list[ItemJson], metadata: Metadata) -> ConversationRow:
-        return await self.ctx.store.write(_insert, items, metadata)
+        return await self.ctx.store.write(create_with, items, metadata)
 
     async def retrieve(self, conversation_id: str) -> ConversationRow:
         return await self.ctx.store.read(crud.get, Conversation, KIND, conversation_id)

@@ -19,6 +19,7 @@ from airlock.service.model_names import Models
 from airlock.service.responses import Responses
 from airlock.service.runs import Runs
 from airlock.service.scripted_replies import ScriptedReplies
+from airlock.service.thread_migration import ThreadMigration
 from airlock.service.threads import Threads
 from airlock.service.vector_store_files import VectorStoreFiles
 from airlock.service.vector_stores import VectorStores
@@ -45,6 +46,7 @@ class Services:
         self.chat = Chat(self.ctx)
         self.conversations = Conversations(self.ctx)
         self.containers = Containers(self.ctx)
+        self.thread_migration = ThreadMigration(self.ctx)
         self.responses = Responses(self.ctx)
         self.background_responses = BackgroundResponses(self.ctx, self.responses)
         self.vector_stores = VectorStores(self.ctx)
