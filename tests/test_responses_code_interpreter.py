@@ -160,3 +160,31 @@ def test_max_tool_calls_caps_the_built_in_rounds(client, server):
     r = client.responses.create(model="gpt-4o", input="x", tools=tools, max_tool_calls=1)
     assert [i.type for i in r.output] == ["code_interpreter_call", "message"]
     assert r.status == "completed" and r.max_tool_calls == 1
+
+
+def test_containers_are_isolated_and_a_file_flood_is_capped(client, server):
+    """The sandbox campaign's container cases: one container's files are not another's, and a
+    cell writing thousands of files keeps a bounded number as container files."""
+    mine, theirs = client.containers.create(name="a"), client.containers.create(name="b")
+    script(server, code("open('/mnt/data/secret.txt', 'w').write('s3cret')"), {"text": "ok"})
+    client.responses.create(model="gpt-4o", input="x", tools=[
+        {"type": "code_interpreter", "container": mine.id}])
+    probe = ("import os\nprint(sorted(os.listdir('/mnt/data')))\n"
+             "print(os.path.exists('/mnt/data/secret.txt'))\n"
+             "print([p for p in os.listdir('/mnt') if p != 'data'])")
+    script(server, code(probe), {"text": "ok"})
+    r = client.responses.create(model="gpt-4o", input="x", include=[
+        "code_interpreter_call.outputs"], tools=[
+        {"type": "code_interpreter", "container": theirs.id}])
+    assert r.output[0].outputs[0].logs.split() == ["[]", "False", "[]"]
+    assert client.containers.files.list(theirs.id).data == []
+
+    flood = ("import os\nos.makedirs('/mnt/data/flood', exist_ok=True)\n"
+             "for i in range(3000):\n    open(f'/mnt/data/flood/{i:05}.txt', 'w').write(str(i))")
+    script(server, code(flood), {"text": "done"})
+    r = client.responses.create(model="gpt-4o", input="x", include=[
+        "code_interpreter_call.outputs"], tools=[
+        {"type": "code_interpreter", "container": theirs.id}])
+    assert r.status == "completed" and "more files" in r.output[0].outputs[0].logs
+    kept = client.containers.files.list(theirs.id, limit=100).data
+    assert 0 < len(kept) <= 20

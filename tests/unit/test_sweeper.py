@@ -42,3 +42,50 @@ def test_due_runs_expire_and_ended_ones_do_not_count(db):
     db.run("completed", thread_id=db.thread(), expires_at=None)
     assert make(db).expire_runs() == sweeper.RUNS_AT_LEAST_EVERY_S
     assert db.row(due)["status"] == "expired"
+
+
+def _container(db, idle_for: int, minutes: int = 1) -> tuple[str, str]:
+    """A running container last active `idle_for` seconds ago, holding one file's blob."""
+    import io
+
+    from airlock.store import blobs, containers
+    from airlock.store.records import ContainerFileRow, ContainerRow
+    from airlock.store.tables import Container, ContainerFile
+
+    db.store.files_dir.mkdir(parents=True, exist_ok=True)
+    blob, size = blobs.write_blob(db.store.files_dir, io.BytesIO(b"data"))
+    cid = f"cntr_{idle_for}"
+    with db.store.begin() as conn:
+        crud.add(conn, Container, ContainerRow(
+            id=cid, created_at=crud.now() - idle_for, name="c", status=containers.RUNNING,
+            expires_minutes=minutes, last_active_at=crud.now() - idle_for, memory_limit="1g"))
+        crud.add(conn, ContainerFile, ContainerFileRow(
+            id=f"cfile_{idle_for}", container_id=cid, created_at=crud.now(), bytes=size,
+            container_path="/mnt/data/x.txt", source="user", blob=blob))
+    return cid, blob
+
+
+def test_an_idle_container_reads_expired_and_the_sweep_frees_it(db):
+    from airlock.store import containers
+    from airlock.store.tables import Container, ContainerFile
+
+    idle, idle_blob = _container(db, idle_for=90)
+    busy, busy_blob = _container(db, idle_for=10)
+    with db.store.read_conn() as conn:
+        rows = {c: crud.to_object(Container, crud.find(conn, Container, c)) for c in (idle, busy)}
+    assert containers.status_now(rows[idle]) == "expired"  # at once, before any sweep
+    assert containers.status_now(rows[busy]) == "running"
+    stopped: list[str] = []
+    s = make(db)
+    s.on_container_expired = stopped.append
+    s.purge_files()
+    assert stopped == [idle]  # its kernel stops
+    with db.store.read_conn() as conn:
+        assert crud.find(conn, Container, idle).status == "expired"
+        assert crud.find(conn, ContainerFile, f"cfile_{90}") is None
+        assert crud.find(conn, ContainerFile, f"cfile_{10}") is not None
+    assert not (db.store.files_dir / idle_blob).exists()
+    assert (db.store.files_dir / busy_blob).exists()
+    # Start-up's orphan sweep keeps the bytes of the files containers still hold.
+    s.remove_orphans()
+    assert (db.store.files_dir / busy_blob).exists()
