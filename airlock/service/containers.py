@@ -24,7 +24,7 @@ from airlock.errors import InvalidRequest, Missing
 from airlock.service.context import Context, off_loop
 from airlock.service.paging import PageParams
 from airlock.service.references import require_file
-from airlock.store import Store, blobs, containers, crud, files
+from airlock.store import Store, blobs, containers, crud, files, kernel_homes
 from airlock.store.ids import new_id
 from airlock.store.records import ContainerFileRow, ContainerRow, FileRow, ItemJson
 from airlock.store.tables import Container, ContainerFile
@@ -202,6 +202,7 @@ def _delete(conn: Connection, container_id: str) -> list[str]:
     gone = containers.blobs_of(conn, container_id)
     f = crud.table_of(ContainerFile)
     conn.execute(delete(f).where(f.c.container_id == container_id))
+    kernel_homes.forget(conn, container_id)
     crud.remove(conn, Container, container_id)
     return gone
 

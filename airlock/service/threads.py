@@ -8,7 +8,7 @@ from sqlalchemy import Connection, delete
 from airlock.service import messages, tool_resources
 from airlock.service.commands import ThreadFields
 from airlock.service.context import Context, off_loop
-from airlock.store import crud
+from airlock.store import crud, kernel_homes
 from airlock.store.ids import new_id
 from airlock.store.records import ThreadRow
 from airlock.store.tables import Message, Run, RunStep, Thread
@@ -51,6 +51,7 @@ def _delete(conn: Connection, thread_id: str) -> None:
     for model in (RunStep, Message, Run):
         t = crud.table_of(model)
         conn.execute(delete(t).where(t.c.thread_id == thread_id))
+    kernel_homes.forget(conn, thread_id)
     crud.remove(conn, Thread, thread_id)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from airlock.store import crud
 from airlock.store.tables import KernelHome
@@ -29,3 +29,9 @@ def move_in(conn: Connection, thread_id: str, replica: str) -> str | None:
         conn.execute(update(t).where(t.c.thread_id == thread_id)
                      .values(replica=replica, updated_at=time.time()))
     return before if before not in (None, replica) else None
+
+
+def forget(conn: Connection, kernel: str) -> None:
+    """The thread or container is deleted: its kernel has no home any more."""
+    t = crud.table_of(KernelHome)
+    conn.execute(delete(t).where(t.c.thread_id == kernel))

@@ -302,12 +302,13 @@ class BusLog(Base):
 
 
 class KernelHome(Base):
-    """Replicas on PostgreSQL: the replica whose code_interpreter kernel holds a thread's state.
-    While that replica is alive, only its workers claim the thread's runs (engine.run_state)."""
+    """Replicas on PostgreSQL: the replica whose code_interpreter kernel holds a thread's (or a
+    container's) state. While that replica is alive, only its workers claim the thread's runs
+    (engine.run_state). `thread_id` is the kernel's key: a thread's id or a container's, so no
+    foreign key; deleting either forgets its home (store.kernel_homes.forget)."""
 
     __tablename__ = "kernel_homes"
-    thread_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True)
+    thread_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     replica: Mapped[str] = mapped_column(String(128), nullable=False)
     updated_at: Mapped[float] = mapped_column(Float, nullable=False)
 

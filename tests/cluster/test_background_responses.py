@@ -99,3 +99,22 @@ def test_a_killed_replicas_response_fails_within_the_lease(cluster, a):  # noqa:
     assert events[-1]["type"] == "response.failed"
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     c.close()
+
+
+def test_code_in_a_container_on_replicas(clients, api):  # noqa: F811
+    """A response's code runs in its container's kernel on PostgreSQL replicas (the kernel's
+    home is recorded by its key, a container's id as a thread's); a background one too."""
+    c = clients["a"]
+    box = c.containers.create(name="cluster")
+    tools = [{"type": "code_interpreter", "container": box.id}]
+    code = {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {
+        "input": "x = 6 * 7\nprint(x)"}}]}
+    script(api, code, {"text": "42."})
+    r = c.responses.create(model="scripted", input="go", tools=tools,
+                           include=["code_interpreter_call.outputs"])
+    assert r.status == "completed" and r.output[0].outputs[0].logs.strip() == "42"
+    script(api, code, {"text": "42 again."})
+    bg = c.responses.create(model="scripted", input="go", tools=tools, background=True)
+    done = wait_for(c, bg.id, lambda x: x.status not in ACTIVE)
+    assert done.status == "completed" and done.output[0].container_id == box.id
+    c.containers.delete(box.id)

@@ -138,6 +138,18 @@ export async function fileUrl(id) {
 export async function downloadFile(id, fallbackName) {
   const [blob, info] = await Promise.all([fileBlob(id), fileInfo(id).catch(() => null)]);
   const name = (info && info.filename) || fallbackName || id;
+  saveBlob(blob, name);
+  return name;
+}
+
+// A download from any path of this server's API (a container's file, say): a plain link could
+// not send the API key, so the page fetches it and saves the blob.
+export async function downloadPath(path, name) {
+  saveBlob(await (await request("GET", path)).blob(), name);
+  return name;
+}
+
+function saveBlob(blob, name) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
   a.download = name.split("/").pop();
@@ -145,14 +157,14 @@ export async function downloadFile(id, fallbackName) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-  return name;
 }
 
 // --- Runs and streams ------------------------------------------------------------------------
 
 export const STEP_INCLUDE = { "include[]": INCLUDE_CONTENT };
 
-// Reads a text/event-stream response: yields {event, data} with data parsed (or "[DONE]").
+// Reads a text/event-stream response: yields {event, data, raw} with data parsed (or "[DONE]")
+// and raw the frame as it came (inspectors show it).
 export async function* events(res) {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
@@ -171,7 +183,7 @@ export async function* events(res) {
       }
       if (!data.length) continue;
       const raw = data.join("\n");
-      yield { event, data: raw === "[DONE]" ? raw : JSON.parse(raw) };
+      yield { event, data: raw === "[DONE]" ? raw : JSON.parse(raw), raw: block };
     }
     if (done) return;
   }

@@ -13,32 +13,43 @@ const STASH_OPEN = "\uE002";
 const STASH_CLOSE = "\uE003";
 const PRIVATE = /[\uE000-\uE003]/g;
 
-// Renders `text` (a message's text part) with its annotations to HTML.
-// Returns {html, refs}: refs lists the cited files, numbered in order of first citation.
+// Renders `text` (a message's text part) with its annotations to HTML, in either API's shape:
+// Assistants' file_citation replaces its marker (start_index..end_index, the name in the marker);
+// Responses' marks a place (`index`, the marker already removed, the name in `filename`), and its
+// container_file_citation spans a `sandbox:` URL the code's file answers.
+// Returns {html, refs, files}: refs lists the cited files, numbered in order of first citation;
+// files the container files cited.
 export function renderText(text, annotations = []) {
   const refs = [];
+  const files = [];
   const paths = new Map();
   const spans = [];
+  const clean = String(text || "");
   for (const a of annotations || []) {
-    if (a.type === "file_citation" && a.file_citation) {
-      const id = a.file_citation.file_id;
+    if (a.type === "file_citation" && (a.file_citation || a.file_id)) {
+      const id = a.file_citation ? a.file_citation.file_id : a.file_id;
       let ref = refs.find((r) => r.fileId === id);
       if (!ref) {
-        ref = { n: refs.length + 1, fileId: id, name: citedName(a.text) };
+        ref = { n: refs.length + 1, fileId: id, name: a.filename || citedName(a.text) };
         refs.push(ref);
       }
       if (Number.isInteger(a.start_index) && Number.isInteger(a.end_index)) {
         spans.push({ start: a.start_index, end: a.end_index, n: ref.n });
+      } else if (Number.isInteger(a.index)) {
+        spans.push({ start: a.index, end: a.index, n: ref.n });
       }
     } else if (a.type === "file_path" && a.file_path) {
       paths.set(a.text, a.file_path.file_id);
+    } else if (a.type === "container_file_citation" && a.container_id && a.file_id) {
+      const file = { containerId: a.container_id, fileId: a.file_id, name: a.filename || a.file_id };
+      if (!files.some((f) => f.fileId === file.fileId)) files.push(file);
+      paths.set(clean.slice(a.start_index, a.end_index), file);
     }
   }
   // Citation markers become placeholders, replaced by reference buttons after rendering.
   spans.sort((x, y) => x.start - y.start);
   let source = "";
   let at = 0;
-  const clean = String(text || "");
   for (const s of spans) {
     if (s.start < at || s.end > clean.length) continue;
     source += clean.slice(at, s.start).replace(PRIVATE, "") + CITE_OPEN + s.n + CITE_CLOSE;
@@ -51,7 +62,12 @@ export function renderText(text, annotations = []) {
     return `<sup><a href="#" class="cite" data-file-id="${escapeHtml(ref.fileId)}" `
       + `title="${escapeHtml(ref.name || ref.fileId)}">[${n}]</a></sup>`;
   });
-  return { html, refs };
+  return { html, refs, files };
+}
+
+// Where a container's file is downloaded (GET, with the API key).
+export function containerFilePath(containerId, fileId) {
+  return `/v1/containers/${encodeURIComponent(containerId)}/files/${encodeURIComponent(fileId)}/content`;
 }
 
 // 【0:0†policy.pdf】 names its file after the dagger.
@@ -179,8 +195,15 @@ function inlineBasic(s) {
 }
 
 function link(url, labelHtml, paths) {
+  const target = paths.get(url);
+  if (target && typeof target === "object") {
+    // A container's file (Responses): a real link to its content, downloaded with the key.
+    return `<a href="${escapeHtml(containerFilePath(target.containerId, target.fileId))}" class="container-file"`
+      + ` data-container-id="${escapeHtml(target.containerId)}" data-file-id="${escapeHtml(target.fileId)}"`
+      + ` data-name="${escapeHtml(target.name)}" title="Download ${escapeHtml(target.name)}">${labelHtml}</a>`;
+  }
   if (/^sandbox:/i.test(url)) {
-    const fileId = paths.get(url);
+    const fileId = target;
     const name = url.split("/").pop();
     return `<a href="#" class="sandbox-link" data-sandbox="${escapeHtml(url)}"`
       + (fileId ? ` data-file-id="${escapeHtml(fileId)}"` : "")
