@@ -19,7 +19,7 @@ def message(item_id: str, text: str) -> dict:
 
 def new_conversation(store: Store, *items: dict) -> str:
     with store.begin() as conn:
-        return conversations._insert(conn, list(items), {})["id"]
+        return conversations.create_with(conn, list(items), {})["id"]
 
 
 def texts(store: Store, conversation_id: str) -> list[str]:
@@ -101,7 +101,7 @@ def test_unknown_reference_names_its_item_and_writes_nothing(store: Store):
 
 def test_create_with_a_bad_item_creates_no_conversation(store: Store):
     with pytest.raises(InvalidRequest), store.begin() as conn:
-        conversations._insert(conn, [message("msg_a", "a"), message("msg_a", "b")], {})
+        conversations.create_with(conn, [message("msg_a", "a"), message("msg_a", "b")], {})
     with store.read_conn() as conn:
         assert conn.execute(crud.table_of(Conversation).select()).first() is None
 
