@@ -26,6 +26,7 @@ AIRLOCK_TEST_DATABASE=postgres .venv/bin/python -m pytest -q -m "not slow" \
   tests/test_persistence.py tests/test_runs_recovery.py tests/test_pagination.py \
   tests/test_files.py tests/test_vector_stores.py tests/test_file_search_runs.py \
   tests/test_hardening_api.py tests/test_responses.py tests/test_conversations.py \
-  tests/test_responses_background.py tests/test_agents_sdk.py "$@"
+  tests/test_responses_background.py tests/test_containers.py tests/test_thread_migration.py \
+  tests/test_agents_sdk.py "$@"
 echo "== pytest with openai 1.20.0 (Assistants v1)"
 PYTHONPATH="$PWD/.cache/openai-1.20.0" .venv/bin/python -m pytest -q tests/v1 "$@"
