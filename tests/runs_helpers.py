@@ -49,3 +49,15 @@ def wait_for_text(client, thread_id: str, run_id: str):
             return msgs[0]
         assert time.monotonic() < deadline, "no partial text appeared"
         time.sleep(0.02)  # poll interval between GETs, not synchronisation
+
+
+def wait_response(client, response_id: str, until, seconds: float = DEADLINE_S):
+    """Polls a (background) response until `until(response)` holds; a condition with a
+    deadline."""
+    deadline = time.monotonic() + seconds
+    while True:
+        r = client.responses.retrieve(response_id)
+        if until(r):
+            return r
+        assert time.monotonic() < deadline, f"{response_id} stayed {r.status}"
+        time.sleep(0.05)  # poll interval between GETs, not synchronisation

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from helpers import api_error
-from tests.runs_helpers import DEADLINE_S, clear_script, script, slow_reply
+from tests.runs_helpers import DEADLINE_S, clear_script, script, slow_reply, wait_response
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 
@@ -27,17 +27,6 @@ def client(server):
     c = server.client()
     yield c
     c.close()
-
-
-def wait_response(client, response_id: str, until):
-    """Polls the response until `until(response)` holds; a condition with a deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        r = client.responses.retrieve(response_id)
-        if until(r):
-            return r
-        assert time.monotonic() < deadline, f"response stayed {r.status}"
-        time.sleep(0.05)
 
 
 def finished(client, response_id: str):

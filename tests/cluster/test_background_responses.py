@@ -11,7 +11,7 @@ import time
 import pytest
 from cluster_fixtures import a, api, b, cluster  # noqa: F401  (fixtures)
 
-from runs_helpers import script, slow_reply
+from runs_helpers import script, slow_reply, wait_response
 
 ACTIVE = ("queued", "in_progress")
 
@@ -22,16 +22,6 @@ def clients(a, b, api):  # noqa: F811
     yield made
     for c in made.values():
         c.close()
-
-
-def wait_for(client, response_id: str, until, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while True:
-        r = client.responses.retrieve(response_id)
-        if until(r):
-            return r
-        assert time.monotonic() < deadline, f"{response_id} stayed {r.status}"
-        time.sleep(0.05)  # poll interval between GETs, not synchronisation
 
 
 def test_streamed_through_a_replica_that_does_not_run_it(clients, api):  # noqa: F811
@@ -55,7 +45,7 @@ def test_a_cancel_through_another_replica_stops_the_turn(clients, api):  # noqa:
     c = clients["api"]
     script(api, slow_reply(words=2000, delay_ms=20))  # 40 s if not stopped
     r = c.responses.create(model="scripted", input="long", background=True)
-    wait_for(c, r.id, lambda x: x.status == "in_progress")
+    wait_response(c, r.id, lambda x: x.status == "in_progress")
     with c.responses.retrieve(r.id, stream=True) as stream:
         for event in stream:
             if event.type == "response.output_text.delta":
@@ -69,7 +59,7 @@ def test_a_cancel_through_another_replica_stops_the_turn(clients, api):  # noqa:
     # The worker that ran it is free again: a short response completes promptly.
     script(api, {"text": "free"})
     nxt = c.responses.create(model="scripted", input="x", background=True)
-    assert wait_for(c, nxt.id, lambda x: x.status not in ACTIVE, 30).output_text == "free"
+    assert wait_response(c, nxt.id, lambda x: x.status not in ACTIVE, 30).output_text == "free"
 
 
 def test_a_killed_replicas_response_fails_within_the_lease(cluster, a):  # noqa: F811
@@ -90,7 +80,7 @@ def test_a_killed_replicas_response_fails_within_the_lease(cluster, a):  # noqa:
         assert time.monotonic() < deadline, statuses()
         time.sleep(0.05)  # poll interval between GETs, not synchronisation
     doomed.crash()
-    final = [wait_for(c, r.id, lambda x: x.status not in ACTIVE) for r in made]
+    final = [wait_response(c, r.id, lambda x: x.status not in ACTIVE) for r in made]
     assert sorted(r.status for r in final) == ["completed", "completed", "completed", "failed"]
     (lost,) = [r for r in final if r.status == "failed"]
     assert lost.error.code == "server_error" and "restarted" in lost.error.message
@@ -115,6 +105,6 @@ def test_code_in_a_container_on_replicas(clients, api):  # noqa: F811
     assert r.status == "completed" and r.output[0].outputs[0].logs.strip() == "42"
     script(api, code, {"text": "42 again."})
     bg = c.responses.create(model="scripted", input="go", tools=tools, background=True)
-    done = wait_for(c, bg.id, lambda x: x.status not in ACTIVE)
+    done = wait_response(c, bg.id, lambda x: x.status not in ACTIVE)
     assert done.status == "completed" and done.output[0].container_id == box.id
     c.containers.delete(box.id)
