@@ -312,7 +312,8 @@ def test_no_request_leaves_for_another_host(page, pg_server, pg_client):
     response = page.goto(f"{pg_server.root_url}/playground")
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "connect-src 'self'" in csp
-    for view in ("#/assistants", f"#/assistants/{assistant.id}", "#/threads", "#/scripted"):
+    for view in ("#/assistants", f"#/assistants/{assistant.id}", "#/threads", "#/responses",
+                 "#/scripted"):
         page.goto(f"{pg_server.root_url}/playground{view}")
         expect(page.locator("main#view")).not_to_contain_text("Loading…")
     chat(page, pg_server, assistant.id, "hello")
@@ -380,6 +381,173 @@ def test_threads_are_listed_opened_and_deleted(page, pg_server, pg_client):
     expect(page.locator(f'#thread-list a[data-id="{made}"]')).to_have_count(0)
     with pytest.raises(openai.NotFoundError):
         pg_client.beta.threads.retrieve(made)
+
+
+def send_response(page, text: str):
+    """Types `text` in the Responses tab, sends it, waits for its turn to end; returns the turn."""
+    before = page.locator("#r-turns .turn").count()
+    page.locator("#r-input").fill(text)
+    page.locator("#r-input").press("Enter")
+    turn = page.locator("#r-turns .turn").nth(before)
+    expect(turn.locator(".msg.user")).to_contain_text(text)
+    expect(turn).to_have_attribute("data-status", re.compile("^(completed|incomplete|failed)$"),
+                                   timeout=90_000)
+    return turn
+
+
+def test_responses_stream_and_chain_turns(page, pg_server, pg_client):
+    script(pg_server, {"text": "Hello **world**, this reply streams one word at a time.",
+                       "delay_ms": 30},
+           {"text": "Second answer."})
+    page.goto(f"{pg_server.root_url}/playground#/responses")
+    expect(page.locator(".tabs a[data-view=responses]")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#r-model")).to_have_value("scripted")
+    expect(page.locator("#r-chain")).to_have_text("a new chain")
+
+    first = send_response(page, "Hi there")
+    expect(first).to_have_attribute("data-status", "completed")
+    reply = first.locator(".msg.assistant .md")
+    expect(reply).to_have_text("Hello world, this reply streams one word at a time.")
+    expect(reply.locator("strong")).to_have_text("world")
+    assert int(first.get_attribute("data-deltas")) > 5  # drawn as the deltas came
+    first_id = first.get_attribute("data-response-id")
+    assert first_id.startswith("resp_")
+    expect(page.locator("#r-chain")).to_have_text(f"continues {first_id}")
+
+    # The inspector: the response as it ended, and every raw SSE frame of its stream.
+    expect(page.locator("[data-role=response-status]")).to_have_text("completed")
+    expect(page.locator("[data-role=response-id]")).to_have_text(first_id)
+    expect(page.locator("[data-role=usage]")).to_contain_text(
+        re.compile(r"\d+ input · \d+ output · \d+ cached · \d+ total"))
+    events = page.locator("#sse-events li.sse-event")
+    expect(events.first).to_have_attribute("data-type", "response.created")
+    expect(events.last).to_have_attribute("data-type", "[DONE]")
+    expect(page.locator("#sse-events li[data-type='response.completed']")).to_have_count(1)
+    delta = page.locator("#sse-events li[data-type='response.output_text.delta']").first
+    delta.locator("summary").click()
+    expect(delta.locator("pre.raw")).to_contain_text("event: response.output_text.delta\ndata: {",
+                                                     use_inner_text=True)
+    page.locator("#sse-hide-deltas").check()
+    expect(delta).to_be_hidden()
+
+    second = send_response(page, "And again")
+    expect(second.locator(".msg.assistant .md")).to_have_text("Second answer.")
+    second_id = second.get_attribute("data-response-id")
+    expect(page.locator("[data-role=previous-response-id]")).to_have_text(first_id)
+    assert pg_client.responses.retrieve(second_id).previous_response_id == first_id
+
+    # The chain outlives the view: read back from the server when the tab opens again.
+    page.goto(f"{pg_server.root_url}/playground#/scripted")
+    expect(page.locator("#script-queue")).to_be_visible()
+    page.goto(f"{pg_server.root_url}/playground#/responses")
+    turns = page.locator("#r-turns .turn")
+    expect(turns).to_have_count(2)
+    expect(turns.nth(0).locator(".msg.user .md")).to_have_text("Hi there")
+    expect(turns.nth(1).locator(".msg.assistant .md")).to_have_text("Second answer.")
+    expect(page.locator("#r-chain")).to_have_text(f"continues {second_id}")
+
+    # "New chat" starts a chain of its own (the reply is the scripted model's echo).
+    page.locator("#r-new-chat").click()
+    expect(turns).to_have_count(0)
+    third = send_response(page, "Fresh start")
+    expect(third.locator(".msg.assistant .md")).to_have_text("You said: Fresh start")
+    third_id = third.get_attribute("data-response-id")
+    assert pg_client.responses.retrieve(third_id).previous_response_id is None
+
+
+def test_responses_file_search_shows_the_call_and_a_citation(page, pg_server, pg_client, tmp_path):
+    doc = tmp_path / "zorblax.txt"
+    doc.write_text(ZORBLAX)
+    uploaded = pg_client.files.create(file=doc.open("rb"), purpose="assistants")
+    store = pg_client.vector_stores.create(name="Zorblax docs")
+    ingested = pg_client.vector_stores.files.create_and_poll(vector_store_id=store.id,
+                                                             file_id=uploaded.id)
+    assert ingested.status == "completed"
+    script(pg_server,
+           {"tool_calls": [{"type": "file_search", "file_search": {"query": "Zorblax inventor"}}]},
+           {"text": "Mira Tell invented it 【0:0†zorblax.txt】."})
+
+    page.goto(f"{pg_server.root_url}/playground#/responses")
+    expect(page.locator("#r-vector-store")).to_be_hidden()
+    page.locator("#r-file-search").check()
+    # file_search needs a store: without one nothing is sent.
+    page.locator("#r-input").fill("Who invented the Zorblax engine?")
+    page.locator("#r-send").click()
+    expect(page.locator(".toast.error")).to_contain_text("Pick a vector store for file_search")
+    expect(page.locator("#r-turns .turn")).to_have_count(0)
+    page.locator("#r-vector-store").select_option(store.id)
+
+    turn = send_response(page, "Who invented the Zorblax engine?")
+    expect(turn).to_have_attribute("data-status", "completed")
+    search = turn.locator(".item[data-item-type=file_search_call]")
+    expect(search.locator("[data-role=item-status]")).to_have_text("completed")
+    expect(search.locator("[data-role=queries]")).to_contain_text("Zorblax inventor")
+    top = search.locator("li.result").first
+    expect(top.locator("a.result-file")).to_have_text("zorblax.txt")
+    expect(top.locator("[data-role=score]")).to_have_text(re.compile(r"score (0|1)\.\d{3}"))
+    top.locator("details.result-content summary").click()
+    expect(top.locator("details.result-content pre")).to_contain_text("invented by Mira Tell")
+
+    # The citation: a marker where the file was cited, and a reference naming the file.
+    answer = turn.locator(".item[data-item-type=message]")
+    expect(answer.locator(".md")).to_have_text("Mira Tell invented it[1].")
+    expect(answer.locator("a.cite")).to_have_attribute("title", "zorblax.txt")
+    expect(answer.locator("ol.refs a.ref")).to_have_text("[1] zorblax.txt")
+    answer.locator("ol.refs a.ref").click()
+    viewer = page.locator("dialog.modal")
+    expect(viewer.locator("h2")).to_have_text("zorblax.txt")
+    expect(viewer.locator("[data-role=file-text]")).to_contain_text("invented by Mira Tell")
+    viewer.locator("button[aria-label=Close]").click()
+    expect(page.locator("#sse-events li[data-type='response.output_text.annotation.added']")
+           ).to_have_count(1)
+    expect(page.locator("#sse-events li[data-type='response.file_search_call.searching']")
+           ).to_have_count(1)
+
+    made = pg_client.responses.retrieve(turn.get_attribute("data-response-id"))
+    assert made.tools[0].type == "file_search" and made.tools[0].vector_store_ids == [store.id]
+    assert made.output[0].results[0].filename == "zorblax.txt"  # the include was sent
+    (annotation,) = made.output[1].content[0].annotations
+    assert (annotation.type, annotation.file_id, annotation.index) == ("file_citation", uploaded.id, 21)
+
+
+def test_responses_code_interpreter_in_an_auto_container(page, pg_server, pg_client):
+    code = ("print(6*7)\n"
+            "with open('/mnt/data/answer.txt', 'w') as f:\n"
+            "    f.write('forty-two')")
+    script(pg_server,
+           {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {"input": code}}]},
+           {"text": "It is 42: [the answer file](sandbox:/mnt/data/answer.txt)"})
+    page.goto(f"{pg_server.root_url}/playground#/responses")
+    page.locator("#r-code-interpreter").check()
+    expect(page.locator("#r-container")).to_have_value("auto")
+
+    turn = send_response(page, "What is six times seven?")
+    expect(turn).to_have_attribute("data-status", "completed")
+    call = turn.locator(".item[data-item-type=code_interpreter_call]")
+    expect(call.locator("[data-role=code]")).to_have_text(code)
+    expect(call.locator("[data-role=logs]")).to_have_text("42")
+    expect(call.locator("[data-role=container]")).to_have_text(re.compile(r"^cntr_"))
+    container_id = call.locator("[data-role=container]").inner_text()
+    expect(turn.locator(".item[data-item-type=message] .md")).to_have_text("It is 42: the answer file")
+    for event in ("response.code_interpreter_call_code.delta",
+                  "response.code_interpreter_call.interpreting",
+                  "response.code_interpreter_call.completed"):
+        expect(page.locator(f"#sse-events li[data-type='{event}']")).to_have_count(1)
+
+    # The container_file_citation: a link to the container's file, downloaded with the API.
+    links = turn.locator("a.container-file")
+    expect(links).to_have_count(2)  # in the text, and in the list of the answer's files
+    href = links.first.get_attribute("href")
+    assert re.fullmatch(rf"/v1/containers/{container_id}/files/cfile_\w+/content", href)
+    with page.expect_download() as download:
+        links.first.click()
+    assert download.value.suggested_filename == "answer.txt"
+    assert open(download.value.path()).read() == "forty-two"
+
+    # The auto container joined the list: the next turn can pick it.
+    expect(page.locator(f'#r-container option[value="{container_id}"]')).to_have_count(1)
+    made = pg_client.responses.retrieve(turn.get_attribute("data-response-id"))
+    assert made.tools[0].type == "code_interpreter" and made.output[0].container_id == container_id
 
 
 def test_the_start_up_banner_names_the_playground(pg_server):

@@ -1,8 +1,9 @@
-// The Playground: a hash router over three views (assistants, threads with the run inspector,
-// the scripted model), all talking to this server's own API.
+// The Playground: a hash router over four views (assistants, threads with the run inspector,
+// responses with the event inspector, the scripted model), all talking to this server's own API.
 
 import { apiKey, get, setApiKey } from "./api.js";
 import { mountAssistants } from "./assistants.js";
+import { mountResponses } from "./responses.js";
 import { mountScripted } from "./scripted.js";
 import { mountThreads } from "./threads.js";
 import { clear, h, showError, toast } from "./ui.js";
@@ -10,6 +11,7 @@ import { clear, h, showError, toast } from "./ui.js";
 const VIEWS = {
   assistants: mountAssistants,
   threads: mountThreads,
+  responses: mountResponses,
   scripted: mountScripted,
 };
 
