@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, exists, insert, select, update
 
 from airlock.engine.response_events import ResponseEvents
 from airlock.store import crud
+from airlock.store.bus import live_replicas_query
 from airlock.store.records import JsonObject
-from airlock.store.tables import Response, ResponseEvent
+from airlock.store.tables import KernelHome, Response, ResponseEvent
 
 QUEUED, IN_PROGRESS = "queued", "in_progress"
 ACTIVE = (QUEUED, IN_PROGRESS)
@@ -46,23 +47,27 @@ class Claimed:
     backend: str
 
 
-def enqueue(conn: Connection, body: JsonObject, command: JsonObject, backend: str) -> None:
-    """Stores `body` (status queued) as queued work, with its stream's first events."""
+def enqueue(conn: Connection, body: JsonObject, command: JsonObject, backend: str,
+            kernel: str | None = None) -> None:
+    """Stores `body` (status queued) as queued work, with its stream's first events. `kernel`:
+    the container its code will run in."""
     t = crud.table_of(Response)
     conn.execute(insert(t).values(
         id=body["id"], created_at=body["created_at"], status=QUEUED, model=body["model"],
         previous_response_id=body.get("previous_response_id"),
         conversation_id=(body.get("conversation") or {}).get("id"),  # type: ignore[union-attr]
         body=body, background=True, command=command, backend=backend,
-        queued_ns=time.time_ns()))
+        queued_ns=time.time_ns(), kernel=kernel))
     _append(conn, str(body["id"]), ResponseEvents().start(body))
 
 
-def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0
-               ) -> Claimed | None:
+def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float = 0.0,
+               elsewhere: bool = False) -> Claimed | None:
     """Takes the longest-queued background response for `backend`: in_progress, held by
     `replica` for `lease_s`, its in_progress event logged. One statement claims (as runs'
-    claim_next); the event follows in the same transaction."""
+    claim_next); the event follows in the same transaction. With `elsewhere` (replicas share
+    the store), a response whose container's kernel lives on another live replica is left to
+    it, as a thread's runs are."""
     t = crud.table_of(Response)
     # A read first: the worker looks here each time it finds no run, and an UPDATE that
     # matches nothing would still take SQLite's write lock from the API's writers.
@@ -70,8 +75,13 @@ def claim_next(conn: Connection, backend: str, replica: str = "", lease_s: float
                     .limit(1)).first() is None:
         return None
     q = t.alias("candidate")
-    pick = (select(q.c.id).where(q.c.status == QUEUED, q.c.backend == backend)
-            .order_by(q.c.queued_ns, q.c.seq).limit(1)
+    wanted = select(q.c.id).where(q.c.status == QUEUED, q.c.backend == backend)
+    if elsewhere:
+        h = crud.table_of(KernelHome)
+        wanted = wanted.where(~exists().where(
+            h.c.thread_id == q.c.kernel, h.c.replica != replica,
+            h.c.replica.in_(live_replicas_query())))
+    pick = (wanted.order_by(q.c.queued_ns, q.c.seq).limit(1)
             .with_for_update(skip_locked=True, of=q).scalar_subquery())
     row = conn.execute(update(t).where(t.c.id == pick, t.c.status == QUEUED).values(
         status=IN_PROGRESS, claimed_by=replica or None,

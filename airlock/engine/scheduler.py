@@ -144,7 +144,8 @@ class Scheduler:
                     # Runs first, then background responses: both FIFO within their queue.
                     with self.store.begin() as conn:
                         work = response_state.claim_next(conn, backend, self.replica,
-                                                         self.lease_s)
+                                                         self.lease_s,
+                                                         elsewhere=self.peers is not None)
                 if work is not None:
                     # Held once committed: a renewal never sees (and stops) an uncommitted claim.
                     with self._lock:

@@ -75,7 +75,9 @@ class BackgroundResponses:
         body.update(status="queued", background=True)
         # The prompt is applied once, here: the worker runs the command as it was resolved.
         stored = command_json(replace(plan.cmd, prompt_id=None))
-        await self.ctx.store.write(_enqueue, body, stored, plan.entry.name)
+        code = plan.spec.code_interpreter
+        await self.ctx.store.write(_enqueue, body, stored, plan.entry.name,
+                                   code.kernel if code else None)
         self.ctx.background.scheduler.wake(plan.entry.name)
         return body
 
@@ -222,8 +224,9 @@ class Run:
             publish_response(self.ctx.background.hub, self.id, events)
 
 
-def _enqueue(conn: Connection, body: JsonObject, command: JsonObject, backend: str) -> None:
-    response_state.enqueue(conn, body, command, backend)
+def _enqueue(conn: Connection, body: JsonObject, command: JsonObject, backend: str,
+             kernel: str | None) -> None:
+    response_state.enqueue(conn, body, command, backend, kernel)
     conversation = body.get("conversation")
     # Checked after the insert, in its transaction: of two at once, one sees the other.
     if isinstance(conversation, dict) and response_state.active_in(

@@ -45,7 +45,8 @@ from airlock.store.records import (
 )
 
 INTERNAL = frozenset({"seq", "path", "params", "backend", "queued_ns", "batch_id", "claim",
-                      "cancelled", "claimed_by", "lease_until", "background", "command"})
+                      "cancelled", "claimed_by", "lease_until", "background", "command",
+                      "kernel"})
 
 
 class Base(DeclarativeBase):
@@ -351,6 +352,8 @@ class Response(Base, Rows[ResponseRow]):
     queued_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The container its code runs in: on replicas, the one holding its kernel claims it.
+    kernel: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_responses_queue", "status", "backend", "queued_ns"),)
 

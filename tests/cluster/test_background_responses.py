@@ -108,3 +108,23 @@ def test_code_in_a_container_on_replicas(clients, api):  # noqa: F811
     done = wait_response(c, bg.id, lambda x: x.status not in ACTIVE)
     assert done.status == "completed" and done.output[0].container_id == box.id
     c.containers.delete(box.id)
+
+
+def test_background_code_runs_where_its_containers_kernel_lives(clients, a, api):  # noqa: F811
+    """As a thread's runs go to the replica holding its kernel: `a` ran the container's first
+    code (its home); background responses made through `api` are each claimed by `a`, so the
+    variable is there every time, never a fresh kernel on `b`."""
+    box = clients["a"].containers.create(name="home")
+    tools = [{"type": "code_interpreter", "container": box.id}]
+    script(api, {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {
+        "input": "x = 41"}}]}, {"text": "set"})
+    clients["a"].responses.create(model="scripted", input="set", tools=tools)
+    made = []
+    for _ in range(4):
+        script(api, {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {
+            "input": "print(x + 1)"}}]}, {"text": "ok"})
+        bg = clients["api"].responses.create(model="scripted", input="go", tools=tools,
+                                             background=True,
+                                             include=["code_interpreter_call.outputs"])
+        made.append(wait_response(clients["api"], bg.id, lambda x: x.status not in ACTIVE))
+    assert [r.output[0].outputs[0].logs.strip() for r in made] == ["42"] * 4
