@@ -21,8 +21,9 @@ NODE_DIR = Path(__file__).parent / "node"
 
 @pytest.fixture(scope="module")
 def server(start_server):
+    # A short wall-clock limit keeps the infinite-loop test quick.
     return start_server("responses-code", "--model", "scripted",
-                        env={"AIRLOCK_CODE_POOL_SIZE": "1"})
+                        env={"AIRLOCK_CODE_POOL_SIZE": "1", "AIRLOCK_CODE_TIMEOUT_S": "4"})
 
 
 @pytest.fixture()
@@ -188,3 +189,27 @@ def test_containers_are_isolated_and_a_file_flood_is_capped(client, server):
     assert r.status == "completed" and "more files" in r.output[0].outputs[0].logs
     kept = client.containers.files.list(theirs.id, limit=100).data
     assert 0 < len(kept) <= 20
+
+
+def _logs(client, server, box: str, source: str) -> str:
+    script(server, code(source), {"text": "ok"})
+    r = client.responses.create(model="gpt-4o", input="x", include=[
+        "code_interpreter_call.outputs"], tools=[{"type": "code_interpreter", "container": box}])
+    assert r.status == "completed", r.error
+    return "".join(o.logs for o in r.output[0].outputs if o.type == "logs")
+
+
+def test_a_containers_budgets_hold_against_loops_and_fork_bombs(client, server):
+    """The sandbox campaign's budget cases, through a container: an endless loop is
+    interrupted at the time limit with the variables kept; a fork bomb stops at the process
+    limit; the container works after both."""
+    box = client.containers.create(name="bombs").id
+    looped = _logs(client, server, box, "kept = 7\nwhile True:\n    pass")
+    assert "timed out after 4 s" in looped and "variables are kept" in looped
+    assert _logs(client, server, box, "print('alive', kept)") == "alive 7\n"
+    bomb = ("import os\nkids = 0\ntry:\n    while True:\n        if os.fork() == 0:\n"
+            "            import time\n            time.sleep(60)\n            os._exit(0)\n"
+            "        kids += 1\nexcept OSError as e:\n"
+            "    print('stopped after', kids > 0, type(e).__name__)")
+    assert "stopped after True BlockingIOError" in _logs(client, server, box, bomb)
+    assert _logs(client, server, box, "print(2 + 2)").endswith("4\n")
