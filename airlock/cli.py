@@ -10,6 +10,8 @@ from airlock.cpu import wait_policy
 from airlock.models.registry import ModelNotFound, Registry
 from airlock.settings import Settings
 
+KEEP_ALIVE_S = 65
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="airlock", description=__doc__)
@@ -121,5 +123,9 @@ def _serve(cfg: Settings, registry: Registry) -> None:
     root = f"http://{cfg.host}:{cfg.port}"
     print(f"  Playground: {root}/playground   API docs: {root}/docs", flush=True)
     # airlock.server.access_log writes the access log (paths only); uvicorn's would repeat it.
+    # Idle connections are kept longer than clients keep them (httpx, under the openai SDKs,
+    # drops its idle ones after 5 s, uvicorn's default too): with equal limits a client could
+    # send a request on a connection the server was closing and read a reset (a cluster test
+    # polling 32 runs at once saw one).
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level, access_log=False,
-                http=EnvelopeH11Protocol)
+                http=EnvelopeH11Protocol, timeout_keep_alive=KEEP_ALIVE_S)
