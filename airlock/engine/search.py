@@ -103,6 +103,16 @@ class Search:
         """Chunk sizes count the embedding model's word pieces."""
         return self.embedder.tokenizer
 
+    def nearest(self, store_ids: list[str], query: str) -> tuple[float, int]:
+        """(the highest cosine similarity of the query to any window of the stores' completed
+        files, how many such files there are): the evidence of engine.core.decisions."""
+        with self.store.read_conn() as conn:
+            rows = vs_queries.completed_files(conn, store_ids)
+        file_ids = {r.id for r in rows}
+        if not file_ids:
+            return 0.0, 0
+        return self.index.nearest(store_ids, query, file_ids), len(file_ids)
+
     def search(self, store_ids: list[str], query: str | list[str], *, k: int,
                threshold: float = 0.0, flt: Filter | None = None,
                mode: str = "hybrid") -> list[Result]:

@@ -265,6 +265,32 @@ class SearchIndex:
                     best[key] = dist
         return sorted(best, key=lambda key: (best[key], key))[:n]
 
+    def nearest(self, store_ids: list[str], query: str,
+                file_ids: Collection[str] | None = None) -> float:
+        """The highest cosine similarity between `query` and any window of the stores (0 when
+        they hold none): how close the files come to the query in absolute terms, which the
+        fused search score does not say (engine.retrieval_decision reads it)."""
+        allowed = None if file_ids is None else sorted(set(file_ids))
+        if not query.strip() or allowed == []:
+            return 0.0
+        where = None if allowed is None else (
+            {"file_id": allowed[0]} if len(allowed) == 1 else {"file_id": {"$in": allowed}})
+        vector = self._embedder.embed([_clean(query)])[0]
+        best = 0.0
+        for store_id in dict.fromkeys(store_ids):
+            col = self._collection(store_id, create=False)
+            if col is None:
+                continue
+            try:
+                res = col.query(query_embeddings=[vector], n_results=1, where=where,
+                                include=["distances"])
+            except self._not_found:
+                self._forget(store_id)
+                continue
+            for dist in res["distances"][0]:
+                best = max(best, 1.0 - float(dist))
+        return best
+
     def search(self, store_ids: list[str], query: str | list[str], *, k: int = 20,
                file_ids: Collection[str] | None = None, mode: str = "hybrid") -> list[Hit]:
         """Best chunks for `query` (or for all of a list of queries, fused) in the given
