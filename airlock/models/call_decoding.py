@@ -12,7 +12,9 @@ call format (models.call_formats; the KV prefix makes every step cost only its n
      probability);
    see scripts/eval/tool_calls.py for the measured decision rates and the thresholds' choice;
 2. the function name: a grammar allowing only the declared names (skipped when one is forced);
-3. the arguments: a grammar built from the function's JSON schema, bounded so it must close.
+3. the arguments: a grammar built from the function's JSON schema, bounded so it must close,
+   with every declared property written (json_grammar.all_declared: small models leave out
+   the optional ones, which real models send and functions read).
    A function that takes only Python code (code_interpreter, Llama's python tool) gets its
    `code` string opened on a new line: small models then write the whole program (definitions,
    then the print) where, on the same line, they write a bare call to a function they never
@@ -36,7 +38,12 @@ import numpy as np
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.call_formats import JSON_OPENERS, CallFormat, advance
-from airlock.models.json_grammar import _CHAR_RULE, json_schema_gbnf, quantize_budget
+from airlock.models.json_grammar import (
+    _CHAR_RULE,
+    all_declared,
+    json_schema_gbnf,
+    quantize_budget,
+)
 
 MAX_CALLS = 4
 # Room for one call's arguments: enough for real functions, small enough to always finish.
@@ -212,7 +219,8 @@ class ToolTurn:
             budget = max(MIN_ARGS_BUDGET // 2,
                          min(budget, self.max_tokens - self.generated - CALL_OVERHEAD))
             grammar = LlamaGrammar.from_string(
-                spaced(json_schema_gbnf(schema, quantize_budget(budget))), verbose=False)
+                spaced(json_schema_gbnf(all_declared(schema), quantize_budget(budget))),
+                verbose=False)
             # The grammar guarantees JSON; the schema check is the guarantee.
             value = json.loads(self._detok(self._tokens(text, grammar, budget)))
         jsonschema.validate(value, schema)

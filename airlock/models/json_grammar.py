@@ -80,6 +80,53 @@ def json_object_gbnf(max_tokens: int) -> str:
     return "\n".join(f"{name} ::= {rule}" for name, rule in rules.items())
 
 
+# Keywords that only describe a value: a schema holding nothing else accepts any JSON value.
+_ANNOTATIONS = frozenset({"description", "title", "examples", "$comment", "deprecated",
+                          "readOnly", "writeOnly"})
+
+
+def all_declared(schema: Any) -> Any:
+    """`schema` with every property it declares required, in every object it describes (nested
+    objects, array items, `anyOf`/`oneOf`/`allOf` branches, `$defs`): the arguments a real
+    model sends for a function call. OpenAI's models nearly always write the optional ones and
+    strict mode requires them, and a function may read them unguarded (the cookbook's quiz
+    function raises KeyError without `question_type`); small models leave them out.
+
+    Left optional: a property with a `default` (the function says what it uses without it) and
+    one whose schema constrains nothing (`{}`, `true`, or annotations only: any JSON value,
+    which would take the budget of a free-form value for nothing the function asked for).
+    Objects' additionalProperties are not touched. Only tool-call arguments go through this;
+    `response_format` schemas are constrained as they are written."""
+    if isinstance(schema, list):
+        return [all_declared(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas") \
+                and isinstance(value, dict):
+            out[key] = {k: all_declared(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+                     "prefixItems", "anyOf", "oneOf", "allOf"):
+            out[key] = all_declared(value)
+        else:
+            out[key] = value
+    props = schema.get("properties")
+    if isinstance(props, dict) and props:
+        required = schema.get("required")
+        named = [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+        out["required"] = list(dict.fromkeys(
+            [p for p, sub in props.items() if p in named or _writes(sub)] + named))
+    return out
+
+
+def _writes(sub: Any) -> bool:
+    """Whether `all_declared` requires a property of schema `sub`."""
+    if sub is True or not isinstance(sub, dict):
+        return False
+    return "default" not in sub and bool(set(sub) - _ANNOTATIONS)
+
+
 def json_schema_gbnf(schema: dict[str, Any], max_tokens: int) -> str:
     """GBNF for `schema`, tightened so generation terminates within the budget: strings get a
     `maxLength`, arrays a `maxItems`, free-form values a bounded grammar, all sized from the

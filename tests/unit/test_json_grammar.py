@@ -10,6 +10,7 @@ import pytest
 
 from airlock.models.json_grammar import (
     MAX_ARRAY_ITEMS,
+    all_declared,
     integer_range_gbnf,
     json_object_gbnf,
     json_schema_gbnf,
@@ -196,6 +197,65 @@ def test_additional_properties_alone_are_bounded(gbnf):
     members = lambda n: json.dumps({f"k{i}": i for i in range(n)})  # noqa: E731
     assert [gbnf.matches(grammar, members(n)) for n in (0, 1, 12, 13)] == [True, True, True, False]
     assert not gbnf.matches(grammar, '{"k": "x"}')
+
+
+# --- tool-call arguments: every declared property written ------------------------------------
+
+S = {"type": "string"}
+# The cookbook's display_quiz (as in scripts/eval/tool_calls.py): question_type is declared in
+# each question but not required, and the cookbook's function reads it unguarded.
+DISPLAY_QUIZ = {"type": "object", "properties": {
+    "title": S, "questions": {"type": "array", "items": {"type": "object", "properties": {
+        "question_text": S,
+        "question_type": {"type": "string", "enum": ["MULTIPLE_CHOICE", "FREE_RESPONSE"]},
+        "choices": {"type": "array", "items": S}}, "required": ["question_text"]}}},
+    "required": ["title", "questions"]}
+
+
+def test_quiz_arguments_always_hold_every_question_field(gbnf):
+    grammar = json_schema_gbnf(all_declared(DISPLAY_QUIZ), 256)
+    full = {"question_text": "2+2?", "question_type": "MULTIPLE_CHOICE", "choices": ["3", "4"]}
+    assert gbnf.matches(grammar, json.dumps({"title": "Math", "questions": [full]}))
+    without_type = {"question_text": "2+2?", "choices": ["3", "4"]}
+    assert not gbnf.matches(grammar, json.dumps({"title": "Math", "questions": [without_type]}))
+    # Still valid for its schema: an enum value, in schema order.
+    for bad in ({**full, "question_type": "ESSAY"},
+                {"question_type": "FREE_RESPONSE", "question_text": "x", "choices": []}):
+        assert not gbnf.matches(grammar, json.dumps({"title": "M", "questions": [bad]}))
+    # JSON-mode schemas are constrained as written: the optional field stays optional there.
+    as_written = json_schema_gbnf(DISPLAY_QUIZ, 256)
+    assert gbnf.matches(as_written, json.dumps({"title": "Math", "questions": [without_type]}))
+
+
+def test_all_declared_leaves_defaults_and_unconstrained_properties_optional(gbnf):
+    schema = {"type": "object", "properties": {
+        "city": S, "unit": {"type": "string", "enum": ["c", "f"], "default": "c"},
+        "extra": {}, "days": {"type": "integer"},
+        "where": {"$ref": "#/$defs/pt"}},
+        "required": ["city"], "additionalProperties": False,
+        "$defs": {"pt": {"type": "object", "properties": {"x": {"type": "integer"},
+                                                          "y": {"type": "integer"}}}}}
+    out = all_declared(schema)
+    assert out["required"] == ["city", "days", "where"]
+    assert out["$defs"]["pt"]["required"] == ["x", "y"]
+    assert out["additionalProperties"] is False
+    assert schema["required"] == ["city"] and "required" not in schema["$defs"]["pt"]  # a copy
+    grammar = json_schema_gbnf(out, 512)
+    assert gbnf.matches(grammar, '{"city": "Oslo", "days": 3, "where": {"x": 1, "y": 2}}')
+    # The optional ones may follow the written ones (the object rule's order: required first).
+    assert gbnf.matches(grammar, '{"city": "Oslo", "days": 3, "where": {"x": 1, "y": 2}, '
+                                 '"unit": "f", "extra": {"k": 1}}')
+    assert not gbnf.matches(grammar, '{"city": "Oslo", "where": {"x": 1, "y": 2}}')
+    assert not gbnf.matches(grammar, '{"city": "Oslo", "days": 3, "where": {"x": 1}}')
+
+
+def test_all_declared_reaches_branches_and_items():
+    obj = {"type": "object", "properties": {"a": S}}
+    out = all_declared({"anyOf": [obj, {"type": "array", "items": obj}], "oneOf": [obj]})
+    assert out["anyOf"][0]["required"] == ["a"]
+    assert out["anyOf"][1]["items"]["required"] == ["a"]
+    assert out["oneOf"][0]["required"] == ["a"]
+    assert all_declared({"type": "object"}) == {"type": "object"}
 
 
 # --- free-form JSON objects -----------------------------------------------------------------------
