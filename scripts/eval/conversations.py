@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shlex
 import signal
@@ -45,8 +44,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -55,14 +52,13 @@ import openai
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 sys.path.insert(0, str(HERE))
+from _common import logged_server, model_label, warm_up  # noqa: E402
 from _conversation_driver import Driver, RunResult  # noqa: E402
 from _conversation_report import KINDS, checks_table, summary_table  # noqa: E402
 from _report import write_section  # noqa: E402
-from _server import airlock_server  # noqa: E402
 
 DATA = HERE / "conversations_data"
 LOOP_GUARD = re.compile(r"loop guard", re.IGNORECASE)
-DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
 def load_conversations(only: list[str]) -> list[dict]:
@@ -74,25 +70,6 @@ def load_conversations(only: list[str]) -> list[dict]:
             if not only or c["id"] in only or c["kind"] in only:
                 conversations.append(c)
     return conversations
-
-
-@contextmanager
-def logged_server(model: str | None, log_path: Path) -> Iterator[str]:
-    """_server.airlock_server with the server's stderr (its log) going to log_path: the child
-    inherits fd 2 when it starts, so fd 2 points at the file only while it starts."""
-    extra = ["--log-level", "info"]  # later flags win: _server passes --log-level warning
-    if model:
-        extra += ["--model", str(Path(model).resolve()) if Path(model).is_file() else model]
-    with ExitStack() as stack, open(log_path, "wb") as log:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        try:
-            base, _ = stack.enter_context(airlock_server(*extra))
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        yield base
 
 
 class LogWatch:
@@ -107,19 +84,6 @@ class LogWatch:
             chunk = f.read()
         self.offset += len(chunk)
         return sum(bool(LOOP_GUARD.search(line)) for line in chunk.decode(errors="replace").splitlines())
-
-
-def warm_up(client: openai.OpenAI) -> None:
-    assistant = client.beta.assistants.create(model="gpt-4o", instructions="Be brief.")
-    client.beta.threads.create_and_run_poll(
-        assistant_id=assistant.id, max_completion_tokens=16,
-        thread={"messages": [{"role": "user", "content": "Hi"}]})
-
-
-def model_label(model: str | None) -> str:
-    if not model:
-        return DEFAULT_MODEL
-    return Path(model).stem if model.endswith(".gguf") else model
 
 
 def main() -> None:
