@@ -39,7 +39,6 @@ import argparse
 import hashlib
 import inspect
 import json
-import re
 import shlex
 import shutil
 import statistics
@@ -52,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 import _corpus  # noqa: E402
 from _report import write_section  # noqa: E402
+from _retrieval_common import check_answers, first_relevant  # noqa: E402
 
 from airlock.tools.file_search import Embedder, SearchIndex, chunk, extract_text  # noqa: E402
 
@@ -60,14 +60,6 @@ CACHE = HERE.parents[1] / ".cache" / "eval-retrieval"
 STORE = "vs_eval"
 CHUNK_TOKENS, CHUNK_OVERLAP = 800, 400
 MODES = ("hybrid", "vector", "keyword")
-
-
-def fold(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def relevant(hit, question: dict) -> bool:
-    return hit.file_id == question["file"] and fold(question["answer"]) in fold(hit.text)
 
 
 def _version_or_none(package: str) -> str | None:
@@ -154,10 +146,7 @@ def main() -> None:
                       for p in sorted((root / "files").glob("*.txt"))}
     n_chunks = sum(map(len, chunks_by_file.values()))
 
-    for q in questions:
-        if not any(fold(q["answer"]) in fold(c) for c in chunks_by_file.get(q["file"], [])):
-            raise SystemExit(f"question {q['id']}: no chunk of {q['file']} contains "
-                             f"{q['answer']!r}")
+    check_answers(questions, chunks_by_file)
 
     ranks: dict[str, list[int | None]] = {m: [] for m in MODES}
     seconds: dict[str, list[float]] = {m: [] for m in MODES}
@@ -166,8 +155,7 @@ def main() -> None:
             t = time.perf_counter()
             hits = index.search([STORE], q["question"], k=args.k, mode=mode)
             seconds[mode].append(time.perf_counter() - t)
-            rank = next((i + 1 for i, h in enumerate(hits) if relevant(h, q)), None)
-            ranks[mode].append(rank)
+            ranks[mode].append(first_relevant(hits, q))
     index.close()
 
     def recall(mode: str, at: int, kind: str | None = None) -> float:
