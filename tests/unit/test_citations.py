@@ -176,15 +176,18 @@ def test_uncited_supported_sentence_gets_its_sources_marker():
 
 
 @pytest.mark.parametrize("sentence, cited", [
-    ("Cats sleep near doors.", True),  # 2 of 4 content words: half
-    ("Cats sleep on mats near doors.", False),  # 2 of 5
-    ("Cats purr.", False),  # half, but only one word
+    ("Cats sleep sixteen hours.", True),
+    ("Cats sleep in warm places.", True),
+    ("Cats sleep near doors.", False),  # shares two words, but the source says nothing of doors
+    ("Cats purr.", False),  # one shared word is not support
     ("Cats.", False),
-    ("The cats and the dogs will sleep.", True),  # stop words and short words do not count
+    ("The cats and the dogs will sleep.", True),  # stop words do not count; 2 of 3 words do
     ("CATS SLEEP loudly.", True),  # case does not matter
-    ("Cat sleeps.", False),  # whole words only
+    ("Cat sleeps.", True),  # nor the word's form
+    ("Cats sleep 12 hours daily.", False),  # the source says sixteen
+    ("Cats never sleep in warm places.", False),  # the source says they do
 ])
-def test_support_needs_half_and_two_content_words(sentence, cited):
+def test_support_needs_most_words_its_numbers_and_its_polarity(sentence, cited):
     assert final(sentence) == (sentence + C if cited else sentence)
 
 
@@ -213,8 +216,10 @@ def test_newline_ends_a_sentence():
 
 
 def test_decimal_point_is_not_a_sentence_end():
-    assert final("Cats sleep sixteen hours 3.5 times daily.") == (
-        f"Cats sleep sixteen hours 3.5 times daily.{C}")
+    naps = Source(0, 0, "file-naps", "naps.txt", "Kittens nap 3.5 hours after meals.")
+    # Cut at "3." neither half would be supported (3 and 5 are not 3.5).
+    assert final("Kittens nap 3.5 hours after meals.", [naps]) == (
+        f"Kittens nap 3.5 hours after meals.{naps.marker}")
 
 
 def test_abbreviation_is_not_a_sentence_end():
@@ -232,6 +237,97 @@ def test_no_sources_no_citations():
     cite, deltas = stream([f"Cats sleep sixteen hours{R}. More."], sources=[])
     assert cite.text == "Cats sleep sixteen hours. More." and cite.annotations == []
     check_stream(cite, deltas)
+
+
+# --- supported, not merely sharing words (issue 25) ------------------------------------------------
+
+HANDBOOK = Source(0, 0, "file-handbook", "handbook.txt",
+                  "The Acme office is open Monday to Thursday from 8 am to 6 pm. The office is "
+                  "closed on Fridays and public holidays. Visitors must sign in at reception.")
+LEAVE = Source(0, 1, "file-leave", "leave.md",
+               "Full-time employees receive 25 days of paid annual leave per calendar year. "
+               "Leave requests must be submitted through the HR portal at least two weeks in "
+               "advance.")
+H, L = HANDBOOK.marker, LEAVE.marker
+POLICIES = [HANDBOOK, LEAVE]
+
+
+def test_a_sentence_the_source_contradicts_is_not_cited():
+    # The handbook's words are all there, but it says the office is closed on Fridays.
+    assert final("The Acme office is open on Fridays.", POLICIES) == (
+        "The Acme office is open on Fridays.")
+    assert final("The Acme office is closed on Fridays.", POLICIES) == (
+        f"The Acme office is closed on Fridays.{H}")
+    assert final("No, the office isn’t open on Fridays.", POLICIES) == (
+        f"No, the office isn’t open on Fridays.{H}")
+
+
+@pytest.mark.parametrize("sentence", [
+    "Visitors do not need to sign in at reception.",
+    "Visitors are not required to sign in at reception.",
+    "Leave requests are optional.",
+])
+def test_a_flipped_negation_is_not_cited(sentence):
+    assert final(sentence, POLICIES) == sentence
+
+
+def test_a_paraphrase_the_source_supports_is_cited():
+    answer = ("Full-time staff get 25 days of paid annual leave each year. Visitors have to sign "
+              "in at reception. I hope this helps!")
+    assert final(answer, POLICIES) == (
+        f"Full-time staff get 25 days of paid annual leave each year.{L} Visitors have to sign "
+        f"in at reception.{H} I hope this helps!")
+
+
+@pytest.mark.parametrize("sentence", [
+    "Full-time employees receive 20 days of paid annual leave per calendar year.",
+    "Full-time employees receive twenty days of paid annual leave.",
+    "The Acme office is open Monday to Thursday from 9 am to 5 pm.",
+])
+def test_a_sentence_with_a_wrong_number_is_not_cited(sentence):
+    assert final(sentence, POLICIES) == sentence
+
+
+def test_numbers_match_in_words_or_digits():
+    assert final("Full-time employees receive twenty-five days of paid annual leave.", POLICIES) == (
+        f"Full-time employees receive twenty-five days of paid annual leave.{L}")
+
+
+def test_same_topic_but_another_claim_is_not_cited():
+    sentence = "Part-time employees can carry unused leave over to the next year."
+    assert final(sentence, POLICIES) == sentence
+
+
+def test_the_models_own_marker_stays_even_where_support_would_not_cite():
+    # A marker is the model's explicit citation: it becomes an annotation as before.
+    cite, deltas = stream([f"The Acme office is open on Fridays{H}. Visitors sign in at reception."],
+                          POLICIES)
+    assert cite.text == f"The Acme office is open on Fridays{H}. Visitors sign in at reception.{H}"
+    assert [(a["text"], a["file_citation"]["file_id"]) for a in cite.annotations] == [
+        (H, "file-handbook"), (H, "file-handbook")]
+    check_stream(cite, deltas)
+
+
+def test_deltas_add_up_to_the_text_whatever_is_cited():
+    answer = ("The Acme office is open on Fridays. The office is closed on Fridays! Staff get "
+              "25 days of paid annual leave.\nVisitors must sign in at reception")
+    whole, _ = stream([answer], POLICIES)
+    assert [a["text"] for a in whole.annotations] == [H, L, H]
+    rng = random.Random(25)
+    for _ in range(100):
+        cuts = sorted(rng.sample(range(1, len(answer)), rng.randint(1, 10)))
+        pieces = [answer[a:b] for a, b in zip([0, *cuts], [*cuts, len(answer)], strict=True)]
+        cite, deltas = stream(pieces, POLICIES)
+        assert cite.text == whole.text and cite.annotations == whole.annotations, pieces
+        check_stream(cite, deltas)
+
+
+def test_auto_off_cites_only_the_models_markers():
+    cite = CoreCitations(POLICIES, auto=False)
+    deltas = cite.feed(f"The office is closed on Fridays. Visitors must sign in{H}.") + cite.finish()
+    assert cite.text == f"The office is closed on Fridays. Visitors must sign in{H}."
+    assert [a.text for a in cite.annotations] == [H]
+    assert "".join(text for text, _ in deltas) == cite.text
 
 
 # --- text that is not a marker --------------------------------------------------------------------
