@@ -16,9 +16,11 @@ call format (models.call_formats; the KV prefix makes every step cost only its n
    with every declared property written (json_grammar.all_declared: small models leave out
    the optional ones, which real models send and functions read).
    A function that takes only Python code (code_interpreter, Llama's python tool) gets its
-   `code` string opened on a new line: small models then write the whole program (definitions,
-   then the print) where, on the same line, they write a bare call to a function they never
-   define. Its grammar is any JSON string characters, closed by us at the token budget;
+   program written as a Markdown Python block (```` ```python ```` after the reply's text, up
+   to the closing fence), not inside the call's JSON string: in a fence SmolLM2-135M writes a
+   program ("def f(n): ... print(f(31))") where inside a JSON string it writes prose
+   ("2^31 ≡ 16"), and a fence is where every chat model learned its code. The program becomes
+   the `code` argument;
 4. with parallel_tool_calls, decide again whether another call follows (up to the format's
    maximum).
 Arguments are validated with jsonschema as a guarantee.
@@ -39,7 +41,6 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.call_formats import JSON_OPENERS, CallFormat, advance
 from airlock.models.json_grammar import (
-    _CHAR_RULE,
     all_declared,
     json_schema_gbnf,
     quantize_budget,
@@ -54,8 +55,8 @@ CALL_OVERHEAD = 24  # the name and the framing around the arguments
 CODE_BUDGET = 768
 # A line written this many times in a row inside a program is a loop.
 REPEATED_LINES = 3
-CODE_OPENING = ' {"code": "\\n'
-CODE_GBNF = f'root ::= char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
+CODE_FENCE = "```python\n"
+FENCE_END = "```"
 # The opener probability is summed over the next tokens of at least this probability (along
 # the whole path), at most this many tokens deep and this many candidates wide.
 MIN_PATH_P = 0.01
@@ -191,7 +192,7 @@ class ToolTurn:
             text += fmt.begin
             name = forced or self._choose_name(text)
             text += f' {json.dumps(name)}, "{fmt.args_key}":'
-            arguments = self._arguments(text, name, budget)
+            arguments = self._arguments(text, name, budget, prefix)
             text += f" {arguments}{fmt.end}"
             out.append({"name": name, "arguments": arguments})
             if (not parallel or len(out) >= min(MAX_CALLS, fmt.max_calls)
@@ -209,12 +210,14 @@ class ToolTurn:
             f'root ::= " " ({alts})', verbose=False), 64))
         return json.loads(got)
 
-    def _arguments(self, text: str, name: str, budget: int) -> str:
+    def _arguments(self, text: str, name: str, budget: int, prefix: str = "") -> str:
+        """The call's arguments after `text` (the reply so far and the call's framing);
+        `prefix`: the reply's text before the call."""
         schema = self.tools[name].get("parameters") or {"type": "object"}
         value: Any = None
         if takes_code(schema):
-            value = self._code(text, min(CODE_BUDGET, self.max_tokens - self.generated
-                                         - CALL_OVERHEAD))
+            value = self._code(prefix, min(CODE_BUDGET, self.max_tokens - self.generated
+                                           - CALL_OVERHEAD))
         if value is None:
             budget = max(MIN_ARGS_BUDGET // 2,
                          min(budget, self.max_tokens - self.generated - CALL_OVERHEAD))
@@ -226,23 +229,23 @@ class ToolTurn:
         jsonschema.validate(value, schema)
         return json.dumps(value)
 
-    def _code(self, text: str, budget: int) -> dict[str, str] | None:
-        """The program, written from a new line; None when the model wrote none there.
+    def _code(self, prefix: str, budget: int) -> dict[str, str] | None:
+        """The program, written in a Python block after the reply's text `prefix`; None when
+        the model wrote none there.
 
         Small models loop inside programs too (the same line again and again until the budget
         ends mid-statement): decoding stops at a line's REPEATED_LINES-th repeat in a row, the
         repeats are dropped, and a program cut by the budget loses its unfinished last line, so
         what runs is what the model meant, not a syntax error."""
-        grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
+        text = prefix + ("\n" if prefix and not prefix.endswith("\n") else "") + CODE_FENCE
 
-        def looping(out: list[int]) -> bool:
-            return _repeat_run(self._detok(out)) >= REPEATED_LINES
+        def done(out: list[int]) -> bool:
+            raw = self._detok(out)
+            return FENCE_END in raw or _repeat_run(raw) >= REPEATED_LINES
 
-        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=looping))
-        cut = not raw.endswith('"}')
-        if cut:  # the budget ran out or a loop was stopped: close the string ourselves
-            raw = _complete_escapes(raw) + '"}'
-        code = json.loads(CODE_OPENING + raw)["code"]
+        raw = self._detok(self._tokens(text, None, budget, halt=done))
+        cut = FENCE_END not in raw  # the budget ran out or a loop was stopped
+        code = raw.split(FENCE_END, 1)[0]
         lines = code.strip("\n").split("\n")
         if cut and len(lines) > 1:
             lines = lines[:-1]  # unfinished
@@ -252,7 +255,7 @@ class ToolTurn:
     def _encode(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False) if text else []
 
-    def _tokens(self, text: str, grammar: LlamaGrammar, max_tokens: int,
+    def _tokens(self, text: str, grammar: LlamaGrammar | None, max_tokens: int,
                 halt: Callable[[list[int]], bool] | None = None) -> list[int]:
         """Tokens decoded greedily under `grammar`; `halt`, asked after each token, may end them."""
         tokens = self.prompt + self._encode(text)
@@ -277,8 +280,8 @@ class ToolTurn:
 
 
 def _repeat_run(raw: str) -> int:
-    """How many times the last complete line of JSON-escaped code repeats in a row."""
-    lines = raw.split("\\n")[:-1]  # escaped newlines; the last piece is unfinished
+    """How many times the last complete line of code repeats in a row."""
+    lines = raw.split("\n")[:-1]  # the last piece is unfinished
     if not lines or not lines[-1].strip():
         return 0
     n = 1
@@ -316,21 +319,6 @@ def takes_code(schema: dict[str, Any]) -> bool:
     return (schema.get("type") == "object" and isinstance(props, dict) and list(props) == ["code"]
             and isinstance(props["code"], dict) and props["code"].get("type") == "string"
             and set(props["code"]) <= {"type", "description", "title"})
-
-
-def _complete_escapes(raw: str) -> str:
-    """JSON string characters (valid so far) cut anywhere: without a trailing incomplete
-    escape (a lone backslash, or `\\u` and fewer than four hex digits)."""
-    i = raw.rfind("\\")
-    if i < 0:
-        return raw
-    run = len(raw[: i + 1]) - len(raw[: i + 1].rstrip("\\"))  # backslashes ending at i
-    if run % 2 == 0:
-        return raw  # escaped backslashes, complete
-    tail = raw[i + 1:]
-    if tail == "" or (tail[0] == "u" and len(tail) < 5):
-        return raw[:i]
-    return raw
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
