@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from airlock.engine.core.items import Annotation, Builtin, BuiltinCall, Outcome, TurnSpec, Usage
 from airlock.engine.core.sink import CodeDone, Produced, SearchDone
-from airlock.engine.core.turn import TurnCore
+from airlock.engine.core.turn import Embed, TurnCore
 from airlock.models.backend import ModelBackend
 
 
@@ -42,6 +42,7 @@ class ChatSink:
 
 
 def complete(backend: ModelBackend, spec: TurnSpec, on_text: Callable[[str], None],
-             should_stop: Callable[[], bool], label: str) -> Outcome:
+             should_stop: Callable[[], bool], label: str, embed: Embed | None = None) -> Outcome:
     """One choice: the core's turn, its text passed to `on_text` as it is decided."""
-    return TurnCore(backend, None, ChatSink(on_text), should_stop, label=label).run(spec)
+    return TurnCore(backend, None, ChatSink(on_text), should_stop, label=label,
+                    embed=embed).run(spec)

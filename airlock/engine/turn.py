@@ -86,7 +86,7 @@ class Turn:
             spec = run_spec(conn, run, self.sampling)
         sink = RunSink(self.store, self.publish, run, self.toolbox)
         core = TurnCore(self.backend, Builtins(self.store, self.toolbox), sink, self.should_stop,
-                        label=f"run {run.id}")
+                        label=f"run {run.id}", embed=self.toolbox.embed)
         base = run.params.usage
         outcome = core.run(spec)
         if outcome.usage.total_tokens:

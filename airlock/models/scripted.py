@@ -27,6 +27,8 @@ class ScriptedFailure(RuntimeError):
 
 class ScriptedBackend:
     name = "scripted"
+    # Its replies are the test's, word for word: the engine decides nothing for it.
+    scripted = True
     n_ctx = 32768
 
     def __init__(self, next_reply: Callable[[str | None], dict[str, Any] | None], strict: bool = False):

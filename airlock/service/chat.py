@@ -79,7 +79,8 @@ class Chat:
         for index in range(cmd.n):
             spec = _spec(cmd, entry, instructions, items, index)
             outcome = complete(backend, spec, _texts(put, index), should_stop,
-                               label=f"{result.id}/{index}")
+                               label=f"{result.id}/{index}",
+                               embed=self.ctx.background.scheduler.toolbox.embed)
             choice = _choice(index, outcome, backend.n_ctx)
             result.choices.append(choice)
             # Prompt tokens count once (every choice reads the same prompt); completions add up.

@@ -182,9 +182,10 @@ class Responses:
             backend = self.ctx.registry.backend(entry.name)
         except Exception as exc:
             raise ServerError(f"The model '{entry.name}' could not be loaded: {exc}") from exc
-        builtins = Builtins(self.ctx.store, self.ctx.background.scheduler.toolbox) \
-            if spec.builtins() else None
-        outcome = TurnCore(backend, builtins, sink, should_stop, label=label).run(spec)
+        toolbox = self.ctx.background.scheduler.toolbox
+        builtins = Builtins(self.ctx.store, toolbox) if spec.builtins() else None
+        outcome = TurnCore(backend, builtins, sink, should_stop, label=label,
+                           embed=toolbox.embed).run(spec)
         if outcome.ending == "too_long":
             raise InvalidRequest(
                 f"Your input exceeds the context window of this model ({backend.n_ctx} "

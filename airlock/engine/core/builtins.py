@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from airlock.engine.core.items import BuiltinCall, CodeInterpreter, FileSearch, InputFile, Source
 from airlock.engine.core.sink import CodeDone, Hit, Produced, SearchDone, Sink
 from airlock.engine.ingestion import Ingestor
@@ -64,6 +66,10 @@ class Toolbox:
     files_dir: Path  # where uploaded files' bytes are
     search_wait_s: float = 60.0
     replica: str = ""  # this replica's name: the kernel home it records (store.kernel_homes)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """The embedding model (loaded on first use): the turn's decisions read it."""
+        return self.search.embedder.embed(texts)
 
 
 class Builtins:

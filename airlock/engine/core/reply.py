@@ -35,6 +35,14 @@ class ReplyStream:
             for text, annotations in self.citations.finish():
                 self._delta(text, annotations)
 
+    def append(self, text: str) -> None:
+        """Text the server adds after the model's reply ended (core.grounding): cited like the
+        model's own (a marker becomes an annotation), and streamed at once."""
+        self._text(text)
+        if self.citations is not None:
+            for piece, annotations in self.citations.finish():
+                self._delta(piece, annotations)
+
     def link_files(self, produced: dict[str, str]) -> None:
         """file_path annotations on the answer's sandbox:/mnt/data links to files the code
         made (`produced`: path -> file id)."""

@@ -9,6 +9,11 @@ Each call: decide which tools are offered (engine.offering), fit the prompt into
 - text: the turn ends with the answer.
 Call guards drop calls repeated within the exchange; a model that only repeats answered calls
 is asked to answer instead. Which API generation asked, and what it keeps, is the adapter's.
+
+For a real model (not the scripted one, whose replies are the test's), the server decides some
+of what a small model cannot (core.decisions, core.grounding): whether the first round searches,
+runs code or calls a plainly requested function; that code is a program before it runs; that an
+answer after tool rounds is not empty; that an answer over sources shows one it can cite.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import jsonschema
+import numpy as np
 
-from airlock.engine.core import call_guards, offering, prompt
-from airlock.engine.core.builtins import SOURCES_SHARE, Builtins, ToolFailed, cite_hint
+from airlock.engine.core import call_guards, decisions, function_intent, grounding, offering, prompt
+from airlock.engine.core.builtins import SOURCES_SHARE, Builtins, ToolFailed, cite_hint, code_of
 from airlock.engine.core.citations import Citations
 from airlock.engine.core.items import (
     BuiltinCall,
@@ -30,6 +37,7 @@ from airlock.engine.core.items import (
     Item,
     Message,
     Outcome,
+    Source,
     TurnSpec,
     Usage,
 )
@@ -40,16 +48,33 @@ from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
 from airlock.store.ids import new_id
 
 log = logging.getLogger("airlock.engine")
+Embed = Callable[[list[str]], np.ndarray]
+# Sampling of an empty answer's second try: greedy decoding would write the same again.
+RETRY_TEMPERATURE = 0.7
+
+
+@dataclass
+class _Again:
+    """The model call is to be made again (see RETRY_TEMPERATURE); its usage counts."""
+
+    usage: Usage
 
 
 class TurnCore:
     """`label` names the turn in the log (a run's id, a response's). `builtins`: None for an
-    API generation without built-in tools (Chat Completions)."""
+    API generation without built-in tools (Chat Completions). `embed`: the embedding model's
+    function, for deciding whether a function is plainly asked for (None: the model decides)."""
 
     def __init__(self, backend: ModelBackend, builtins: Builtins | None, sink: Sink,
-                 should_stop: Callable[[], bool], label: str = "turn"):
+                 should_stop: Callable[[], bool], label: str = "turn", embed: Embed | None = None):
         self.backend, self.builtins, self.sink = backend, builtins, sink
-        self.should_stop, self.label = should_stop, label
+        self.should_stop, self.label, self.embed = should_stop, label, embed
+        # A scripted reply is the test's word for word: the server decides nothing for it.
+        self.decides = not getattr(backend, "scripted", False)
+        self._withheld: set[str] = set()  # built-ins not offered again in this turn
+        self._store_files: int | None = None  # searchable files in the turn's stores
+        self._retry = False  # the next model call is a second try
+        self._retried_empty = False
 
     def run(self, spec: TurnSpec) -> Outcome:
         items = list(spec.items)
@@ -59,10 +84,23 @@ class TurnCore:
             result = self._call(spec, items, usage, answer_only)
             if isinstance(result, Outcome):
                 return result
+            if isinstance(result, _Again):
+                usage, self._retry = result.usage, True
+                continue
+            self._retry = False
             call, made, usage = result
             if call is None:  # repeated calls only
                 answer_only = True
                 continue
+            if call["name"] == "code_interpreter" and self.decides:
+                code = decisions.program(code_of(call["arguments"]))
+                if code is None:
+                    # Programs are decoded greedily: asking again would write the same.
+                    log.info("%s: the model's code_interpreter input is not a Python program; "
+                             "it answers without code", self.label)
+                    self._withheld.add("code_interpreter")
+                    continue
+                call = {**call, "arguments": json.dumps({"code": code})}
             try:
                 items.append(self._builtin(spec, items, call, made))
             except ToolFailed as exc:
@@ -72,7 +110,7 @@ class TurnCore:
     # --- one model call -----------------------------------------------------------------------
 
     def _call(self, spec: TurnSpec, items: list[Item], usage: Usage | None, answer_only: bool
-              ) -> Outcome | tuple[dict[str, str] | None, Usage, Usage]:
+              ) -> Outcome | _Again | tuple[dict[str, str] | None, Usage, Usage]:
         """The model call's ending (an Outcome), or a built-in call to run (None: only repeated
         calls), with the call's usage and the turn's so far."""
         backend = self.backend
@@ -84,6 +122,8 @@ class TurnCore:
         budget, remaining = prompt.budget(backend.n_ctx, spec.max_prompt_tokens,
                                           spec.max_output_tokens, spent)
         functions, choice = offering.offer(spec, rounds, used)
+        if self.decides:
+            functions, choice = self._decide(spec, items, functions, choice, rounds)
         if answer_only:
             choice = "none"
         json_reply = spec.output_format.json
@@ -103,7 +143,8 @@ class TurnCore:
         request = TurnRequest(
             messages=messages, max_tokens=prompt.reply_limit(backend.n_ctx, prompt_tokens,
                                                              remaining),
-            temperature=spec.sampling.temperature, top_p=spec.sampling.top_p,
+            temperature=max(spec.sampling.temperature, RETRY_TEMPERATURE) if self._retry
+            else spec.sampling.temperature, top_p=spec.sampling.top_p,
             thread_id=spec.kv_key, tools=functions, tool_choice=choice,
             parallel_tool_calls=spec.parallel_tool_calls and not named,
             extra=dict(spec.sampling.extra), json_object=fmt.json_object,
@@ -143,7 +184,78 @@ class TurnCore:
         if calls:
             return Outcome("calls", total, last=made, calls=[
                 FunctionCall(new_id("call"), c["name"], c["arguments"]) for c in calls])
+        if self.decides and not json_reply and result.finish_reason not in ("cancelled",):
+            tools_ran = any(isinstance(i, (BuiltinCall, FunctionOutput)) for i in exchange)
+            if tools_ran and not reply.text.strip():
+                if not self._retried_empty:
+                    self._retried_empty = True
+                    log.info("%s: the answer after tool rounds was empty; sampled again",
+                             self.label)
+                    return _Again(total)
+                log.info("%s: the answer after tool rounds was empty twice; answered from the "
+                         "tool's output", self.label)
+                reply.append(grounding.fallback_answer(exchange, _user_text(items)))
+            elif sources and cite and not reply.annotations:
+                self._quote(reply, sources, exchange, items)
         return self._answer(spec, reply, result, total, made, produced)
+
+    # --- what the server decides for the model ----------------------------------------------
+
+    def _decide(self, spec: TurnSpec, items: list[Item], functions: list[dict[str, Any]],
+                choice: Any, rounds: int) -> tuple[list[dict[str, Any]], Any]:
+        """The tools offered and the choice after the server's decisions (core.decisions):
+        built-ins withheld from this turn go; on the first round under "auto", the message
+        decides whether the round searches, runs code, calls a plainly requested function,
+        or is answered."""
+        names = {f["name"] for f in functions}
+        drop = set(self._withheld)
+        user = _user_text(items)
+        first = rounds == 0 and choice == "auto" and spec.tool_choice == "auto"
+        force: Any = None
+        if "file_search" in names and spec.file_search is not None and self.builtins is not None:
+            search = self.builtins.box.search
+            stores = list(spec.file_search.vector_store_ids)
+            if self._store_files is None:
+                similarity, self._store_files = search.nearest(stores, user if first else "")
+                if first and self._store_files:
+                    log.info("%s: the message's similarity to the files is %.2f (search at "
+                             "%.2f)", self.label, similarity, decisions.SEARCH_SIMILARITY)
+                    if decisions.wants_search(similarity):
+                        force = {"name": "file_search"}
+            if not self._store_files:
+                drop.add("file_search")  # no file to search: the model is not told it may
+            elif first and force is None:
+                drop.add("file_search")
+        if first and force is None and "code_interpreter" in names - drop:
+            if decisions.wants_code(user):
+                force = {"name": "code_interpreter"}
+            else:
+                drop.add("code_interpreter")
+        if first and force is None and self.embed is not None and spec.functions:
+            force = function_intent.decide(user, [f.spec() for f in spec.functions], self.embed)
+        if force is not None and isinstance(force, dict):
+            drop.discard(force["name"])
+        functions = [f for f in functions if f["name"] not in drop]
+        if force is not None:
+            choice = force
+        if not functions:
+            choice = "none"
+        elif isinstance(choice, dict) and choice["name"] in drop:
+            choice = "auto"
+        return functions, choice
+
+    def _quote(self, reply: ReplyStream, sources: list[Source], exchange: list[Item],
+               items: list[Item]) -> None:
+        """The answer cites none of the sources it was given: the sentence of theirs that best
+        matches the question follows it, quoted and cited (core.grounding)."""
+        query = next((i.query for i in reversed(exchange)
+                      if isinstance(i, BuiltinCall) and i.query), None)
+        found = grounding.best_quote(sources, _user_text(items), query)
+        if found is None:
+            return
+        log.info("%s: the answer cited no source; the best-matching passage was quoted",
+                 self.label)
+        reply.append(("\n\n" if reply.text.strip() else "") + grounding.quote_line(*found))
 
     def _answer(self, spec: TurnSpec, reply: ReplyStream, result: TurnResult, usage: Usage,
                 last: Usage, produced: dict[str, str]) -> Outcome:
@@ -175,8 +287,7 @@ class TurnCore:
             return self.builtins.code_interpreter(self.sink, call_id, spec.code_interpreter,
                                                   call["arguments"])
         assert spec.file_search is not None
-        user = next((i.text for i in reversed(items)
-                     if isinstance(i, Message) and i.role == "user"), "")
+        user = _user_text(items)
         searches = sum(isinstance(i, BuiltinCall) and i.name == "file_search" for i in items)
         # Sources may fill about half the context; the rest is the conversation and the reply.
         max_chars = int(self.backend.n_ctx * SOURCES_SHARE * 3)
@@ -199,6 +310,11 @@ def format_error(spec: TurnSpec, text: str) -> str | None:
         except jsonschema.ValidationError as exc:
             return f"The model's reply does not match the schema: {exc.message}"
     return None
+
+
+def _user_text(items: list[Item]) -> str:
+    return next((i.text for i in reversed(items)
+                 if isinstance(i, Message) and i.role == "user"), "")
 
 
 def _exchange(items: list[Item]) -> list[Item]:

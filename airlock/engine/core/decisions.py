@@ -1,0 +1,106 @@
+"""Decisions the server makes for the model about built-in tools, from evidence it holds.
+
+A 135M model cannot tell well whether a message needs a search or a program: its next-token
+probability of a call barely differs between "How many vacation days do I get?" and "Bye!".
+The server can, so under `tool_choice: "auto"`, on the first round of an exchange (docs/
+tool_calls.md, "Where the server decides"):
+
+- file_search: the user's message is compared with the attached stores (the best cosine
+  similarity of any window, `Search.nearest`). At or above SEARCH_SIMILARITY the search runs
+  (the model still writes its own query, fused with the message); below it, file_search is not
+  offered for that round and the model answers. A store with no searchable file offers nothing.
+- code_interpreter: a message that asks for something computed (an arithmetic expression, or a
+  word like calculate/plot/factorial with a number or formula to work on) makes the round run
+  code; any other message is answered without it in the first round.
+
+The thresholds and cues were chosen on the dev half of scripts/eval/tools_warranted_data and
+the test half is reported (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+# Cosine similarity (all-MiniLM-L6-v2) of the user's message to the nearest window of the
+# stores at which the message counts as a question about the files.
+SEARCH_SIMILARITY = 0.25
+
+# An operation between two numbers: 3 + 4, 2^31, 17*3, 2 ** 10, 12 / 4, 5 x 6, 17% of 2350.
+_EXPRESSION = re.compile(r"\d\s*(?:\*\*|[-+*/^×÷x%]|%\s*of)\s*\(?\s*-?\$?\d")
+# A conversion between units: "How many seconds are there in a week?"
+_CONVERSION = re.compile(r"\bhow many \w+ (?:are )?(?:there )?in (?:a|an|one|\d)", re.I)
+_NUMBER = re.compile(r"\d")
+# Words that ask for a computation when the message also has something to compute with.
+_COMPUTE = re.compile(
+    r"\b(?:calculate|compute|evaluate|solve|simplify|factorial|factori[sz]e|fibonacci|prime|"
+    r"primes|square root|cube root|sqrt|squared|cubed|power|exponent|logarithm|log|sum|total|"
+    r"average|mean|median|variance|standard deviation|percent|percentage|divided|divide|"
+    r"multiply|multiplied|times|plus|minus|product|remainder|modulo|gcd|lcm|derivative|"
+    r"integral|integrate|differentiate|digits|decimal places|round)\b", re.I)
+# Drawing needs no number: "plot y = x^2", "draw a sine wave", "chart these sales".
+_DRAW = re.compile(r"\b(?:plot|graph|chart|draw|visuali[sz]e|histogram)\b", re.I)
+_FORMULA = re.compile(r"[a-z]\s*=\s*[-+\w(]|\b(?:sin|cos|tan|sine|cosine|x\^|x²|x\*\*)", re.I)
+
+
+def wants_search(similarity: float) -> bool:
+    """Whether a message this close to the stores' nearest window is about the files."""
+    return similarity >= SEARCH_SIMILARITY
+
+
+def wants_code(message: str) -> bool:
+    """Whether the message asks for something computed (or drawn)."""
+    if _EXPRESSION.search(message) or _CONVERSION.search(message):
+        return True
+    if _DRAW.search(message) and (_NUMBER.search(message) or _FORMULA.search(message)
+                                  or re.search(r"\b(?:data|values|numbers|sales)\b", message,
+                                               re.I)):
+        return True
+    return bool(_COMPUTE.search(message) and (_NUMBER.search(message)
+                                              or _FORMULA.search(message)))
+
+
+# --- a program is a program ------------------------------------------------------------------
+
+# Chat-template and tool markup a small model may write inside a program's string; everything
+# from the first of these on is not the program.
+_MARKUP = re.compile(r"</?tool_call>|</?tool_response>|<\|[^|>]{0,40}\|>|<\|")
+_JSON_TAIL = re.compile(r"[\"'}\]\s]+$")
+_FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)(?:\n```.*)?$", re.S)
+
+
+def program(code: str) -> str | None:
+    """The Python program in what the model wrote as code_interpreter's input, or None when
+    nothing of it parses as Python (prose, a traceback, a tool's message). Markup is cut off,
+    a fence unwrapped, the call's JSON closing after the last line dropped, and trailing lines
+    that do not parse (a sentence after the program) dropped."""
+    code = _MARKUP.split(code, maxsplit=1)[0]
+    fenced = _FENCE.match(code)
+    if fenced:
+        code = fenced.group(1)
+    lines = code.rstrip().splitlines()
+    while lines:
+        text = "\n".join(lines).strip("\n")
+        # The call's JSON closing on the program's last line: print(2 ** 31)"}}
+        for candidate in (text, _JSON_TAIL.sub("", text)):
+            if candidate.strip() and _parses(candidate) and _is_code(candidate):
+                return candidate
+        lines.pop()
+    return None
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _is_code(text: str) -> bool:
+    """A program does something: a lone name or a bare string ("Hello", "'done'") parses but
+    is a word, not code."""
+    body = ast.parse(text).body
+    return not (len(body) == 1 and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, (ast.Name, ast.Constant))
+                and not isinstance(getattr(body[0].value, "value", None), (int, float)))

@@ -1,0 +1,60 @@
+"""What the server adds to an answer from the tools' output when the model's own falls short.
+
+- A search found passages but the answer cites none of them (a small model forgets markers and
+  often misstates the fact): the source sentence that best matches the question is quoted after
+  the answer, with its marker, so the user sees the fact and where it comes from.
+- An answer after tool rounds came out empty twice: a short answer is built from the last
+  tool's output (the quoted passage, what the code printed, what a function returned).
+docs/tool_calls.md, "Where the server decides", says when each applies.
+"""
+
+from __future__ import annotations
+
+import re
+
+from airlock.engine.core.citations import content_words
+from airlock.engine.core.items import BuiltinCall, FunctionOutput, Item, Source
+
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+QUOTE_CHARS = 300
+OUTPUT_CHARS = 400
+# A quote must share at least this many content words with the question: a passage on another
+# topic is not quoted.
+MIN_SHARED = 1
+
+
+def best_quote(sources: list[Source], question: str, query: str | None = None,
+               top: int = 3) -> tuple[Source, str] | None:
+    """The sentence of the best `top` sources sharing the most content words with the question
+    (and the model's query), with its source; ties go to the higher-ranked source."""
+    words = content_words(question) | (content_words(query) if query else set())
+    best: tuple[int, Source, str] | None = None
+    for source in sources[:top]:
+        for sentence in _SENTENCES.split(" ".join(source.text.split("\n"))):
+            sentence = " ".join(sentence.split())
+            if len(sentence) < 12:
+                continue
+            shared = len(words & content_words(sentence))
+            if shared >= MIN_SHARED and (best is None or shared > best[0]):
+                best = (shared, source, sentence[:QUOTE_CHARS])
+    return None if best is None else (best[1], best[2])
+
+
+def quote_line(source: Source, quote: str) -> str:
+    return f'From {source.filename}: "{quote}" {source.marker}'
+
+
+def fallback_answer(exchange: list[Item], question: str) -> str:
+    """A short answer from the exchange's last tool output, for an answer that stayed empty."""
+    for item in reversed(exchange):
+        if isinstance(item, BuiltinCall) and item.name == "file_search":
+            found = best_quote(item.sources, question, item.query)
+            if found is not None:
+                return quote_line(*found)
+            return "I could not find this in the files."
+        if isinstance(item, BuiltinCall):
+            output = item.output.strip() or "(no output)"
+            return "The code's output:\n\n" + output[:OUTPUT_CHARS]
+        if isinstance(item, FunctionOutput):
+            return "The result: " + item.output.strip()[:OUTPUT_CHARS]
+    return ""

@@ -1,0 +1,206 @@
+"""What the server decides for a real model (engine/core/decisions.py, grounding.py and their use
+in the turn core): whether the first round searches or runs code, that code is a program, that
+an answer after tools is never empty, that an answer over sources shows one it can cite. The
+scripted model stands in for a real one here (`scripted = False`), its requests recorded; the
+scripted model itself is left alone (its replies are a test's, verbatim).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from test_turn_core import FakeIngestor, FakeSandbox, FakeSearch, NoStore, RecordingSink
+
+from airlock.engine.core import decisions
+from airlock.engine.core.builtins import Builtins, Toolbox
+from airlock.engine.core.items import CodeInterpreter, FileSearch, Message, TurnSpec
+from airlock.engine.core.turn import RETRY_TEMPERATURE, TurnCore
+from airlock.engine.search import Result
+from airlock.models.scripted import ScriptedBackend
+from airlock.tools.code_interpreter.output import Execution
+
+POLICY = Result("vs_1", "file-b", "benefits.txt", 0.9,
+                "Benefits. Every employee gets 20 days of paid vacation per year. "
+                "Unused days expire in March.", None)
+
+
+class RealModel(ScriptedBackend):
+    """The scripted model playing a real one: the server's decisions apply to it."""
+
+    scripted = False
+
+    def __init__(self, replies: list[dict[str, Any]]):
+        self.requests: list[Any] = []
+        queue = list(replies)
+        super().__init__(lambda _thread: queue.pop(0) if queue else None)
+
+    def generate(self, request, on_text, should_stop):
+        self.requests.append(request)
+        return super().generate(request, on_text, should_stop)
+
+
+@dataclass
+class NearSearch(FakeSearch):
+    similarity: float = 0.0
+    files: int = 1
+
+    def nearest(self, stores, query):
+        return (self.similarity if query else 0.0), self.files
+
+
+def turn_core(backend: ScriptedBackend, search: FakeSearch | None = None,
+              execution: Execution | None = None) -> tuple[TurnCore, RecordingSink, FakeSandbox]:
+    sandbox = FakeSandbox(execution or Execution(logs="2147483648\n"))
+    box = Toolbox(search=search or NearSearch([]), ingestor=FakeIngestor(),  # type: ignore[arg-type]
+                  sandbox=sandbox, files_dir=None)  # type: ignore[arg-type]
+    sink = RecordingSink()
+    return TurnCore(backend, Builtins(NoStore(), box), sink,  # type: ignore[arg-type]
+                    lambda: False), sink, sandbox
+
+
+def ask(text: str, **kw: Any) -> TurnSpec:
+    return TurnSpec(instructions="", items=[Message("user", text)], **kw)
+
+
+def offered(request) -> list[str]:
+    return [t["name"] for t in request.tools]
+
+
+SEARCH_CALL = {"tool_calls": [{"type": "file_search", "file_search": {"query": "vacation"}}]}
+
+
+def code_call(code: str) -> dict[str, Any]:
+    return {"tool_calls": [{"type": "code_interpreter", "code_interpreter": {"input": code}}]}
+
+
+# --- file_search --------------------------------------------------------------------------------
+
+def test_a_question_close_to_the_files_searches_and_the_answer_cites_the_passage():
+    model = RealModel([SEARCH_CALL, {"text": "You get a lot of vacation."}])
+    search = NearSearch([POLICY], similarity=0.6)
+    turn, sink, _ = turn_core(model, search)
+    out = turn.run(ask("How many vacation days do I get?",
+                       file_search=FileSearch(("vs_1",))))
+    assert model.requests[0].tool_choice == {"name": "file_search"}
+    # The model's answer cited nothing: the passage that answers is quoted after it, cited.
+    assert out.text.startswith("You get a lot of vacation.\n\nFrom benefits.txt: ")
+    assert "20 days of paid vacation" in out.text
+    [a] = out.annotations
+    assert (a.kind, a.file_id) == ("file_citation", "file-b")
+    assert "".join(sink.deltas) == out.text
+
+
+def test_chit_chat_is_answered_without_searching():
+    model = RealModel([{"text": "Goodbye!"}])
+    turn, sink, _ = turn_core(model, NearSearch([POLICY], similarity=0.05))
+    out = turn.run(ask("Bye!", file_search=FileSearch(("vs_1",))))
+    assert out.text == "Goodbye!" and not out.annotations
+    assert offered(model.requests[0]) == [] and model.requests[0].tool_choice == "none"
+    assert sink.names() == []
+
+
+def test_no_searchable_file_means_file_search_is_not_offered_even_later():
+    # The cookbook's quiz assistant: file_search and code_interpreter, no vector store.
+    model = RealModel([code_call("print(2 ** 31)"), {"text": "It is 2147483648."}])
+    turn, _, _ = turn_core(model, NearSearch([], similarity=0.9, files=0))
+    out = turn.run(ask("What is 2 to the power of 31?", file_search=FileSearch(()),
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text == "It is 2147483648."
+    assert [offered(r) for r in model.requests] == [["code_interpreter"], ["code_interpreter"]]
+
+
+# --- code_interpreter ---------------------------------------------------------------------------
+
+def test_a_computation_runs_code_and_anything_else_is_answered_without():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": "2147483648."}])
+    turn, _, sandbox = turn_core(model)
+    turn.run(ask("What is 2 to the power of 31?", code_interpreter=CodeInterpreter("thread_1")))
+    assert model.requests[0].tool_choice == {"name": "code_interpreter"}
+    assert sandbox.pool.ran == [("thread_1", "print(2 ** 31)")]
+
+    model = RealModel([{"text": "Math can be fun."}])
+    turn, _, sandbox = turn_core(model)
+    turn.run(ask("I don't like math.", code_interpreter=CodeInterpreter("thread_1")))
+    assert offered(model.requests[0]) == [] and sandbox.pool.ran == []
+
+
+def test_markup_after_the_program_is_cut_before_it_runs():
+    model = RealModel([code_call('print(2 ** 31)\n"}}</tool_call>'), {"text": "2147483648."}])
+    turn, _, sandbox = turn_core(model)
+    turn.run(ask("What is 2 ** 31?", code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", "print(2 ** 31)")]
+
+
+def test_prose_is_never_run_the_model_answers_without_code():
+    model = RealModel([code_call("No passages in the files matched the search."),
+                       {"text": "I could not compute it."}])
+    turn, sink, sandbox = turn_core(model)
+    out = turn.run(ask("Compute 17 * 3.", code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [] and sink.names() == []
+    assert offered(model.requests[1]) == []  # no code for the rest of the turn
+    assert out.ending == "completed" and out.text == "I could not compute it."
+
+
+# --- empty answers ------------------------------------------------------------------------------
+
+def test_an_empty_answer_after_code_is_sampled_again_then_built_from_the_output():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": ""}, {"text": "  "}])
+    turn, sink, _ = turn_core(model)
+    out = turn.run(ask("What is 2 to the power of 31?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert len(model.requests) == 3 and model.requests[2].temperature >= RETRY_TEMPERATURE
+    assert out.ending == "completed" and "2147483648" in out.text
+    assert "".join(sink.deltas) == out.text
+
+
+def test_an_empty_answer_sampled_again_keeps_the_second_try():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": ""}, {"text": "It is 2147483648."}])
+    turn, _, _ = turn_core(model)
+    out = turn.run(ask("What is 2 to the power of 31?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text == "It is 2147483648."
+
+
+# --- the scripted model is verbatim -------------------------------------------------------------
+
+def test_the_scripted_model_gets_no_decisions_and_no_quote():
+    queue = [SEARCH_CALL, {"text": "You get a lot of vacation."}]
+    model = ScriptedBackend(lambda _thread: queue.pop(0) if queue else None)
+    turn, _, _ = turn_core(model, NearSearch([POLICY], similarity=0.01))
+    out = turn.run(ask("Bye!", file_search=FileSearch(("vs_1",))))
+    assert out.text == "You get a lot of vacation."
+
+
+# --- the rules alone ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, program", [
+    ("print(2 ** 31)", "print(2 ** 31)"),
+    ('print(2 ** 31)"}}</tool_call>', "print(2 ** 31)"),  # the call's JSON closing, then markup
+    ("print(2 ** 31)\n}}</tool_call>", "print(2 ** 31)"),
+    ("```python\nx = 3\nprint(x * 2)\n```", "x = 3\nprint(x * 2)"),
+    ("import math\nprint(math.sqrt(2))\nThis prints the root.", "import math\nprint(math.sqrt(2))"),
+    ("SyntaxError: invalid syntax", None),
+    ("No passages in the files matched the search.", None),
+    ('Traceback (most recent call last):\n  File "<stdin>", line 1\nNameError: x', None),
+    ("Hello", None),
+    ("2 ** 31", "2 ** 31"),
+])
+def test_what_counts_as_a_program(written, program):
+    assert decisions.program(written) == program
+
+
+@pytest.mark.parametrize("message, computes", [
+    ("What is 2 to the power of 31?", True),
+    ("Compute (17 + 25) * 3.", True),
+    ("What is 17% of 2350?", True),
+    ("Plot y = x^2 for x from -5 to 5.", True),
+    ("How many seconds are there in a week?", True),
+    ("What is a prime number?", False),
+    ("I don't like math.", False),
+    ("Thank you!", False),
+    ("How many vacation days do I get?", False),
+])
+def test_what_counts_as_a_computation(message, computes):
+    assert decisions.wants_code(message) is computes
