@@ -34,8 +34,8 @@ Checks per case (counted per model and split):
   `questions`, and per question `question_text` and a `question_type` of the enum, plus
   `choices` for MULTIPLE_CHOICE); final answer free of "Traceback"/"SyntaxError";
 - plot: an image produced (an image part in a message or an image output of a code step);
-- all: empty answers (the run's last assistant message has no text and no image, or there is no
-  message), runs not `completed`, messages with tool markup (_conversation_driver.MARKUP),
+- all: empty answers (a `completed` run whose last assistant message has no text and no image,
+  or that wrote no message), runs not `completed`, messages with tool markup (_conversation_driver.MARKUP),
   programs with markup (`<tool_call>`, `</tool_call>`, `<|`, `}}</`), programs that do not parse
   as Python (`ast.parse`, after dropping IPython `%magic`/`!shell` lines).
 """
@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import shlex
 import signal
@@ -92,6 +93,7 @@ class Record:
     last_message_empty: bool = True
     markup_messages: int = 0
     error: str | None = None
+    load1: float | None = None  # the machine's 1-minute load average as the case ended
     checks: dict[str, bool] = field(default_factory=dict)  # filled by score()
 
 
@@ -188,7 +190,8 @@ def score(rec: Record, case: dict[str, Any]) -> None:
         c["no_traceback"] = "traceback" not in last.lower() and "syntaxerror" not in last.lower()
     elif rec.kind == "plot":
         c["image"] = rec.images > 0
-    c["empty"] = rec.last_message_empty
+    # A run that did not complete is counted once, below, not as an empty answer too.
+    c["empty"] = rec.status == "completed" and rec.last_message_empty
     c["not_completed"] = rec.status != "completed"
     c["markup_message"] = rec.markup_messages > 0
     c["markup_program"] = any(m in p for p in rec.programs for m in PROGRAM_MARKUP)
@@ -259,6 +262,7 @@ def evaluate(args: argparse.Namespace, setups, label: str) -> list[Record]:
             assistant_id, file_ids = driver.setup(setup)
             for case in cases:
                 rec = run_case(driver, setup, assistant_id, file_ids, case, label)
+                rec.load1 = os.getloadavg()[0]
                 records.append(rec)
                 bad = miss_names(rec)
                 secs = "?" if rec.seconds is None else f"{rec.seconds:.1f}"
@@ -327,7 +331,7 @@ ROWS = [  # (kind, check, row label, better)
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
     ("quiz", "no_traceback", "quiz: final answer free of a traceback", "↑"),
     ("plot", "image", "plot: an image produced", "↑"),
-    (None, "empty", "all runs: empty answers", "↓"),
+    (None, "empty", "all runs: `completed` with an empty answer", "↓"),
     (None, "not_completed", "all runs: not `completed`", "↓"),
     (None, "markup_message", "all runs: messages with tool markup (runs)", "↓"),
     (None, "markup_program", "all runs: programs with tool markup (runs)", "↓"),
@@ -362,7 +366,15 @@ def misses(records: list[Record]) -> str:
 
 
 def load_records(path: Path) -> list[Record]:
-    return [Record(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    """The records, scored again against the current data (the checks are derived)."""
+    cases = {c["id"]: c for setup, cs in load_setups("all", []) for c in cs}
+    records = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            rec = Record(**json.loads(line))
+            score(rec, cases[rec.id])
+            records.append(rec)
+    return records
 
 
 def report(args: argparse.Namespace, records: list[Record], wall: float | None) -> None:
@@ -373,7 +385,11 @@ def report(args: argparse.Namespace, records: list[Record], wall: float | None) 
     for (model, split), rs in sorted(groups.items()):
         head = (f"Model **{model}**, {split} half: {len(rs)} cases, one fresh thread and run "
                 f"each, `tool_choice` auto; deadline {args.deadline:.0f} s per run"
-                + (f"; {wall / 60:.0f} min wall." if wall is not None else "."))
+                + (f"; {wall / 60:.0f} min wall" if wall is not None else ""))
+        loads = [r.load1 for r in rs if r.load1 is not None]
+        if loads:
+            head += f"; load average {min(loads):.1f}–{max(loads):.1f} on 2 cores"
+        head += "." + (f" {args.note}" if args.note else "")
         print(f"\n## {model}, {split} half\n\n{head}\n\n{table(rs)}\n\nMisses:\n{misses(rs)}")
         if args.write and split == "test":
             command = ("python scripts/eval/tools_warranted.py " + shlex.join(sys.argv[1:])).strip()
@@ -396,6 +412,7 @@ def main() -> None:
     ap.add_argument("--render", help="only print the tables of the records in this file")
     ap.add_argument("--log", help="keep the server log here (default: a temporary file)")
     ap.add_argument("--write", help="update this markdown file's section (test half only)")
+    ap.add_argument("--note", help="a sentence added under the table's heading (e.g. the load)")
     ap.add_argument("--label", help="suffix of the doc section, e.g. before or after")
     args = ap.parse_args()
     if args.render:
