@@ -76,20 +76,16 @@ def test_search_step_results_and_exact_citations(fs_client, fs_server, assistant
     assert_exact_annotations(text)
 
 
-def test_sentences_without_markers_get_the_supporting_source(fs_client, fs_server, assistant):
+def test_a_scripted_reply_without_markers_is_returned_verbatim(fs_client, fs_server, assistant):
+    # An app test compares exact text: the scripted model's reply is annotated only at the
+    # markers it carries (a real model's supported sentences are cited for it: unit tests).
     thread = ask(fs_client)
-    script(fs_server, search("Zorblax"), {"text": (
-        "The Zorblax engine was invented by Mira Tell in Velmora. Also, I like turtles.")},
-        thread_id=thread.id)
+    reply = "The Zorblax engine was invented by Mira Tell in Velmora. Also, I like turtles."
+    script(fs_server, search("Zorblax"), {"text": reply}, thread_id=thread.id)
     run = fs_client.beta.threads.runs.create_and_poll(thread_id=thread.id,
                                                       assistant_id=assistant.id)
     text = fs_client.beta.threads.messages.list(thread.id, run_id=run.id).data[0].content[0].text
-    assert text.value.startswith("The Zorblax engine was invented by Mira Tell in Velmora.【0:")
-    assert text.value.endswith("Also, I like turtles.")  # unsupported: left uncited
-    (ann,) = text.annotations
-    files = {f.id: f.filename for f in fs_client.files.list().data}
-    assert files[ann.file_citation.file_id] == "zorblax.txt"
-    assert_exact_annotations(text)
+    assert text.value == reply and text.annotations == []
 
 
 def test_tool_settings_cap_results(fs_client, fs_server, store):
@@ -127,7 +123,7 @@ class Recorder(AssistantEventHandler):
 def test_stream_orders_search_step_then_cited_message(fs_client, fs_server, assistant):
     thread = ask(fs_client)
     script(fs_server, search("Zorblax"),
-           {"text": "Mira Tell invented it.【0:0†zorblax.txt】 It runs on compressed kelp."},
+           {"text": "Mira Tell invented it.【0:0†zorblax.txt】 It runs on compressed kelp【0:0†zorblax.txt】."},
            thread_id=thread.id)
     rec = Recorder()
     with fs_client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id,
@@ -156,7 +152,7 @@ def test_stream_orders_search_step_then_cited_message(fs_client, fs_server, assi
 
 def test_node_assistant_stream_accepts_the_search_run(fs_client, fs_server, assistant):
     thread = ask(fs_client)
-    script(fs_server, search("Zorblax"), {"text": "Mira Tell made the Zorblax engine in 1987."},
+    script(fs_server, search("Zorblax"), {"text": "Mira Tell made the Zorblax engine in 1987【0:0†zorblax.txt】."},
            thread_id=thread.id)
     out = subprocess.run(["node", str(NODE_DIR / "stream.mjs"), fs_server.base_url, assistant.id,
                           thread.id], capture_output=True, text=True, timeout=120, cwd=NODE_DIR,
@@ -180,7 +176,7 @@ def test_attachment_goes_to_the_threads_own_store(fs_client, fs_server):
     store = fs_client.vector_stores.retrieve(store_id)
     assert store.expires_after.model_dump() == {"anchor": "last_active_at", "days": 7}
     assert store.file_counts.total == 1
-    script(fs_server, search("Orrin eruption"), {"text": "Mount Orrin erupted in 1622."},
+    script(fs_server, search("Orrin eruption"), {"text": "Mount Orrin erupted in 1622【0:0†orrin.html】."},
            thread_id=thread.id)
     # The run waits for the attachment to be ingested before it searches.
     run = fs_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=plain.id)

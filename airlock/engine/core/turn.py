@@ -153,7 +153,9 @@ class TurnCore:
         cite = bool(sources or produced) and not json_reply
         # A JSON reply is bounded by its grammar; prose is watched for loops.
         guard = None if json_reply else LoopGuard()
-        reply = ReplyStream(self.sink, Citations(sources) if cite else None, guard)
+        # A scripted reply is annotated only at the markers it carries.
+        reply = ReplyStream(self.sink, Citations(sources, auto=self.decides) if cite else None,
+                            guard)
         try:
             result = backend.generate(
                 request, reply.on_text,
