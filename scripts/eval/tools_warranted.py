@@ -392,7 +392,11 @@ def report(args: argparse.Namespace, records: list[Record], wall: float | None) 
         head += "." + (f" {args.note}" if args.note else "")
         print(f"\n## {model}, {split} half\n\n{head}\n\n{table(rs)}\n\nMisses:\n{misses(rs)}")
         if args.write and split == "test":
-            command = ("python scripts/eval/tools_warranted.py " + shlex.join(sys.argv[1:])).strip()
+            argv = sys.argv[1:]
+            if "--note" in argv:  # the note is printed under the heading already
+                i = argv.index("--note")
+                argv = argv[:i] + argv[i + 2:]
+            command = ("python scripts/eval/tools_warranted.py " + shlex.join(argv)).strip()
             name = f"eval-tools-warranted-{model}" + (f"-{args.label}" if args.label else "")
             title = f"Evaluation: tools when warranted ({model}, test half" + (
                 f", {args.label})" if args.label else ")")
