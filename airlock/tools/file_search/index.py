@@ -12,6 +12,16 @@ by the largest attainable value, L / 61, so it lies in (0, 1]:
 - the score says how consistently high a chunk ranked, not how similar it is to the query
   in absolute terms, so a score_threshold keeps the chunks that the retrievers agree on.
 
+Several queries (the server searches [the model's query, the user's message]) do not count
+alike: each query's lists are weighted by (s_q / s_max) ** QUERY_WEIGHT_POWER, where s_q is the
+query's best cosine similarity to any window searched and s_max the best of all the queries, so
+the query that comes closest to the files counts fully and one that matches nothing in
+particular (a small model writes "file_search", "1", or its tool's parameter description)
+hardly counts. RRF then sums w / (60 + rank) and the score is divided by the largest
+attainable value, sum(w) / 61. A single query, keyword mode, and stores without vectors weigh
+every list 1, as above. The weight trusts closeness: a junk query that happens to match a file
+well (a model writing "file search" to a store holding a guide to searching) counts fully.
+
 Vectors. The embedding model reads only `embedder.window` word pieces, far fewer than a
 chunk, so chunks are embedded as overlapping sub-windows that together cover all of each
 chunk. A chunk's vector rank comes from its best window, so a fact at the end of a long chunk
@@ -61,6 +71,9 @@ _EMBED_BATCH = 16
 # to rank 60. 8 instead of 4 raised hybrid recall@5 on the eval's dev half from 0.82 to 0.85.
 _WINDOWS_PER_CHUNK_GUESS = 8
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-]*[A-Za-z0-9]")
+# Chosen on the dev half of scripts/eval/retrieval_mixed.py (SmolLM2's and Qwen's own queries
+# fused with the user's message); see the module docstring.
+QUERY_WEIGHT_POWER = 8.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,15 @@ def collection_name(store_id: str) -> str:
     return "h-" + hashlib.sha256(store_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def query_weights(similarities: list[float]) -> list[float]:
+    """Each query's weight from its best cosine similarity to the files searched: 1 for the
+    closest, (s / s_max) ** QUERY_WEIGHT_POWER for the others (module docstring)."""
+    best = max(similarities, default=0.0)
+    if best <= 0.0:
+        return [1.0] * len(similarities)
+    return [(max(0.0, s) / best) ** QUERY_WEIGHT_POWER for s in similarities]
+
+
 def _clean(text: str) -> str:
     # Lone surrogates (legal in JSON strings) cannot be encoded for SQLite or the tokenizer.
     try:
@@ -89,13 +111,17 @@ def _clean(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def fuse(rankings: list[list[ChunkKey]]) -> list[tuple[ChunkKey, float]]:
-    """Reciprocal rank fusion, normalized to (0, 1] (see the module docstring), best first."""
+def fuse(rankings: list[list[ChunkKey]], weights: list[float] | None = None
+         ) -> list[tuple[ChunkKey, float]]:
+    """Reciprocal rank fusion, each ranking counting its weight (1 by default), normalized to
+    (0, 1] (see the module docstring), best first."""
+    if weights is None:
+        weights = [1.0] * len(rankings)
     totals: dict[ChunkKey, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights, strict=True):
         for rank, key in enumerate(ranking, start=1):
-            totals[key] = totals.get(key, 0.0) + 1.0 / (RRF_K + rank)
-    best = len(rankings) / (RRF_K + 1)
+            totals[key] = totals.get(key, 0.0) + weight / (RRF_K + rank)
+    best = sum(weights) / (RRF_K + 1)
     return sorted(((key, min(1.0, total / best)) for key, total in totals.items()),
                   key=lambda item: (-item[1], item[0]))
 
@@ -237,8 +263,9 @@ class SearchIndex:
         return self._keywords.count(store_id)
 
     def _vector_ranking(self, cols: list[tuple[str, Any]], vector: np.ndarray, n: int,
-                        where: dict | None) -> list[ChunkKey]:
-        """Top n chunks by their best window's cosine distance, across stores."""
+                        where: dict | None) -> tuple[list[ChunkKey], float]:
+        """Top n chunks by their best window's cosine distance, across stores, and the best
+        window's cosine similarity (0 when there is none)."""
         best: dict[ChunkKey, float] = {}
         for store_id, col in cols:
             fetch = n * _WINDOWS_PER_CHUNK_GUESS
@@ -263,7 +290,8 @@ class SearchIndex:
             for key, dist in found.items():
                 if dist < best.get(key, float("inf")):
                     best[key] = dist
-        return sorted(best, key=lambda key: (best[key], key))[:n]
+        ranking = sorted(best, key=lambda key: (best[key], key))[:n]
+        return ranking, (1.0 - float(best[ranking[0]])) if ranking else 0.0
 
     def nearest(self, store_ids: list[str], query: str,
                 file_ids: Collection[str] | None = None) -> float:
@@ -307,20 +335,28 @@ class SearchIndex:
         n = max(3 * k, 50)
 
         rankings: list[list[ChunkKey]] = []
+        weights: list[float] = []
+        per_query = [1.0] * len(queries)  # the queries' weights (module docstring)
         if mode in ("hybrid", "vector"):
             cols = [(s, c) for s in stores if (c := self._collection(s, create=False)) is not None]
             if cols:
                 where = None if allowed is None else (
                     {"file_id": allowed[0]} if len(allowed) == 1 else {"file_id": {"$in": allowed}})
+                similarities = []
                 for vector in self._embedder.embed(queries):
-                    rankings.append(self._vector_ranking(cols, vector, n, where))
+                    ranking, similarity = self._vector_ranking(cols, vector, n, where)
+                    rankings.append(ranking)
+                    similarities.append(similarity)
+                per_query = query_weights(similarities)
             else:
                 rankings.extend([] for _ in queries)  # still counts toward the normalization
+            weights += per_query
         if mode in ("hybrid", "keyword"):
             for q in queries:
                 rankings.append(self._keywords.search(stores, q, n, allowed))
+            weights += per_query
 
-        top = fuse(rankings)[:k]
+        top = fuse(rankings, weights)[:k]
         texts = self._keywords.texts([key for key, _ in top])
         # A key without text was deleted between the two reads; dropping it is correct.
         return [Hit(key[0], key[1], key[2], texts[key], score)
