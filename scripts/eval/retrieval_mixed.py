@@ -2,8 +2,8 @@
 own query, and the fused search the server runs.
 
 Run: .venv/bin/python scripts/eval/retrieval_mixed.py [--split dev|test|all] [--k 20]
-                      [--models smollm2,qwen | none] [--misses]
-                      [--write docs/benchmarks.md [--label before]]
+                      [--models smollm2,qwen | none] [--misses] [--seed-flow]
+                      [--write docs/benchmarks.md [--label before] [--tried FILE.md]]
 
 Why a second set. scripts/eval/retrieval.py's test half (King James Bible) has been looked at
 more than once and is no longer held out; its corpus is also one kind of text. This set is new,
@@ -49,6 +49,10 @@ Models: smollm2 (the embedded default, Registry.load(None, None)) and qwen
 (Qwen2.5-Coder-0.5B-Instruct Q4_K_M from the test-model cache).
 
 All searches are hybrid (the server's mode). recall@1/@5, MRR over the first --k hits.
+
+--seed-flow asks only the seed tutorial's file_search question (seeds/002, the math tutor and
+the GPT-2 paper) of these documents plus a stand-in for the paper, and prints where each query
+ranks the paper (see seed_flow).
 """
 
 from __future__ import annotations
@@ -157,11 +161,11 @@ def write_docx(source: str, out: Path) -> None:
     doc.save(str(out))
 
 
-def materialize(out: Path) -> list[Path]:
+def materialize(out: Path, sources: list[Path]) -> list[Path]:
     """The documents as an app would upload them, in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for src in sorted(DOCS.iterdir()):
+    for src in sources:
         if src.name.endswith((".pdf.txt", ".docx.txt")):
             target = out / src.name[: -len(".txt")]
             (write_pdf if target.suffix == ".pdf" else write_docx)(src.read_text(), target)
@@ -172,8 +176,9 @@ def materialize(out: Path) -> list[Path]:
     return files
 
 
-def build(root: Path, embedder: Embedder) -> tuple[SearchIndex, dict[str, int]]:
-    files = materialize(root / "files")
+def build(root: Path, embedder: Embedder, extra: tuple[Path, ...] = ()
+          ) -> tuple[SearchIndex, dict[str, int]]:
+    files = materialize(root / "files", sorted(DOCS.iterdir()) + list(extra))
     parser = BoundedParser(ParseLimits())  # the server's parse path, default limits
     index = SearchIndex(root / "index", embedder)
     n_chunks = {}
@@ -190,23 +195,25 @@ def build(root: Path, embedder: Embedder) -> tuple[SearchIndex, dict[str, int]]:
 
 # -- the models' queries ---------------------------------------------------------------------
 
-def model_queries(name: str, questions: list[dict]) -> dict[str, str]:
-    """question text -> the query `name` writes when forced to call file_search (cached)."""
+def model_queries(name: str, texts: list[str], instructions: str = INSTRUCTIONS,
+                  with_code: bool = False, cache_name: str = "") -> dict[str, str]:
+    """user message -> the query `name` writes when forced to call file_search (cached).
+    with_code: code_interpreter is on offer too, as in the seed tutorial's assistant."""
     from airlock.engine.core.builtins import query_of
-    from airlock.engine.core.offering import FILE_SEARCH
+    from airlock.engine.core.offering import CODE_INTERPRETER, FILE_SEARCH
 
-    tools = [FILE_SEARCH]
+    tools = [CODE_INTERPRETER, FILE_SEARCH] if with_code else [FILE_SEARCH]
     choice = {"name": "file_search"}
     path = MODELS[name]
     model_tag = (f"{Path(path).name}:{Path(path).stat().st_size}" if path else
                  "embedded:" + _embedded_tag())
-    key = hashlib.sha256(json.dumps([model_tag, INSTRUCTIONS, tools, choice],
+    key = hashlib.sha256(json.dumps([model_tag, instructions, tools, choice],
                                     sort_keys=True).encode()).hexdigest()[:16]
-    cache_file = CACHE / f"queries-{name}.json"
+    cache_file = CACHE / f"queries-{name}{cache_name}.json"
     cached = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     if cached.get("key") != key:
         cached = {"key": key, "model": model_tag, "queries": {}}
-    todo = [q["question"] for q in questions if q["question"] not in cached["queries"]]
+    todo = [t for t in dict.fromkeys(texts) if t not in cached["queries"]]
     if todo:
         from airlock.engine.core.prompt import fit
         from airlock.models.backend import TurnRequest
@@ -217,7 +224,7 @@ def model_queries(name: str, questions: list[dict]) -> dict[str, str]:
         t0 = time.perf_counter()
         try:
             for i, text in enumerate(todo):
-                messages, _ = fit(backend, INSTRUCTIONS, [{"role": "user", "content": text}],
+                messages, _ = fit(backend, instructions, [{"role": "user", "content": text}],
                                   budget=backend.n_ctx - 512, tools=tools, tool_choice=choice)
                 request = TurnRequest(messages=messages, max_tokens=256, temperature=0.0,
                                       tools=tools, tool_choice=choice, parallel_tool_calls=False,
@@ -232,7 +239,7 @@ def model_queries(name: str, questions: list[dict]) -> dict[str, str]:
             registry.close()
         CACHE.mkdir(parents=True, exist_ok=True)
         cache_file.write_text(json.dumps(cached, indent=1, ensure_ascii=False) + "\n")
-    return {q["question"]: cached["queries"][q["question"]]["query"] for q in questions}
+    return {t: cached["queries"][t]["query"] for t in texts}
 
 
 def _embedded_tag() -> str:
@@ -240,6 +247,52 @@ def _embedded_tag() -> str:
 
     p = Path(embedded_gguf())
     return f"{p.name}:{p.stat().st_size}"
+
+
+def fused_query(own: str, user: str) -> str | list[str]:
+    """What Builtins.file_search searches: [the model's query, the user's message]."""
+    both = list(dict.fromkeys(s for s in (own, user.strip()) if s))
+    return both if len(both) > 1 else own
+
+
+# -- the seed tutorial -----------------------------------------------------------------------
+
+SEED_QUESTION = "What are some cool math concepts behind this ML paper pdf? Explain in two sentences."
+SEED_PAPER = DATA / "seed_flow" / "language_models_are_unsupervised_multitask_learners.pdf.txt"
+SEED_INSTRUCTIONS = "You are a personal math tutor. Answer questions briefly, in a sentence or less."
+
+
+def seed_flow(models: list[str]) -> None:
+    """The seed tutorial's file_search step (seeds/002: the math tutor reads the GPT-2 paper and
+    is asked SEED_QUESTION), with the paper in a store that holds other documents too, as an
+    app's store does: where does each query rank the paper's chunks? The paper is stood in for
+    by a summary in our own words (retrieval_mixed_data/seed_flow/). Each model's query is
+    written twice: as in the main eval, and with the seed assistant's instructions and both
+    of its built-ins (code_interpreter, file_search) on offer."""
+    queries: dict[str, str | list[str]] = {"user message": SEED_QUESTION}
+    for m in models:
+        for how, own in (
+                ("", model_queries(m, [SEED_QUESTION])[SEED_QUESTION]),
+                (", as the seed's tutor", model_queries(
+                    m, [SEED_QUESTION], SEED_INSTRUCTIONS, with_code=True,
+                    cache_name="-seed")[SEED_QUESTION])):
+            queries[f"{m} query{how}"] = own
+            queries[f"{m} fused (server){how}"] = fused_query(own, SEED_QUESTION)
+    paper = SEED_PAPER.name[: -len(".txt")]
+    with tempfile.TemporaryDirectory(prefix="eval-retrieval-seed-") as tmp:
+        index, n_chunks = build(Path(tmp), Embedder(), (SEED_PAPER,))
+        try:
+            print(f"{len(n_chunks)} documents, {sum(n_chunks.values())} chunks; "
+                  f"question {SEED_QUESTION!r}\n")
+            print("| query | as searched | rank of the paper's first chunk | top 3 files |")
+            print("|---|---|---|---|")
+            for label, query in queries.items():
+                hits = index.search([STORE], query, k=20)
+                rank = next((i + 1 for i, h in enumerate(hits) if h.file_id == paper), None)
+                top = ", ".join(f"{h.file_id} ({h.score:.2f})" for h in hits[:3])
+                print(f"| {label} | {json.dumps(query)} | {rank} | {top} |")
+        finally:
+            index.close()
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -254,6 +307,9 @@ def main() -> None:
     ap.add_argument("--misses", action="store_true", help="list each row's misses at 5")
     ap.add_argument("--write", help="update this markdown file's section for this evaluation")
     ap.add_argument("--label", help="suffix of the doc section (e.g. before), to keep tables apart")
+    ap.add_argument("--seed-flow", action="store_true",
+                    help="only the seed tutorial's question against these documents plus the "
+                         "paper it uploads (see seed_flow)")
     ap.add_argument("--tried", help="a markdown file whose text is added to the written section "
                                     "(what was tried on the dev half)")
     args = ap.parse_args()
@@ -266,7 +322,10 @@ def main() -> None:
             raise SystemExit(f"unknown model {m!r}; known: {', '.join(MODELS)}")
 
     # Queries first: loading a chat model and the embedder at once would crowd the 2 cores.
-    written = {m: model_queries(m, questions) for m in models}
+    if args.seed_flow:
+        seed_flow(models)
+        return
+    written = {m: model_queries(m, [q["question"] for q in questions]) for m in models}
 
     embedder = Embedder()
     with tempfile.TemporaryDirectory(prefix="eval-retrieval-mixed-") as tmp:
@@ -287,11 +346,9 @@ def main() -> None:
             for m in models:
                 own = [written[m][q["question"]] for q in questions]
                 run(f"{m} query", own)
-                fused: list[str | list[str]] = []
-                for query, q in zip(own, questions, strict=True):
-                    both = list(dict.fromkeys(s for s in (query, q["question"].strip()) if s))
-                    fused.append(both if len(both) > 1 else query)
-                run(f"{m} fused (server)", fused)
+                run(f"{m} fused (server)",
+                    [fused_query(query, q["question"]) for query, q in zip(own, questions,
+                                                                          strict=True)])
         finally:
             index.close()
 
