@@ -16,11 +16,16 @@ call format (models.call_formats; the KV prefix makes every step cost only its n
    with every declared property written (json_grammar.all_declared: small models leave out
    the optional ones, which real models send and functions read).
    A function that takes only Python code (code_interpreter, Llama's python tool) gets its
-   program written as a Markdown Python block (```` ```python ```` after the reply's text, up
-   to the closing fence), not inside the call's JSON string: in a fence SmolLM2-135M writes a
-   program ("def f(n): ... print(f(31))") where inside a JSON string it writes prose
-   ("2^31 ≡ 16"), and a fence is where every chat model learned its code. The program becomes
-   the `code` argument;
+   program written where the model writes code best:
+   - GENERIC format (models whose template knows no tools): as a Markdown Python block
+     (```` ```python ```` after the reply's text, up to the closing fence). In a fence
+     SmolLM2-135M writes a program ("result = 2 ** 31; print(...)") where inside a JSON string
+     it writes prose ("2^31 ≡ 16");
+   - native formats: inside the call's `code` string, opened on a new line (small models then
+     write the whole program, definitions then the print, where on the same line they write a
+     bare call to a function they never define), any JSON string characters, closed by us at
+     the token budget. In a fence after its tool-aware prompt, Qwen2.5-Coder-0.5B wrapped its
+     program in a `def code_interpreter(code)` of its own;
 4. with parallel_tool_calls, decide again whether another call follows (up to the format's
    maximum).
 Arguments are validated with jsonschema as a guarantee.
@@ -41,6 +46,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from airlock.models.call_formats import JSON_OPENERS, CallFormat, advance
 from airlock.models.json_grammar import (
+    _CHAR_RULE,
     all_declared,
     json_schema_gbnf,
     quantize_budget,
@@ -57,6 +63,8 @@ CODE_BUDGET = 768
 REPEATED_LINES = 3
 CODE_FENCE = "```python\n"
 FENCE_END = "```"
+CODE_OPENING = ' {"code": "\\n'
+CODE_GBNF = f'root ::= char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
 # The opener probability is summed over the next tokens of at least this probability (along
 # the whole path), at most this many tokens deep and this many candidates wide.
 MIN_PATH_P = 0.01
@@ -216,8 +224,9 @@ class ToolTurn:
         schema = self.tools[name].get("parameters") or {"type": "object"}
         value: Any = None
         if takes_code(schema):
-            value = self._code(prefix, min(CODE_BUDGET, self.max_tokens - self.generated
-                                           - CALL_OVERHEAD))
+            room = min(CODE_BUDGET, self.max_tokens - self.generated - CALL_OVERHEAD)
+            value = self._code_in_string(text, room) if self.fmt.native \
+                else self._code(prefix, room)
         if value is None:
             budget = max(MIN_ARGS_BUDGET // 2,
                          min(budget, self.max_tokens - self.generated - CALL_OVERHEAD))
@@ -228,6 +237,21 @@ class ToolTurn:
             value = json.loads(self._detok(self._tokens(text, grammar, budget)))
         jsonschema.validate(value, schema)
         return json.dumps(value)
+
+    def _code_in_string(self, text: str, budget: int) -> dict[str, str] | None:
+        """The program, written in the call's `code` string from a new line; None when the
+        model wrote none there (loops are cut as in `_code`)."""
+        grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
+
+        def looping(out: list[int]) -> bool:
+            return _repeat_run(self._detok(out).replace("\\n", "\n")) >= REPEATED_LINES
+
+        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=looping))
+        cut = not raw.endswith('"}')
+        if cut:  # the budget ran out or a loop was stopped: close the string ourselves
+            raw = _complete_escapes(raw) + '"}'
+        code = json.loads(CODE_OPENING + raw)["code"]
+        return _program(code, cut)
 
     def _code(self, prefix: str, budget: int) -> dict[str, str] | None:
         """The program, written in a Python block after the reply's text `prefix`; None when
@@ -245,12 +269,7 @@ class ToolTurn:
 
         raw = self._detok(self._tokens(text, None, budget, halt=done))
         cut = FENCE_END not in raw  # the budget ran out or a loop was stopped
-        code = raw.split(FENCE_END, 1)[0]
-        lines = code.strip("\n").split("\n")
-        if cut and len(lines) > 1:
-            lines = lines[:-1]  # unfinished
-        code = "\n".join(_without_repeats(lines)).strip("\n")
-        return {"code": code} if code.strip() else None
+        return _program(raw.split(FENCE_END, 1)[0], cut)
 
     def _encode(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False) if text else []
@@ -319,6 +338,31 @@ def takes_code(schema: dict[str, Any]) -> bool:
     return (schema.get("type") == "object" and isinstance(props, dict) and list(props) == ["code"]
             and isinstance(props["code"], dict) and props["code"].get("type") == "string"
             and set(props["code"]) <= {"type", "description", "title"})
+
+
+def _program(code: str, cut: bool) -> dict[str, str] | None:
+    """The `code` argument of what the model wrote; `cut`: decoding stopped before the program
+    ended, so its unfinished last line goes."""
+    lines = code.strip("\n").split("\n")
+    if cut and len(lines) > 1:
+        lines = lines[:-1]  # unfinished
+    code = "\n".join(_without_repeats(lines)).strip("\n")
+    return {"code": code} if code.strip() else None
+
+
+def _complete_escapes(raw: str) -> str:
+    """JSON string characters (valid so far) cut anywhere: without a trailing incomplete
+    escape (a lone backslash, or `\\u` and fewer than four hex digits)."""
+    i = raw.rfind("\\")
+    if i < 0:
+        return raw
+    run = len(raw[: i + 1]) - len(raw[: i + 1].rstrip("\\"))  # backslashes ending at i
+    if run % 2 == 0:
+        return raw  # escaped backslashes, complete
+    tail = raw[i + 1:]
+    if tail == "" or (tail[0] == "u" and len(tail) < 5):
+        return raw[:i]
+    return raw
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airlock.models.call_decoding import takes_code
+from airlock.models.call_decoding import _complete_escapes, takes_code
 from airlock.models.call_formats import (
     GENERIC,
     HERMES,
@@ -219,6 +219,15 @@ def test_code_only_functions_are_recognised():
         "code": {"type": "string"}, "lang": {"type": "string"}}})
     assert not takes_code({"type": "object", "properties": {
         "code": {"type": "string", "maxLength": 5}}})  # constrained: the schema grammar
+
+
+@pytest.mark.parametrize("raw,kept", [
+    ("print(1)", "print(1)"), ("a\\nb", "a\\nb"), ("a\\", "a"), ("a\\u00", "a"),
+    ("a\\u0041", "a\\u0041"), ("a\\\\", "a\\\\"), ("a\\\\\\", "a\\\\"),
+])
+def test_a_cut_code_string_loses_only_its_incomplete_escape(raw, kept):
+    assert _complete_escapes(raw) == kept
+    json.loads(f'"{kept}"')
 
 
 def test_a_program_that_loops_keeps_one_copy_of_the_repeated_line():
