@@ -204,3 +204,10 @@ def test_what_counts_as_a_program(written, program):
 ])
 def test_what_counts_as_a_computation(message, computes):
     assert decisions.wants_code(message) is computes
+
+
+def test_a_query_copied_from_the_tools_description_is_no_query():
+    from airlock.engine.core.builtins import query_of
+    assert query_of('{"query": "What to look for in the files."}', "vacation days") == \
+        "vacation days"
+    assert query_of('{"query": "vacation policy"}', "How many days?") == "vacation policy"

@@ -13,12 +13,14 @@ from typing import Any
 
 from airlock.engine.core.items import BUILTIN_NAMES, Choice, TurnSpec
 
+FILE_SEARCH_DESCRIPTION = ("Search the user's uploaded files for passages about a topic. Use it "
+                           "for any question about their documents.")
+QUERY_DESCRIPTION = "What to look for in the files."
 FILE_SEARCH = {
     "name": "file_search",
-    "description": "Search the user's uploaded files for passages about a topic. Use it for any "
-                   "question about their documents.",
+    "description": FILE_SEARCH_DESCRIPTION,
     "parameters": {"type": "object", "properties": {
-        "query": {"type": "string", "description": "What to look for in the files."}},
+        "query": {"type": "string", "description": QUERY_DESCRIPTION}},
         "required": ["query"]},
 }
 CODE_INTERPRETER = {
