@@ -1,7 +1,7 @@
-"""Tool-call evaluation: does the model call the right function (or answer), with valid arguments?
+"""Tool-call evaluation: does the server call the right function (or answer), with valid arguments?
 
 Run: .venv/bin/python scripts/eval/tool_calls.py [--model NAME_OR_GGUF] [--models-config FILE]
-                                                 [--split dev|test|all]
+                                                 [--split dev|test|all] [--model-only]
                                                  [--write docs/benchmarks.md [--label before]]
 
 Dev and test halves. Each case carries its half ("dev" or "test") as written in CASES: the cases
@@ -13,9 +13,16 @@ the test half is what is reported (the default) and nobody may pick a setting by
 Each case is a user message, the tools on offer, and what a good assistant does: call a named
 function, or answer. Every case runs twice on the engine's own prompt (instructions, the generic
 tool section, grammar-constrained decoding):
-  - tool_choice "auto": is the decision right? (correct-decision rate, reported as it is);
+  - tool_choice "auto", decided as the server decides it: first the server's own decision
+    (airlock.engine.core.function_intent.decide: the message against the functions by
+    all-MiniLM-L6-v2 similarity and name cues) forces a function, suppresses calls ("none"), or
+    leaves the decision to the model (then the model's opener probability decides, tool_choice
+    "auto"). Is the decision right? (correct-decision rate, reported as it is). `--model-only`
+    skips the server's decision: the model alone, as before issue 25;
   - tool_choice forced to the expected function (or "required" for answer cases): do the
-    arguments parse and validate against the schema? (schema-valid-argument rate, must be 100%).
+    arguments parse and validate against the schema? (schema-valid-argument rate, must be 100%)
+    and do they hold every property the schema declares (models.json_grammar.all_declared:
+    all but those with a default or no constraint), as real models send them?
 """
 
 from __future__ import annotations
@@ -31,9 +38,12 @@ import jsonschema
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _report import write_section  # noqa: E402
 
+from airlock.engine.core.function_intent import decide  # noqa: E402
 from airlock.engine.core.prompt import fit  # noqa: E402
 from airlock.models.backend import TurnRequest  # noqa: E402
+from airlock.models.json_grammar import all_declared  # noqa: E402
 from airlock.models.registry import Registry  # noqa: E402
+from airlock.tools.file_search import Embedder  # noqa: E402
 
 
 def fn(name, description, properties, required):
@@ -103,12 +113,26 @@ def run_case(backend, text: str, choice):
     return backend.generate(request, lambda _: None, lambda: False)
 
 
+def holds_declared(value, schema) -> bool:
+    """Whether `value` holds every property `all_declared(schema)` requires, at every depth."""
+    if isinstance(value, list):
+        items = schema.get("items")
+        return all(holds_declared(v, items) for v in value) if isinstance(items, dict) else True
+    if not isinstance(value, dict):
+        return True
+    props = schema.get("properties") or {}
+    return all(p in value for p in schema.get("required", [])) and all(
+        holds_declared(value[p], sub) for p, sub in props.items() if p in value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
     ap.add_argument("--models-config")
     ap.add_argument("--split", choices=("dev", "test", "all"), default="test",
                     help="which half to run (default test, the reported one; tune on dev only)")
+    ap.add_argument("--model-only", action="store_true",
+                    help="the model decides alone (no server decision): the code before issue 25")
     ap.add_argument("--write")
     ap.add_argument("--label", help="suffix of the doc section (e.g. before), to keep tables apart")
     args = ap.parse_args()
@@ -116,35 +140,52 @@ def main() -> None:
              if args.split == "all" or half == args.split]
     registry = Registry.load(args.model, args.models_config)
     backend = registry.backend(registry.default)
+    # The server's embedder (airlock.engine.search builds it the same way, with its data dir's
+    # cache of the converted model).
+    embed = None if args.model_only else Embedder().embed
     schemas = {t["name"]: t["parameters"] for t in TOOLS}
-    right = valid = calls = called_right = 0
+    right = valid = calls = called_right = complete = 0
+    server = {"forced": 0, "none": 0, "model": 0}
     misses = []
     t0 = time.perf_counter()
     for text, expected in cases:
-        got = run_case(backend, text, "auto").tool_calls
+        choice = decide(text, TOOLS, embed) if embed is not None else None
+        server["model" if choice is None else "none" if choice == "none" else "forced"] += 1
+        got = run_case(backend, text, "auto" if choice is None else choice).tool_calls
         decision = got[0]["name"] if got else None
         right += decision == expected
         called_right += (decision is None) == (expected is None)
         if decision != expected:
-            misses.append(f"{text!r}: expected {expected or 'answer'}, got {decision or 'answer'}")
+            misses.append(f"{text!r}: expected {expected or 'answer'}, got {decision or 'answer'}"
+                          f" (server: {choice or 'model decides'})")
         forced = run_case(backend, text, {"name": expected} if expected else "required")
         for c in forced.tool_calls + got:
             calls += 1
             try:
-                jsonschema.validate(json.loads(c["arguments"]), schemas[c["name"]])
+                arguments = json.loads(c["arguments"])
+                jsonschema.validate(arguments, schemas[c["name"]])
                 valid += 1
             except (ValueError, jsonschema.ValidationError) as exc:
                 misses.append(f"INVALID {c}: {exc}")
+                continue
+            if holds_declared(arguments, all_declared(schemas[c["name"]])):
+                complete += 1
+            else:
+                misses.append(f"INCOMPLETE {c}")
     seconds = time.perf_counter() - t0
     registry.close()
     n = len(cases)
+    decided = "model alone" if args.model_only else (
+        f"forced {server['forced']}, none {server['none']}, model {server['model']}")
     table = "\n".join([
-        "| model | half | cases | correct-decision rate (auto: right function, or answer) "
-        "| of which call-vs-answer right | schema-valid-argument rate | time |",
-        "|---|---|---|---|---|---|---|",
-        f"| {registry.default} | {args.split} | {n} | {right}/{n} = **{right / n:.0%}** "
-        f"| {called_right}/{n} = {called_right / n:.0%} "
-        f"| {valid}/{calls} = **{valid / calls:.0%}** | {seconds:.0f} s |",
+        "| model | half | cases | server's decision | correct-decision rate (auto: right "
+        "function, or answer) | of which call-vs-answer right | schema-valid-argument rate "
+        "| arguments with every declared property | time |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {registry.default} | {args.split} | {n} | {decided} "
+        f"| {right}/{n} = **{right / n:.0%}** | {called_right}/{n} = {called_right / n:.0%} "
+        f"| {valid}/{calls} = **{valid / calls:.0%}** | {complete}/{calls} = {complete / calls:.0%} "
+        f"| {seconds:.0f} s |",
     ])
     print(table)
     print("\n".join(misses), file=sys.stderr)
