@@ -211,3 +211,12 @@ def test_a_query_copied_from_the_tools_description_is_no_query():
     assert query_of('{"query": "What to look for in the files."}', "vacation days") == \
         "vacation days"
     assert query_of('{"query": "vacation policy"}', "How many days?") == "vacation policy"
+
+
+def test_an_answer_citing_another_source_still_gets_the_best_passage_quoted():
+    other = Result("vs_1", "file-t", "travel.md", 0.5, "Trains: book them a week ahead.", None)
+    model = RealModel([SEARCH_CALL, {"text": "Trains need a week【0:1†travel.md】."}])
+    turn, _, _ = turn_core(model, NearSearch([POLICY, other], similarity=0.6))
+    out = turn.run(ask("How many vacation days do I get?", file_search=FileSearch(("vs_1",))))
+    assert [a.file_id for a in out.annotations] == ["file-t", "file-b"]
+    assert "20 days of paid vacation" in out.text

@@ -197,7 +197,7 @@ class TurnCore:
                 log.info("%s: the answer after tool rounds was empty twice; answered from the "
                          "tool's output", self.label)
                 reply.append(grounding.fallback_answer(exchange, _user_text(items)))
-            elif sources and cite and not reply.annotations:
+            elif sources and cite:
                 self._quote(reply, sources, exchange, items)
         return self._answer(spec, reply, result, total, made, produced)
 
@@ -248,14 +248,15 @@ class TurnCore:
 
     def _quote(self, reply: ReplyStream, sources: list[Source], exchange: list[Item],
                items: list[Item]) -> None:
-        """The answer cites none of the sources it was given: the sentence of theirs that best
-        matches the question follows it, quoted and cited (core.grounding)."""
+        """When the answer does not cite the source that best matches the question, that
+        source's best-matching sentence follows it, quoted and cited (core.grounding)."""
         query = next((i.query for i in reversed(exchange)
                       if isinstance(i, BuiltinCall) and i.query), None)
         found = grounding.best_quote(sources, _user_text(items), query)
-        if found is None:
+        if found is None or any(a.kind == "file_citation" and a.file_id == found[0].file_id
+                                for a in reply.annotations):
             return
-        log.info("%s: the answer cited no source; the best-matching passage was quoted",
+        log.info("%s: the answer did not cite the best-matching passage; it was quoted",
                  self.label)
         reply.append(("\n\n" if reply.text.strip() else "") + grounding.quote_line(*found))
 
