@@ -3,9 +3,12 @@ optionally run from another checkout), the untimed warm-up run, the model's labe
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -68,3 +71,20 @@ def model_label(model: str | None) -> str:
     if not model:
         return DEFAULT_MODEL
     return Path(model).stem if model.endswith(".gguf") else model
+
+
+def eval_arguments(what: str) -> argparse.ArgumentParser:
+    """The options every server-driven evaluation takes; `what` names its unit (a case, a run).
+
+    Also quiets the SDK's deprecation warning on every Assistants call (that is what airlock
+    serves) and turns SIGTERM into an exit, so the cleanup that stops the server still runs."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", help="a configured model name or a .gguf path (default: SmolLM2)")
+    ap.add_argument("--deadline", type=float, default=120.0, help="seconds before a run is cancelled")
+    ap.add_argument("--json", help=f"append every {what}'s record here, one JSON line each")
+    ap.add_argument("--render", help="only print the tables of the records in this file")
+    ap.add_argument("--log", help="keep the server log here (default: a temporary file)")
+    ap.add_argument("--label", help="suffix of the doc section, e.g. before or after")
+    return ap

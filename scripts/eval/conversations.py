@@ -39,11 +39,9 @@ import argparse
 import json
 import re
 import shlex
-import signal
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -52,7 +50,7 @@ import openai
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 sys.path.insert(0, str(HERE))
-from _common import logged_server, model_label, warm_up  # noqa: E402
+from _common import eval_arguments, logged_server, model_label, warm_up  # noqa: E402
 from _conversation_driver import Driver, RunResult  # noqa: E402
 from _conversation_report import KINDS, checks_table, summary_table  # noqa: E402
 from _report import write_section  # noqa: E402
@@ -87,20 +85,10 @@ class LogWatch:
 
 
 def main() -> None:
-    # The SDK marks the Assistants API deprecated on every call; that is what airlock serves.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    # A plain SIGTERM would skip the cleanup that stops the server this script started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", help="a configured model name or a .gguf path (default: SmolLM2)")
+    ap = eval_arguments("run")
     ap.add_argument("--runs", type=int, default=1, help="repeat the whole set this many times")
     ap.add_argument("--only", nargs="*", default=[], help="conversation ids or kinds to run")
-    ap.add_argument("--deadline", type=float, default=120.0, help="seconds before a run is cancelled")
-    ap.add_argument("--json", help="append every run's record here, one JSON line each")
-    ap.add_argument("--render", help="only print the tables of the records in this file")
-    ap.add_argument("--log", help="keep the server log here (default: a temporary file)")
     ap.add_argument("--write", help="update this markdown file's section for this evaluation")
-    ap.add_argument("--label", help="suffix of the doc section, e.g. before or after")
     args = ap.parse_args()
     conversations = load_conversations(args.only)
     t0 = time.monotonic()

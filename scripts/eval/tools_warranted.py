@@ -48,12 +48,10 @@ import json
 import os
 import re
 import shlex
-import signal
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,7 +62,7 @@ import openai
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "bench"))
 sys.path.insert(0, str(HERE))
-from _common import imported_airlock, logged_server, model_label, warm_up  # noqa: E402
+from _common import eval_arguments, imported_airlock, logged_server, model_label, warm_up  # noqa: E402
 from _conversation_driver import Driver, RunResult  # noqa: E402
 from _report import write_section  # noqa: E402
 
@@ -404,20 +402,12 @@ def report(args: argparse.Namespace, records: list[Record], wall: float | None) 
 
 
 def main() -> None:
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", help="a configured model name or a .gguf path (default: SmolLM2)")
+    ap = eval_arguments("case")
     ap.add_argument("--split", choices=("dev", "test", "all"), default="test")
     ap.add_argument("--checkout", help="start the server in this checkout (cwd), to measure it")
     ap.add_argument("--only", nargs="*", default=[], help="case ids or kinds to run")
-    ap.add_argument("--deadline", type=float, default=120.0, help="seconds before a run is cancelled")
-    ap.add_argument("--json", help="append every case's record here, one JSON line each")
-    ap.add_argument("--render", help="only print the tables of the records in this file")
-    ap.add_argument("--log", help="keep the server log here (default: a temporary file)")
     ap.add_argument("--write", help="update this markdown file's section (test half only)")
     ap.add_argument("--note", help="a sentence added under the table's heading (e.g. the load)")
-    ap.add_argument("--label", help="suffix of the doc section, e.g. before or after")
     args = ap.parse_args()
     if args.render:
         report(args, load_records(Path(args.render)), None)
