@@ -47,7 +47,12 @@ import httpx
 
 from airlock.models.backend import FinishReason, TurnRequest, TurnResult
 from airlock.models.function_prompt import plain_messages
-from airlock.models.json_grammar import json_object_gbnf, json_schema_gbnf, quantize_budget
+from airlock.models.json_grammar import (
+    all_declared,
+    json_object_gbnf,
+    json_schema_gbnf,
+    quantize_budget,
+)
 
 Constrain = Literal["grammar", "json_schema", "tools"]
 CONSTRAIN_MODES: tuple[str, ...] = ("grammar", "json_schema", "tools")
@@ -217,7 +222,8 @@ class RemoteBackend:
             tools = [t for t in tools if t["name"] == choice["name"]] or tools
         shapes = [{"type": "object", "properties": {
             "name": {"const": t["name"]},
-            "arguments": t.get("parameters") or {"type": "object"}},
+            # Every declared property, as on the in-process model (json_grammar.all_declared).
+            "arguments": all_declared(t.get("parameters") or {"type": "object"})},
             "required": ["name", "arguments"], "additionalProperties": False} for t in tools]
         schema = shapes[0] if len(shapes) == 1 else {"anyOf": shapes}
         body = self._body(request)
