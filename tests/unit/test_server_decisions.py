@@ -220,3 +220,25 @@ def test_an_answer_citing_another_source_still_gets_the_best_passage_quoted():
     out = turn.run(ask("How many vacation days do I get?", file_search=FileSearch(("vs_1",))))
     assert [a.file_id for a in out.annotations] == ["file-t", "file-b"]
     assert "20 days of paid vacation" in out.text
+
+
+def test_an_answer_that_does_not_state_the_printed_result_gets_it():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": "```python\nprint(2 ** 31)\n```"}])
+    turn, sink, _ = turn_core(model)
+    out = turn.run(ask("What is 2 to the power of 31?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text.endswith("\n\nThe code printed: 2147483648")
+    assert "".join(sink.deltas) == out.text
+
+
+def test_an_answer_stating_the_result_or_after_a_traceback_gets_nothing_added():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": "It is 2,147,483,648."}])
+    turn, _, _ = turn_core(model)
+    out = turn.run(ask("What is 2 to the power of 31?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text == "It is 2,147,483,648."
+    failed = Execution(logs="Traceback (most recent call last):\nNameError: x", error=True)
+    model = RealModel([code_call("print(x)"), {"text": "Something went wrong."}])
+    turn, _, _ = turn_core(model, execution=failed)
+    out = turn.run(ask("Compute 2 + x.", code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text == "Something went wrong."

@@ -3,6 +3,9 @@
 - A search found passages but the answer cites none of them (a small model forgets markers and
   often misstates the fact): the source sentence that best matches the question is quoted after
   the answer, with its marker, so the user sees the fact and where it comes from.
+- A program ran without an error but the answer does not state what it printed (a small model
+  answers with the program itself, or a number of its own): the printed result follows the
+  answer.
 - An answer after tool rounds came out empty twice: a short answer is built from the last
   tool's output (the quoted passage, what the code printed, what a function returned).
 docs/tool_calls.md, "Where the server decides", says when each applies.
@@ -18,6 +21,12 @@ from airlock.engine.core.items import BuiltinCall, FunctionOutput, Item, Source
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 QUOTE_CHARS = 300
 OUTPUT_CHARS = 400
+# What of a program's output follows an answer that does not state it.
+RESULT_LINES = 3
+RESULT_CHARS = 300
+_ERROR = re.compile(r"Traceback \(most recent call last\)|^\w*Error\b|\[The code was stopped",
+                    re.M)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # A quote must share at least this many content words with the question: a passage on another
 # topic is not quoted.
 MIN_SHARED = 1
@@ -38,6 +47,31 @@ def best_quote(sources: list[Source], question: str, query: str | None = None,
             if shared >= MIN_SHARED and (best is None or shared > best[0]):
                 best = (shared, source, sentence[:QUOTE_CHARS])
     return None if best is None else (best[1], best[2])
+
+
+def code_result(exchange: list[Item], answer: str) -> str | None:
+    """What the exchange's last program printed, when it ran without an error and the answer
+    does not state it (a small model answers with the program itself, or a number of its own):
+    the last lines of its output, for a line after the answer. None otherwise."""
+    last = next((i for i in reversed(exchange)
+                 if isinstance(i, BuiltinCall) and i.name == "code_interpreter"), None)
+    if last is None or _ERROR.search(last.output):
+        return None
+    lines = [ln.strip() for ln in last.output.splitlines()
+             if ln.strip() and not ln.startswith("[") and ln.strip() != "(no output)"]
+    printed = "\n".join(lines[-RESULT_LINES:])[-RESULT_CHARS:]
+    if not printed:
+        return None
+    numbers = _NUMBER.findall(printed.replace(",", ""))
+    said = answer.replace(",", "")
+    if (numbers and all(n in said for n in numbers)) or (not numbers and printed in answer):
+        return None
+    return printed
+
+
+def result_line(printed: str) -> str:
+    return ("The code printed: " + printed) if "\n" not in printed else (
+        "The code printed:\n\n" + printed)
 
 
 def quote_line(source: Source, quote: str) -> str:

@@ -199,6 +199,11 @@ class TurnCore:
                 reply.append(grounding.fallback_answer(exchange, _user_text(items)))
             elif sources and cite:
                 self._quote(reply, sources, exchange, items)
+            elif (printed := grounding.code_result(exchange, reply.text)) is not None:
+                log.info("%s: the answer did not state what the program printed; it follows",
+                         self.label)
+                reply.append(("\n\n" if reply.text.strip() else "")
+                             + grounding.result_line(printed))
         return self._answer(spec, reply, result, total, made, produced)
 
     # --- what the server decides for the model ----------------------------------------------
