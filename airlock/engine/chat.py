@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from airlock.engine.core.function_intent import Embed
 from airlock.engine.core.items import Annotation, Builtin, BuiltinCall, Outcome, TurnSpec, Usage
 from airlock.engine.core.sink import CodeDone, Produced, SearchDone
-from airlock.engine.core.turn import Embed, TurnCore
+from airlock.engine.core.turn import TurnCore
 from airlock.models.backend import ModelBackend
 
 

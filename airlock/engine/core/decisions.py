@@ -83,24 +83,19 @@ def program(code: str) -> str | None:
         text = "\n".join(lines).strip("\n")
         # The call's JSON closing on the program's last line: print(2 ** 31)"}}
         for candidate in (text, _JSON_TAIL.sub("", text)):
-            if candidate.strip() and _parses(candidate) and _is_code(candidate):
+            if candidate.strip() and _is_code(candidate):
                 return candidate
         lines.pop()
     return None
 
 
-def _parses(text: str) -> bool:
+def _is_code(text: str) -> bool:
+    """It parses as Python and does something: a lone name or a bare string ("Hello",
+    "'done'") parses but is a word, not code."""
     try:
-        ast.parse(text)
+        body = ast.parse(text).body
     except (SyntaxError, ValueError):
         return False
-    return True
-
-
-def _is_code(text: str) -> bool:
-    """A program does something: a lone name or a bare string ("Hello", "'done'") parses but
-    is a word, not code."""
-    body = ast.parse(text).body
     return not (len(body) == 1 and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, (ast.Name, ast.Constant))
                 and not isinstance(getattr(body[0].value, "value", None), (int, float)))

@@ -36,9 +36,10 @@ class ReplyStream:
                 self._delta(text, annotations)
 
     def append(self, text: str) -> None:
-        """Text the server adds after the model's reply ended (core.grounding): cited like the
-        model's own (a marker becomes an annotation), and streamed at once."""
-        self._text(text)
+        """Text the server adds after the model's reply ended (core.grounding), as a paragraph
+        of its own: cited like the model's own (a marker becomes an annotation), and streamed
+        at once."""
+        self._text(("\n\n" if self.text.strip() else "") + text)
         if self.citations is not None:
             for piece, annotations in self.citations.finish():
                 self._delta(piece, annotations)

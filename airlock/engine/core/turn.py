@@ -25,11 +25,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema
-import numpy as np
 
 from airlock.engine.core import call_guards, decisions, function_intent, grounding, offering, prompt
 from airlock.engine.core.builtins import SOURCES_SHARE, Builtins, ToolFailed, cite_hint, code_of
 from airlock.engine.core.citations import Citations
+from airlock.engine.core.function_intent import Embed
 from airlock.engine.core.items import (
     BuiltinCall,
     FunctionCall,
@@ -48,7 +48,6 @@ from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
 from airlock.store.ids import new_id
 
 log = logging.getLogger("airlock.engine")
-Embed = Callable[[list[str]], np.ndarray]
 # Sampling of an empty answer's second try: greedy decoding would write the same again.
 RETRY_TEMPERATURE = 0.7
 
@@ -202,8 +201,7 @@ class TurnCore:
             elif (printed := grounding.code_result(exchange, reply.text)) is not None:
                 log.info("%s: the answer did not state what the program printed; it follows",
                          self.label)
-                reply.append(("\n\n" if reply.text.strip() else "")
-                             + grounding.result_line(printed))
+                reply.append(grounding.result_line(printed))
         return self._answer(spec, reply, result, total, made, produced)
 
     # --- what the server decides for the model ----------------------------------------------
@@ -240,7 +238,7 @@ class TurnCore:
                 drop.add("code_interpreter")
         if first and force is None and self.embed is not None and spec.functions:
             force = function_intent.decide(user, [f.spec() for f in spec.functions], self.embed)
-        if force is not None and isinstance(force, dict):
+        if isinstance(force, dict):
             drop.discard(force["name"])
         functions = [f for f in functions if f["name"] not in drop]
         if force is not None:
@@ -263,7 +261,7 @@ class TurnCore:
             return
         log.info("%s: the answer did not cite the best-matching passage; it was quoted",
                  self.label)
-        reply.append(("\n\n" if reply.text.strip() else "") + grounding.quote_line(*found))
+        reply.append(grounding.quote_line(*found))
 
     def _answer(self, spec: TurnSpec, reply: ReplyStream, result: TurnResult, usage: Usage,
                 last: Usage, produced: dict[str, str]) -> Outcome:
