@@ -63,3 +63,20 @@ def test_a_span_repeated_without_punctuation_stops_the_reply():
 def test_a_repeat_at_the_very_end_is_not_kept():
     text, guard = stream("We should meet on Monday morning. Okay. We should meet on Monday morning", 6)
     assert text == "We should meet on Monday morning. Okay."
+
+
+def test_a_number_that_never_ends_stops_the_reply():
+    endless = "3^15 is:\n```output\n48" + "0354040403540404040" * 20
+    text, guard = stream(endless, 3)
+    assert guard.tripped
+    assert len(text) < len(endless)
+
+
+@pytest.mark.parametrize("text", [
+    "2 ** 200 = 1606938044258990275541962092341162602522202993782792835301376 exactly.",
+    "sha256: " + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" * 2,
+    "-" * 120 + "\nA rule, then text.",
+])
+def test_long_numbers_hashes_and_rules_stream_whole(text):
+    out, guard = stream(text, 5)
+    assert out == text and not guard.tripped

@@ -10,6 +10,10 @@ The rule, applied to the text as it streams:
 - Without sentence ends, a span of words repeated three times in a row (SPAN_REPEATS, the span
   at least MIN_SPAN_CHARS long) ends the reply too; those copies had already streamed, so they
   stay in the message, which then always equals what was streamed.
+- A run without spaces of at least MIN_RUN_CHARS made of at most MAX_RUN_SYMBOLS distinct
+  characters, not all punctuation, ends the reply the same way: a model printing a number that
+  never ends ("48035404035404040354..."). Real numbers and hashes use more symbols; a rule of
+  dashes is all punctuation.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ MAX_REPEATS = 2
 SPAN_REPEATS = 3
 MIN_SPAN_CHARS = 12
 MAX_SPAN_WORDS = 24
+MIN_RUN_CHARS = 96
+MAX_RUN_SYMBOLS = 4
 _END = ".!?\n"
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\S+")
@@ -94,6 +100,8 @@ class LoopGuard:
     def _track_words(self, ch: str) -> None:
         if not ch.isspace() and ch not in _END:
             self._word += ch
+            if len(self._word) >= MIN_RUN_CHARS and _endless(self._word[-MIN_RUN_CHARS:]):
+                self.tripped = True
             return
         if not self._word:
             return
@@ -106,3 +114,9 @@ class LoopGuard:
                     w[len(w) - (i + 1) * k: len(w) - i * k] == span for i in range(1, SPAN_REPEATS)):
                 self.tripped = True
                 return
+
+
+def _endless(run: str) -> bool:
+    """Whether a run of characters without spaces is a model looping on a few symbols."""
+    symbols = set(run)
+    return len(symbols) <= MAX_RUN_SYMBOLS and any(c.isalnum() for c in symbols)
