@@ -13,7 +13,8 @@ server), each with its fixed half. The threshold and cues are chosen on the dev 
   compared with it (`SearchIndex.nearest`); a `file_question` should search, `not_about_files`
   and `chit_chat` should not.
 - code: every message of code.json and quiz.json, and files.json's: `computation` and `plot`
-  should run code; the others should not.
+  should run code; the others should not. code.json's second set (`"batch": 2`) is also
+  counted on a row of its own.
 """
 
 from __future__ import annotations
@@ -116,6 +117,16 @@ def main() -> None:
         f"| {sum(decisions.wants_code(c['message']) for c in code_cases if c['kind'] not in ('computation', 'plot'))}"  # noqa: E501
         f"/{sum(c['kind'] not in ('computation', 'plot') for c in code_cases)} |",
     ])
+    second = [c for c in code_cases if c.get("batch") == 2]
+    if second:  # code.json's second set, written after the first set's test half was seen
+        right = sum(decisions.wants_code(c["message"]) == (c["kind"] == "computation")
+                    for c in second)
+        comp = [c for c in second if c["kind"] == "computation"]
+        other = [c for c in second if c["kind"] != "computation"]
+        table += (f"\n| code, second set | {args.split} | {right}/{len(second)} = "
+                  f"**{right / len(second):.0%}** | | | "
+                  f"| {sum(decisions.wants_code(c['message']) for c in comp)}/{len(comp)} "
+                  f"| {sum(decisions.wants_code(c['message']) for c in other)}/{len(other)} |")
     print(table)
     print("\n".join(misses), file=sys.stderr)
     if args.write:

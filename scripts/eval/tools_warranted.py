@@ -28,8 +28,11 @@ Checks per case (counted per model and split):
   annotation of that file), the fact in the answer (any of `fact`, case-insensitive substring);
 - not_about_files, chit_chat: searched (should be 0);
 - computation: code ran (a code_interpreter step), exact answer (any of `answer` in the run's
-  messages as a whole number: no digit, or decimal point and digit, right before or after);
+  messages as a whole number: no digit, or decimal point and digit, right before or after;
+  a zero fraction after it is the same number, "89.0" for 89);
 - not_computation: code ran (should be 0);
+- the second set of computations and not computations (`"batch": 2` in code.json, written after
+  the first set's test half had been seen) is counted in rows of its own;
 - quiz: display_quiz called; every declared property present in some call (`title`,
   `questions`, and per question `question_text` and a `question_type` of the enum, plus
   `choices` for MULTIPLE_CHOICE); final answer free of "Traceback"/"SyntaxError";
@@ -128,7 +131,7 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 
 def has_number(text: str, answers: list[str]) -> bool:
     for a in answers:
-        if re.search(r"(?<![\d.])" + re.escape(a) + r"(?![\d]|[.,]\d)", text, re.IGNORECASE):
+        if re.search(r"(?<![\d.])" + re.escape(a) + r"(?:\.0+)?(?![\d]|[.,]\d)", text, re.IGNORECASE):
             return True
     return False
 
@@ -170,6 +173,7 @@ def score(rec: Record, case: dict[str, Any]) -> None:
     searched = any("file_search" in s for s in rec.steps)
     ran_code = bool(rec.programs) or any("code_interpreter" in s for s in rec.steps)
     c: dict[str, bool] = {}
+    new = "_new" if case.get("batch") == 2 else ""  # the second set, counted apart
     if rec.kind == "file_question":
         c["searched"] = searched
         c["cited"] = case["file"] in rec.cited_files
@@ -177,10 +181,10 @@ def score(rec: Record, case: dict[str, Any]) -> None:
     elif rec.kind in ("not_about_files", "chit_chat"):
         c["searched"] = searched
     elif rec.kind == "computation":
-        c["code_ran"] = ran_code
-        c["exact"] = has_number(text, case["answer"])
+        c["code_ran" + new] = ran_code
+        c["exact" + new] = has_number(text, case["answer"])
     elif rec.kind == "not_computation":
-        c["code_ran"] = ran_code
+        c["code_ran" + new] = ran_code
     elif rec.kind == "quiz":
         c["quiz_called"] = any(n == "display_quiz" for n, _ in rec.functions)
         c["quiz_complete"] = quiz_complete(rec.functions, QUIZ_SCHEMA)
@@ -279,7 +283,8 @@ def evaluate(args: argparse.Namespace, setups, label: str) -> list[Record]:
 # Checks where True is good; the others (searched on chit-chat, code_ran on not_computation,
 # and the overall faults) are good when False.
 GOOD_TRUE = {("file_question", "searched"), ("file_question", "cited"), ("file_question", "fact"),
-             ("computation", "code_ran"), ("computation", "exact"), ("quiz", "quiz_called"),
+             ("computation", "code_ran"), ("computation", "exact"), ("computation", "code_ran_new"),
+             ("computation", "exact_new"), ("quiz", "quiz_called"),
              ("quiz", "quiz_complete"), ("quiz", "no_traceback"), ("plot", "image")}
 OVERALL = ("empty", "not_completed", "markup_message", "markup_program")
 
@@ -325,6 +330,9 @@ ROWS = [  # (kind, check, row label, better)
     ("computation", "code_ran", "computations: code ran", "↑"),
     ("computation", "exact", "computations: exact answer", "↑"),
     ("not_computation", "code_ran", "not computations: code ran", "↓"),
+    ("computation", "code_ran_new", "computations, second set: code ran", "↑"),
+    ("computation", "exact_new", "computations, second set: exact answer", "↑"),
+    ("not_computation", "code_ran_new", "not computations, second set: code ran", "↓"),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
     ("quiz", "no_traceback", "quiz: final answer free of a traceback", "↑"),
