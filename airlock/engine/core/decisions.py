@@ -31,6 +31,11 @@ _EXPRESSION = re.compile(r"\d\s*(?:\*\*|[-+*/^×÷x%]|%\s*of)\s*\(?\s*-?\$?\d")
 # A conversion between units: "How many seconds are there in a week?"
 _CONVERSION = re.compile(r"\bhow many \w+ (?:are )?(?:there )?in (?:a|an|one|\d)", re.I)
 _NUMBER = re.compile(r"\d")
+# A question for a quantity: with a number in the message, the answer is computed from it
+# ("What's 3 to the 15th?", "How many ways can I choose 3 books out of 10?").
+_QUANTITY = re.compile(
+    r"\b(?:what(?:'s| is| are| was| will be| would be)|how (?:much|many|long|far|fast|old|big)|"
+    r"find|convert|add up|work out|figure out|is \d[\d,.]* (?:a )?prime)\b", re.I)
 # Words that ask for a computation when the message also has something to compute with.
 _COMPUTE = re.compile(
     r"\b(?:calculate|compute|evaluate|solve|simplify|factorial|factori[sz]e|fibonacci|prime|"
@@ -51,6 +56,8 @@ def wants_search(similarity: float) -> bool:
 def wants_code(message: str) -> bool:
     """Whether the message asks for something computed (or drawn)."""
     if _EXPRESSION.search(message) or _CONVERSION.search(message):
+        return True
+    if _QUANTITY.search(message) and _NUMBER.search(message):
         return True
     if _DRAW.search(message) and (_NUMBER.search(message) or _FORMULA.search(message)
                                   or re.search(r"\b(?:data|values|numbers|sales)\b", message,
