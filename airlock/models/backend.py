@@ -54,6 +54,9 @@ class TurnRequest:
     thread_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     controls: Controls = field(default_factory=Controls)
+    # Calls' names, arguments and programs are decoded greedily (0); a second try at a program
+    # that did not parse samples at this temperature instead, or it would write the same again.
+    call_temperature: float = 0.0
 
 
 @dataclass(frozen=True)

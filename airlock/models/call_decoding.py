@@ -104,8 +104,9 @@ class ToolTurn:
     def __init__(self, llm: llama_cpp.Llama, vocab: Any, prompt: list[int],
                  tools: list[dict[str, Any]], should_stop: Callable[[], bool],
                  fmt: CallFormat, max_tokens: int, token_text: Callable[[int], str],
-                 first_char: np.ndarray | None = None):
+                 first_char: np.ndarray | None = None, temperature: float = 0.0):
         self.llm, self.vocab, self.fmt = llm, vocab, fmt
+        self.temperature = temperature  # 0: greedy (TurnRequest.call_temperature)
         self.first_char = first_char  # the generic decision's token ids
         self.token_text = token_text  # a token's text, control tokens spelled out
         self.max_tokens = max_tokens  # the turn's whole budget: every call must fit in it
@@ -276,10 +277,11 @@ class ToolTurn:
 
     def _tokens(self, text: str, grammar: LlamaGrammar | None, max_tokens: int,
                 halt: Callable[[list[int]], bool] | None = None) -> list[int]:
-        """Tokens decoded greedily under `grammar`; `halt`, asked after each token, may end them."""
+        """Tokens decoded under `grammar` (greedily unless the turn samples); `halt`, asked
+        after each token, may end them."""
         tokens = self.prompt + self._encode(text)
         out: list[int] = []
-        gen = self.llm.generate(tokens, temp=0.0, grammar=grammar)
+        gen = self.llm.generate(tokens, temp=self.temperature, grammar=grammar)
         try:
             for token in gen:
                 if llama_cpp.llama_vocab_is_eog(self.vocab, token) or self.should_stop():

@@ -317,6 +317,9 @@ class LlamaBackend:
             start_bans: set[int] = set()
             cached_before: int | None = None
             if calling:
+                if request.call_temperature > 0:  # a sampled second try, reproducible
+                    seed = extra.get("seed")
+                    llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
                 result, decision = self._tool_calls(request, tokens, fmt, max_tokens, should_stop)
                 if result is not None:
                     return result
@@ -462,7 +465,7 @@ class LlamaBackend:
                 self._first_char = first_char_openers(self._llm, self._vocab)
             first_char = self._first_char
         return ToolTurn(self._llm, self._vocab, tokens, request.tools, should_stop, fmt,
-                        max_tokens, self._token_text, first_char)
+                        max_tokens, self._token_text, first_char, request.call_temperature)
 
     def _tool_calls(self, request: TurnRequest, tokens: list[int], fmt: CallFormat,
                     max_tokens: int, should_stop: Callable[[], bool]

@@ -108,7 +108,8 @@ def test_no_searchable_file_means_file_search_is_not_offered_even_later():
     out = turn.run(ask("What is 2 to the power of 31?", file_search=FileSearch(()),
                        code_interpreter=CodeInterpreter("thread_1")))
     assert out.text == "It is 2147483648."
-    assert [offered(r) for r in model.requests] == [["code_interpreter"], ["code_interpreter"]]
+    # Never file_search; and once the program printed its result, the model answers.
+    assert [offered(r) for r in model.requests] == [["code_interpreter"], []]
 
 
 # --- code_interpreter ---------------------------------------------------------------------------
@@ -126,6 +127,19 @@ def test_a_computation_runs_code_and_anything_else_is_answered_without():
     assert offered(model.requests[0]) == [] and sandbox.pool.ran == []
 
 
+def test_after_a_program_prints_the_result_the_model_answers_but_may_fix_an_error():
+    model = RealModel([code_call("print(2 ** 31)"), {"text": "It is 2147483648."}])
+    turn, _, _ = turn_core(model)
+    turn.run(ask("What is 2 to the power of 31?", code_interpreter=CodeInterpreter("thread_1")))
+    assert offered(model.requests[1]) == [] and model.requests[1].tool_choice == "none"
+
+    failed = Execution(logs="Traceback (most recent call last):\nNameError: x", error=True)
+    model = RealModel([code_call("print(x ** 31)"), {"text": "Oops."}])
+    turn, _, _ = turn_core(model, execution=failed)
+    turn.run(ask("What is 2 to the power of 31?", code_interpreter=CodeInterpreter("thread_1")))
+    assert offered(model.requests[1]) == ["code_interpreter"]  # it may fix its program
+
+
 def test_markup_after_the_program_is_cut_before_it_runs():
     model = RealModel([code_call('print(2 ** 31)\n"}}</tool_call>'), {"text": "2147483648."}])
     turn, _, sandbox = turn_core(model)
@@ -135,12 +149,26 @@ def test_markup_after_the_program_is_cut_before_it_runs():
 
 def test_prose_is_never_run_the_model_answers_without_code():
     model = RealModel([code_call("No passages in the files matched the search."),
+                       code_call("SyntaxError: invalid syntax"),
                        {"text": "I could not compute it."}])
     turn, sink, sandbox = turn_core(model)
     out = turn.run(ask("Compute 17 * 3.", code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran == [] and sink.names() == []
-    assert offered(model.requests[1]) == []  # no code for the rest of the turn
+    # The program is written again, sampled (greedy decoding would write the same prose).
+    assert model.requests[0].call_temperature == 0.0
+    assert model.requests[1].tool_choice == {"name": "code_interpreter"}
+    assert model.requests[1].call_temperature == RETRY_TEMPERATURE
+    assert offered(model.requests[2]) == []  # twice not a program: no code for the turn
     assert out.ending == "completed" and out.text == "I could not compute it."
+
+
+def test_a_program_written_again_after_prose_runs():
+    model = RealModel([code_call("The answer is 51."), code_call("print(17 * 3)"),
+                       {"text": "It is 51."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="51\n"))
+    out = turn.run(ask("Compute 17 * 3.", code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", "print(17 * 3)")]
+    assert out.text == "It is 51."
 
 
 # --- empty answers ------------------------------------------------------------------------------
@@ -197,6 +225,12 @@ def test_what_counts_as_a_program(written, program):
     ("What is 17% of 2350?", True),
     ("Plot y = x^2 for x from -5 to 5.", True),
     ("How many seconds are there in a week?", True),
+    # A question for a quantity, with numbers to compute it from.
+    ("How many ways can I choose 3 books out of 10?", True),
+    ("What's the hypotenuse of a right triangle with legs 9 and 12?", True),
+    ("Convert 100 degrees Fahrenheit to Celsius.", True),
+    ("I scored 90 on my exam yesterday!", False),
+    ("My daughter is 8 and loves numbers. What games would you suggest?", False),
     ("What is a prime number?", False),
     ("I don't like math.", False),
     ("Thank you!", False),

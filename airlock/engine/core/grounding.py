@@ -55,11 +55,7 @@ def code_result(exchange: list[Item], answer: str) -> str | None:
     the last lines of its output, for a line after the answer. None otherwise."""
     last = next((i for i in reversed(exchange)
                  if isinstance(i, BuiltinCall) and i.name == "code_interpreter"), None)
-    if last is None or _ERROR.search(last.output):
-        return None
-    lines = [ln.strip() for ln in last.output.splitlines()
-             if ln.strip() and not ln.startswith("[") and ln.strip() != "(no output)"]
-    printed = "\n".join(lines[-RESULT_LINES:])[-RESULT_CHARS:]
+    printed = None if last is None else printed_by(last)
     if not printed:
         return None
     numbers = _NUMBER.findall(printed.replace(",", ""))
@@ -67,6 +63,16 @@ def code_result(exchange: list[Item], answer: str) -> str | None:
     if (numbers and all(n in said for n in numbers)) or (not numbers and printed in answer):
         return None
     return printed
+
+
+def printed_by(call: BuiltinCall) -> str | None:
+    """The last lines a program printed, when it ran without an error; None otherwise (an
+    error, or nothing printed)."""
+    if _ERROR.search(call.output):
+        return None
+    lines = [ln.strip() for ln in call.output.splitlines()
+             if ln.strip() and not ln.startswith("[") and ln.strip() != "(no output)"]
+    return "\n".join(lines[-RESULT_LINES:])[-RESULT_CHARS:] or None
 
 
 def result_line(printed: str) -> str:

@@ -48,7 +48,8 @@ from airlock.models.backend import ModelBackend, TurnRequest, TurnResult
 from airlock.store.ids import new_id
 
 log = logging.getLogger("airlock.engine")
-# Sampling of an empty answer's second try: greedy decoding would write the same again.
+# Sampling of a second try (an empty answer; a program that did not parse, whose call is
+# otherwise decoded greedily): greedy decoding would write the same again.
 RETRY_TEMPERATURE = 0.7
 
 
@@ -74,6 +75,8 @@ class TurnCore:
         self._store_files: int | None = None  # searchable files in the turn's stores
         self._retry = False  # the next model call is a second try
         self._retried_empty = False
+        self._retried_program = False  # a program that did not parse was written again
+        self._computing = False  # the server decided the message asks for a computation
 
     def run(self, spec: TurnSpec) -> Outcome:
         items = list(spec.items)
@@ -92,11 +95,18 @@ class TurnCore:
                 answer_only = True
                 continue
             if call["name"] == "code_interpreter" and self.decides:
-                code = decisions.program(code_of(call["arguments"]))
+                written = code_of(call["arguments"])
+                code = decisions.program(written)
                 if code is None:
-                    # Programs are decoded greedily: asking again would write the same.
-                    log.info("%s: the model's code_interpreter input is not a Python program; "
-                             "it answers without code", self.label)
+                    if not self._retried_program:
+                        # Programs are decoded greedily: the second try samples.
+                        self._retried_program = self._retry = True
+                        log.info("%s: the model's code_interpreter input is not a Python "
+                                 "program (%r); it writes it again, sampled", self.label,
+                                 written[:200])
+                        continue
+                    log.info("%s: the model's code_interpreter input is not a Python program "
+                             "(%r); it answers without code", self.label, written[:200])
                     self._withheld.add("code_interpreter")
                     continue
                 call = {**call, "arguments": json.dumps({"code": code})}
@@ -105,6 +115,13 @@ class TurnCore:
             except ToolFailed as exc:
                 return Outcome("failed", usage, error=str(exc))
             answer_only = False
+            ran = items[-1]
+            if self._computing and isinstance(ran, BuiltinCall) and (
+                    ran.images or grounding.printed_by(ran)):
+                # The computation the server asked code for is done: the model answers from
+                # it now (small models otherwise run the same program again, or another).
+                log.info("%s: the program printed its result; the model answers", self.label)
+                self._withheld.add("code_interpreter")
 
     # --- one model call -----------------------------------------------------------------------
 
@@ -146,6 +163,7 @@ class TurnCore:
             else spec.sampling.temperature, top_p=spec.sampling.top_p,
             thread_id=spec.kv_key, tools=functions, tool_choice=choice,
             parallel_tool_calls=spec.parallel_tool_calls and not named,
+            call_temperature=RETRY_TEMPERATURE if self._retry else 0.0,
             extra=dict(spec.sampling.extra), json_object=fmt.json_object,
             json_schema=fmt.json_schema, controls=spec.sampling.controls)
         produced = {p: f for i in exchange if isinstance(i, BuiltinCall) for p, f in i.files.items()}
@@ -234,6 +252,7 @@ class TurnCore:
         if first and force is None and "code_interpreter" in names - drop:
             if decisions.wants_code(user):
                 force = {"name": "code_interpreter"}
+                self._computing = True
             else:
                 drop.add("code_interpreter")
         if first and force is None and self.embed is not None and spec.functions:
