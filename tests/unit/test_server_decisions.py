@@ -15,7 +15,16 @@ from test_turn_core import FakeIngestor, FakeSandbox, FakeSearch, NoStore, Recor
 
 from airlock.engine.core import decisions
 from airlock.engine.core.builtins import Builtins, Toolbox
-from airlock.engine.core.items import CodeInterpreter, FileSearch, Message, TurnSpec
+from airlock.engine.core.items import (
+    CodeInterpreter,
+    FileSearch,
+    Function,
+    FunctionCall,
+    FunctionOutput,
+    InputFile,
+    Message,
+    TurnSpec,
+)
 from airlock.engine.core.turn import RETRY_TEMPERATURE, TurnCore
 from airlock.engine.search import Result
 from airlock.models.scripted import ScriptedBackend
@@ -138,6 +147,29 @@ def test_after_a_program_prints_the_result_the_model_answers_but_may_fix_an_erro
     turn, _, _ = turn_core(model, execution=failed)
     turn.run(ask("What is 2 to the power of 31?", code_interpreter=CodeInterpreter("thread_1")))
     assert offered(model.requests[1]) == ["code_interpreter"]  # it may fix its program
+
+
+def test_no_code_after_a_function_when_the_message_computes_nothing():
+    # The cookbook's quiz: display_quiz answered, the model must not go on to run a program.
+    quiz = Function("display_quiz", "Show a quiz.", {"type": "object", "properties": {}})
+    items = [Message("user", "Test me with a quiz about the water cycle."),
+             FunctionCall("call_1", "display_quiz", "{}"),
+             FunctionOutput("call_1", "Answers: evaporation")]
+    model = RealModel([{"text": "Well done."}])
+    turn, _, sandbox = turn_core(model)
+    turn.run(TurnSpec(instructions="", items=items, functions=[quiz],
+                      code_interpreter=CodeInterpreter("thread_1")))
+    assert offered(model.requests[0]) == ["display_quiz"] and sandbox.pool.ran == []
+
+
+def test_with_files_to_work_on_the_model_decides_about_code():
+    data = InputFile("file-1", "sales.csv", "/nowhere")
+    model = RealModel([{"text": "Let me look."}])
+    turn, _, _ = turn_core(model)
+    turn.run(ask("Which region sells best?",
+                 code_interpreter=CodeInterpreter("thread_1", (data,))))
+    assert offered(model.requests[0]) == ["code_interpreter"]
+    assert model.requests[0].tool_choice == "auto"
 
 
 def test_markup_after_the_program_is_cut_before_it_runs():

@@ -249,11 +249,17 @@ class TurnCore:
                 drop.add("file_search")  # no file to search: the model is not told it may
             elif first and force is None:
                 drop.add("file_search")
-        if first and force is None and "code_interpreter" in names - drop:
-            if decisions.wants_code(user):
+        if "code_interpreter" in names - drop and spec.tool_choice == "auto":
+            computes = decisions.wants_code(user)
+            if first and force is None and computes:
                 force = {"name": "code_interpreter"}
                 self._computing = True
-            else:
+            elif not computes and not (spec.code_interpreter and spec.code_interpreter.files) \
+                    and not any(isinstance(i, BuiltinCall) and i.name == "code_interpreter"
+                                for i in _exchange(items)):
+                # Not a computation and no data to work on: no code, in later rounds either
+                # (after a function's output small models wrote programs unrelated to the
+                # question). With files, or once code ran, the model decides.
                 drop.add("code_interpreter")
         if first and force is None and self.embed is not None and spec.functions:
             force = function_intent.decide(user, [f.spec() for f in spec.functions], self.embed)
