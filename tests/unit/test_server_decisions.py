@@ -148,6 +148,14 @@ def test_after_a_program_prints_the_result_the_model_answers_but_may_fix_an_erro
     turn.run(ask("What is 2 to the power of 31?", code_interpreter=CodeInterpreter("thread_1")))
     assert offered(model.requests[1]) == ["code_interpreter"]  # it may fix its program
 
+    model = RealModel([code_call("print(x ** 31)"), code_call("print(y ** 31)"),
+                       {"text": "I could not."}])
+    turn, _, sandbox = turn_core(model, execution=failed)
+    out = turn.run(ask("What is 2 to the power of 31?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert len(sandbox.pool.ran) == 2 and offered(model.requests[2]) == []  # once, then answer
+    assert out.text == "I could not."
+
 
 def test_no_code_after_a_function_when_the_message_computes_nothing():
     # The cookbook's quiz: display_quiz answered, the model must not go on to run a program.
@@ -245,6 +253,7 @@ def test_the_scripted_model_gets_no_decisions_and_no_quote():
     ("No passages in the files matched the search.", None),
     ('Traceback (most recent call last):\n  File "<stdin>", line 1\nNameError: x', None),
     ("Hello", None),
+    ("# Your code here", None),
     ("2 ** 31", "2 ** 31"),
 ])
 def test_what_counts_as_a_program(written, program):

@@ -98,11 +98,11 @@ def program(code: str) -> str | None:
 
 def _is_code(text: str) -> bool:
     """It parses as Python and does something: a lone name or a bare string ("Hello",
-    "'done'") parses but is a word, not code."""
+    "'done'") parses but is a word, not code; only comments ("# Your code here") are none."""
     try:
         body = ast.parse(text).body
     except (SyntaxError, ValueError):
         return False
-    return not (len(body) == 1 and isinstance(body[0], ast.Expr)
+    return bool(body) and not (len(body) == 1 and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, (ast.Name, ast.Constant))
                 and not isinstance(getattr(body[0].value, "value", None), (int, float)))

@@ -51,6 +51,9 @@ log = logging.getLogger("airlock.engine")
 # Sampling of a second try (an empty answer; a program that did not parse, whose call is
 # otherwise decoded greedily): greedy decoding would write the same again.
 RETRY_TEMPERATURE = 0.7
+# Programs a computation may run: one, and one fix after its traceback; then the model answers
+# (a small model's third and later fixes rarely worked and took minutes).
+COMPUTE_PROGRAMS = 2
 
 
 @dataclass
@@ -77,6 +80,7 @@ class TurnCore:
         self._retried_empty = False
         self._retried_program = False  # a program that did not parse was written again
         self._computing = False  # the server decided the message asks for a computation
+        self._programs = 0  # programs run for that computation
 
     def run(self, spec: TurnSpec) -> Outcome:
         items = list(spec.items)
@@ -116,12 +120,18 @@ class TurnCore:
                 return Outcome("failed", usage, error=str(exc))
             answer_only = False
             ran = items[-1]
-            if self._computing and isinstance(ran, BuiltinCall) and (
-                    ran.images or grounding.printed_by(ran)):
-                # The computation the server asked code for is done: the model answers from
-                # it now (small models otherwise run the same program again, or another).
-                log.info("%s: the program printed its result; the model answers", self.label)
-                self._withheld.add("code_interpreter")
+            if self._computing and isinstance(ran, BuiltinCall) and ran.name == \
+                    "code_interpreter":
+                self._programs += 1
+                if ran.images or grounding.printed_by(ran):
+                    # The computation the server asked code for is done: the model answers
+                    # from it now (small models otherwise run the same program again).
+                    log.info("%s: the program printed its result; the model answers",
+                             self.label)
+                    self._withheld.add("code_interpreter")
+                elif self._programs >= COMPUTE_PROGRAMS:
+                    log.info("%s: the fixed program failed too; the model answers", self.label)
+                    self._withheld.add("code_interpreter")
 
     # --- one model call -----------------------------------------------------------------------
 
