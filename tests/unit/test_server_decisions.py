@@ -254,6 +254,10 @@ def test_the_scripted_model_gets_no_decisions_and_no_quote():
     ('Traceback (most recent call last):\n  File "<stdin>", line 1\nNameError: x', None),
     ("Hello", None),
     ("# Your code here", None),
+    ("NameError: name 'x' is not defined", None),
+    # The equation restated before the program: not Python, dropped.
+    ("3x + 11 = 14\n\nx = (14 - 11) / 3\nprint(x)", "x = (14 - 11) / 3\nprint(x)"),
+    ("3x + 11 = 14\nprint(3x + 11)", None),
     ("2 ** 31", "2 ** 31"),
 ])
 def test_what_counts_as_a_program(written, program):

@@ -72,6 +72,8 @@ def wants_code(message: str) -> bool:
 # Chat-template and tool markup a small model may write inside a program's string; everything
 # from the first of these on is not the program.
 _MARKUP = re.compile(r"</?tool_call>|</?tool_response>|<\|[^|>]{0,40}\|>|<\|")
+# At most this many lines before a program may be dropped for not being Python.
+MAX_LEADING = 3
 _JSON_TAIL = re.compile(r"[\"'}\]\s]+$")
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)(?:\n```.*)?$", re.S)
 
@@ -79,13 +81,27 @@ _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)(?:\n```.*)?$", re.S)
 def program(code: str) -> str | None:
     """The Python program in what the model wrote as code_interpreter's input, or None when
     nothing of it parses as Python (prose, a traceback, a tool's message). Markup is cut off,
-    a fence unwrapped, the call's JSON closing after the last line dropped, and trailing lines
-    that do not parse (a sentence after the program) dropped."""
+    a fence unwrapped, the call's JSON closing after the last line dropped, and lines that do
+    not parse dropped: trailing ones (a sentence after the program), then leading ones (the
+    equation restated before it)."""
     code = _MARKUP.split(code, maxsplit=1)[0]
     fenced = _FENCE.match(code)
     if fenced:
         code = fenced.group(1)
     lines = code.rstrip().splitlines()
+    # Leading lines that are not Python (the equation restated: "3x + 11 = 14") go too.
+    for start in range(min(len(lines), MAX_LEADING + 1)):
+        if start and _is_code(lines[start - 1]):
+            continue  # a program does not start after a line of code
+        found = _longest_program(lines[start:])
+        if found is not None:
+            return found
+    return None
+
+
+def _longest_program(lines: list[str]) -> str | None:
+    """The lines, less the fewest trailing ones, that parse as a program."""
+    lines = list(lines)
     while lines:
         text = "\n".join(lines).strip("\n")
         # The call's JSON closing on the program's last line: print(2 ** 31)"}}
@@ -97,12 +113,19 @@ def program(code: str) -> str | None:
 
 
 def _is_code(text: str) -> bool:
-    """It parses as Python and does something: a lone name or a bare string ("Hello",
-    "'done'") parses but is a word, not code; only comments ("# Your code here") are none."""
+    """It parses as Python and does something. Words parse too but are not code: a lone name
+    or a bare string ("Hello", "'done'"), a bare annotation (a traceback's "NameError: x"),
+    only comments ("# Your code here")."""
     try:
         body = ast.parse(text).body
     except (SyntaxError, ValueError):
         return False
-    return bool(body) and not (len(body) == 1 and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, (ast.Name, ast.Constant))
-                and not isinstance(getattr(body[0].value, "value", None), (int, float)))
+    return any(not _word(statement) for statement in body)
+
+
+def _word(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.AnnAssign):
+        return statement.value is None
+    return (isinstance(statement, ast.Expr)
+            and isinstance(statement.value, (ast.Name, ast.Constant))
+            and not isinstance(getattr(statement.value, "value", None), (int, float)))
