@@ -32,6 +32,10 @@ CALL_OPENERS = ("<tool_call>", "<|python_tag|>")
 CODE_FENCES = ("```python", "```py\n")
 # Texts that open a call at the very start of a reply, compared with all whitespace removed.
 JSON_OPENERS = ('{"name"', '```json{"name"', '```{"name"')
+# The same call spelled as a Python dict, as Qwen2.5-Coder-0.5B wrote one as its answer once its
+# tool was withdrawn (`{'name': 'code_interpreter', "arguments": ...`): caught in the reply's
+# text, not counted in the decision's opener probability.
+TEXT_CALL_OPENERS = JSON_OPENERS + ("{'name'", "```json{'name'", "```{'name'")
 # Markup of tool calls, tool results and chat templates: never part of a reply's text. A model
 # that writes one (as plain text or as a special token) has left its reply.
 MARKUP = (

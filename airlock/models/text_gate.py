@@ -3,7 +3,7 @@
 Text that could be the beginning of a marker (a stop string, tool-call or template markup, a
 call opener) is held back until it is known not to be one, as llama.cpp holds back partial stop
 strings. At the start of a reply (nothing but whitespace shown yet), a JSON object opening
-`{"name"` (or fenced as ```json) is held back as well, when `json_openers` is on. When a marker
+`{"name"` (or fenced as ```json, or `{'name'`) is held back as well, when `json_openers` is on. When a marker
 is found, the text before it is shown and `hit` says which marker ended the text: the caller
 stops generating, and either decodes a call from there ("call") or ends the reply ("stop").
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from airlock.models.call_formats import JSON_OPENERS, squeeze
+from airlock.models.call_formats import JSON_OPENERS, TEXT_CALL_OPENERS, squeeze
 
 # Punctuation before a reply's first JSON call opener: the rest of markup the model half wrote.
 _LEAD = re.compile(r"^[^\w{`]+")
@@ -36,7 +36,7 @@ class TextGate:
     def __init__(self, stops: Iterable[str], openers: Iterable[str] = (),
                  json_openers: bool = False):
         self.openers = tuple(o for o in openers if o)
-        self.json_openers = JSON_OPENERS if json_openers else ()
+        self.json_openers = TEXT_CALL_OPENERS if json_openers else ()
         # Once the reply has begun, a JSON call on a line of its own is the model writing out a
         # call (seen: Qwen restating the call it made, after its output came back): the reply
         # ends there. `{"name"` within a sentence stays text.

@@ -107,6 +107,7 @@ def test_a_call_opener_mid_text_is_a_call_hit():
     ['{"', 'name', '": "get_weather", "arguments": {}}'],
     ["\n", "{\n", '  "name": "f"'],
     ["```", "json", "\n", "{", '"name": "f"}'],
+    ["{'", "name", "': 'code_interpreter', \"arguments\": {}}"],  # a Python dict
 ])
 def test_a_bare_json_call_opening_the_reply_is_a_call_hit(pieces):
     g = gate()
