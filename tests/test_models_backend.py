@@ -116,6 +116,23 @@ def test_should_stop_cancels_within_a_token(backend):
     assert result.text == "".join(pieces)
 
 
+def test_a_call_cancelled_while_its_arguments_are_written_ends_cancelled(backend):
+    # The run's deadline passes while a forced call's arguments are decoded: no half-written
+    # call and no error, the turn ends cancelled.
+    tool = {"name": "weather", "description": "Weather in a city.", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    polls = []
+
+    def should_stop() -> bool:
+        polls.append(1)
+        return len(polls) > 2
+
+    result = backend.generate(
+        TurnRequest(messages=user("Weather in Oslo?"), max_tokens=64, tools=[tool],
+                    tool_choice={"name": "weather"}), lambda _t: None, should_stop)
+    assert result.finish_reason == "cancelled" and not result.tool_calls
+
+
 def test_cancelled_before_the_first_token(backend):
     pieces: list[str] = []
     result = backend.generate(

@@ -199,9 +199,12 @@ class ToolTurn:
             # tokenizers merge that space with what follows (` "`, ` {"`), and a prompt ending
             # in a lone space token throws small models off (wrong names, odd arguments).
             text += fmt.begin
-            name = forced or self._choose_name(text)
-            text += f' {json.dumps(name)}, "{fmt.args_key}":'
-            arguments = self._arguments(text, name, budget, prefix)
+            try:
+                name = forced or self._choose_name(text)
+                text += f' {json.dumps(name)}, "{fmt.args_key}":'
+                arguments = self._arguments(text, name, budget, prefix)
+            except _Stopped:
+                return out  # the run is stopping: no half-written call
             text += f" {arguments}{fmt.end}"
             out.append({"name": name, "arguments": arguments})
             if (not parallel or len(out) >= min(MAX_CALLS, fmt.max_calls)
@@ -294,10 +297,16 @@ class ToolTurn:
         finally:
             gen.close()
         self.generated += len(out)
+        if self.should_stop():
+            raise _Stopped  # what was decoded is cut short: not a value to parse
         return out
 
     def _detok(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+
+class _Stopped(Exception):
+    """The run is stopping (cancelled, or its deadline passed) while a call is decoded."""
 
 
 def _repeat_run(raw: str) -> int:
