@@ -318,8 +318,7 @@ class LlamaBackend:
             cached_before: int | None = None
             if calling:
                 if request.call_temperature > 0:  # a sampled second try, reproducible
-                    seed = extra.get("seed")
-                    llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
+                    _set_seed(llm, extra)
                 result, decision = self._tool_calls(request, tokens, fmt, max_tokens, should_stop)
                 if result is not None:
                     return result
@@ -329,8 +328,7 @@ class LlamaBackend:
             grammar = self._grammar(request, max_tokens)
             self._prepare_kv(tokens, request.thread_id)
             self._kv_thread = request.thread_id
-            seed = extra.get("seed")
-            llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
+            _set_seed(llm, extra)
             llm.first_n_past = None
             # A call the model starts in its text becomes a real one when calls are allowed
             # (not inside a JSON reply: there it is only text, and ends the reply).
@@ -638,6 +636,12 @@ class LlamaBackend:
 
 
 # -- prompt helpers ---------------------------------------------------------------------------
+
+
+def _set_seed(llm: Any, extra: dict[str, Any]) -> None:
+    """The request's seed (`extra["seed"]`), else the default: sampling is reproducible."""
+    seed = extra.get("seed")
+    llm.set_seed(int(seed) if isinstance(seed, int) else DEFAULT_SEED)
 
 
 def _merge_roles(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -3,9 +3,10 @@
 Text that could be the beginning of a marker (a stop string, tool-call or template markup, a
 call opener) is held back until it is known not to be one, as llama.cpp holds back partial stop
 strings. At the start of a reply (nothing but whitespace shown yet), a JSON object opening
-`{"name"` (or fenced as ```json, or `{'name'`) is held back as well, when `json_openers` is on. When a marker
-is found, the text before it is shown and `hit` says which marker ended the text: the caller
-stops generating, and either decodes a call from there ("call") or ends the reply ("stop").
+`{"name"` (or fenced as ```json, or spelled `{'name'`) is held back as well, when
+`json_openers` is on. When a marker is found, the text before it is shown and `hit` says which
+marker ended the text: the caller stops generating, and either decodes a call from there
+("call") or ends the reply ("stop").
 """
 
 from __future__ import annotations

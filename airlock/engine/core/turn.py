@@ -80,7 +80,6 @@ class TurnCore:
         self._retried_empty = False
         self._retried_program = False  # a program that did not parse was written again
         self._computing = False  # the server decided the message asks for a computation
-        self._programs = 0  # programs run for that computation
 
     def run(self, spec: TurnSpec) -> Outcome:
         items = list(spec.items)
@@ -102,34 +101,31 @@ class TurnCore:
                 written = code_of(call["arguments"])
                 code = decisions.program(written)
                 if code is None:
-                    if not self._retried_program:
-                        # Programs are decoded greedily: the second try samples.
-                        self._retried_program = self._retry = True
-                        log.info("%s: the model's code_interpreter input is not a Python "
-                                 "program (%r); it writes it again, sampled", self.label,
-                                 written[:200])
-                        continue
+                    # Programs are decoded greedily: the second try samples; after it, no code.
+                    again = not self._retried_program
                     log.info("%s: the model's code_interpreter input is not a Python program "
-                             "(%r); it answers without code", self.label, written[:200])
-                    self._withheld.add("code_interpreter")
+                             "(%r); %s", self.label, written[:200],
+                             "it writes it again, sampled" if again else "it answers without code")
+                    if again:
+                        self._retried_program = self._retry = True
+                    else:
+                        self._withheld.add("code_interpreter")
                     continue
                 call = {**call, "arguments": json.dumps({"code": code})}
             try:
-                items.append(self._builtin(spec, items, call, made))
+                ran = self._builtin(spec, items, call, made)
             except ToolFailed as exc:
                 return Outcome("failed", usage, error=str(exc))
+            items.append(ran)
             answer_only = False
-            ran = items[-1]
-            if self._computing and isinstance(ran, BuiltinCall) and ran.name == \
-                    "code_interpreter":
-                self._programs += 1
+            if self._computing and ran.name == "code_interpreter":
                 if ran.images or grounding.printed_by(ran):
                     # The computation the server asked code for is done: the model answers
                     # from it now (small models otherwise run the same program again).
                     log.info("%s: the program printed its result; the model answers",
                              self.label)
                     self._withheld.add("code_interpreter")
-                elif self._programs >= COMPUTE_PROGRAMS:
+                elif _code_runs(_exchange(items)) >= COMPUTE_PROGRAMS:
                     log.info("%s: the fixed program failed too; the model answers", self.label)
                     self._withheld.add("code_interpreter")
 
@@ -265,8 +261,7 @@ class TurnCore:
                 force = {"name": "code_interpreter"}
                 self._computing = True
             elif not computes and not (spec.code_interpreter and spec.code_interpreter.files) \
-                    and not any(isinstance(i, BuiltinCall) and i.name == "code_interpreter"
-                                for i in _exchange(items)):
+                    and not _code_runs(_exchange(items)):
                 # Not a computation and no data to work on: no code, in later rounds either
                 # (after a function's output small models wrote programs unrelated to the
                 # question). With files, or once code ran, the model decides.
@@ -365,6 +360,11 @@ def _exchange(items: list[Item]) -> list[Item]:
         if isinstance(item, Message) and item.role == "user":
             return items[k + 1:]
     return items
+
+
+def _code_runs(exchange: list[Item]) -> int:
+    """Programs the exchange ran."""
+    return sum(isinstance(i, BuiltinCall) and i.name == "code_interpreter" for i in exchange)
 
 
 def _rounds(exchange: list[Item]) -> int:
