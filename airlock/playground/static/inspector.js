@@ -128,7 +128,9 @@ export function createInspector(container, { threadId, openFile, loadImage, subm
       h("button", { type: "submit", class: "primary", dataset: { role: "submit-outputs" } }, "Submit outputs"));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const outputs = calls.map((c) => ({ tool_call_id: c.id, output: form.elements[c.id].value }));
+      // The card is redrawn as the run's events and reloads arrive, so what was typed may have
+      // gone into a textarea since replaced: the draft holds the latest text either way.
+      const outputs = calls.map((c) => ({ tool_call_id: c.id, output: drafts.get(c.id) ?? form.elements[c.id].value }));
       busy(form.querySelector("button[type=submit]"), () => submitOutputs(run, outputs));
     });
     return form;
