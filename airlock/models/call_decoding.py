@@ -51,6 +51,7 @@ from airlock.models.json_grammar import (
     json_schema_gbnf,
     quantize_budget,
 )
+from airlock.models.program_loops import looping, without_repeats
 
 MAX_CALLS = 4
 # Room for one call's arguments: enough for real functions, small enough to always finish.
@@ -59,8 +60,6 @@ MIN_ARGS_BUDGET = 32
 CALL_OVERHEAD = 24  # the name and the framing around the arguments
 # Room for a program (code-only functions).
 CODE_BUDGET = 768
-# A line written this many times in a row inside a program is a loop.
-REPEATED_LINES = 3
 CODE_FENCE = "```python\n"
 FENCE_END = "```"
 CODE_OPENING = ' {"code": "\\n'
@@ -248,7 +247,7 @@ class ToolTurn:
         grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
 
         def looping(out: list[int]) -> bool:
-            return _repeat_run(self._detok(out).replace("\\n", "\n")) >= REPEATED_LINES
+            return looping(self._detok(out).replace("\\n", "\n"))
 
         raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=looping))
         cut = not raw.endswith('"}')
@@ -261,15 +260,14 @@ class ToolTurn:
         """The program, written in a Python block after the reply's text `prefix`; None when
         the model wrote none there.
 
-        Small models loop inside programs too (the same line again and again until the budget
-        ends mid-statement): decoding stops at a line's REPEATED_LINES-th repeat in a row, the
-        repeats are dropped, and a program cut by the budget loses its unfinished last line, so
-        what runs is what the model meant, not a syntax error."""
+        Small models loop inside programs too (program_loops): decoding stops when one begins,
+        the repeats are dropped, and a program cut by the budget loses its unfinished last
+        line, so what runs is what the model meant, not a syntax error."""
         text = prefix + ("\n" if prefix and not prefix.endswith("\n") else "") + CODE_FENCE
 
         def done(out: list[int]) -> bool:
             raw = self._detok(out)
-            return FENCE_END in raw or _repeat_run(raw) >= REPEATED_LINES
+            return FENCE_END in raw or looping(raw)
 
         raw = self._detok(self._tokens(text, None, budget, halt=done))
         cut = FENCE_END not in raw  # the budget ran out or a loop was stopped
@@ -309,31 +307,6 @@ class _Stopped(Exception):
     """The run is stopping (cancelled, or its deadline passed) while a call is decoded."""
 
 
-def _repeat_run(raw: str) -> int:
-    """How many times the last complete line of code repeats in a row."""
-    lines = raw.split("\n")[:-1]  # the last piece is unfinished
-    if not lines or not lines[-1].strip():
-        return 0
-    n = 1
-    while n < len(lines) and lines[-1 - n] == lines[-1]:
-        n += 1
-    return n
-
-
-def _without_repeats(lines: list[str]) -> list[str]:
-    """The lines, each run of one non-blank line repeated REPEATED_LINES times or more kept once."""
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        j = i
-        while j + 1 < len(lines) and lines[j + 1] == lines[i]:
-            j += 1
-        run = j - i + 1
-        out += [lines[i]] if run >= REPEATED_LINES and lines[i].strip() else lines[i:j + 1]
-        i = j + 1
-    return out
-
-
 def spaced(gbnf: str) -> str:
     """The grammar with a space before its root: the space after `":`."""
     spaced_root, n = re.subn(r"^root ::= (.*)$", r'root ::= " " (\1)', gbnf, count=1,
@@ -357,7 +330,7 @@ def _program(code: str, cut: bool) -> dict[str, str] | None:
     lines = code.strip("\n").split("\n")
     if cut and len(lines) > 1:
         lines = lines[:-1]  # unfinished
-    code = "\n".join(_without_repeats(lines)).strip("\n")
+    code = "\n".join(without_repeats(lines)).strip("\n")
     return {"code": code} if code.strip() else None
 
 

@@ -232,9 +232,29 @@ def test_a_cut_code_string_loses_only_its_incomplete_escape(raw, kept):
 
 
 def test_a_program_that_loops_keeps_one_copy_of_the_repeated_line():
-    from airlock.models.call_decoding import _repeat_run, _without_repeats
-    assert _repeat_run("x = 1\nprint(x)\nprint(x)\nprint(x)\npri") == 3
-    assert _repeat_run("x = 1\nprint(x)\n") == 1
+    from airlock.models.program_loops import looping, without_repeats
+    assert looping("x = 1\nprint(x)\nprint(x)\nprint(x)\npri")
+    assert not looping("x = 1\nprint(x)\nprint(x)\npri")  # twice may be meant
     lines = ["def f():", "    return 1", "print(f())", "print(f())", "print(f())", "print(f())"]
-    assert _without_repeats(lines) == ["def f():", "    return 1", "print(f())"]
-    assert _without_repeats(["a", "a", "b"]) == ["a", "a", "b"]  # twice may be meant
+    assert without_repeats(lines) == ["def f():", "    return 1", "print(f())"]
+    assert without_repeats(["a", "a", "b"]) == ["a", "a", "b"]
+
+
+def test_a_program_that_writes_a_block_again_keeps_one_copy_of_it():
+    from airlock.models.program_loops import looping, without_repeats
+    block = ["def area(r):", "    return 3.14159 * r ** 2", ""]
+    program = ["import math"] + block + block + ["print(area(2))"]
+    assert not looping("\n".join(["import math"] + block) + "\nprint(area(2))\n")
+    assert looping("\n".join(["import math"] + block + block) + "\n")
+    assert without_repeats(program) == ["import math"] + block + ["print(area(2))"]
+    # Two different lines in turn are a block too; a blank line repeated is not a loop.
+    assert without_repeats(["x = 1", "y = 2", "x = 1", "y = 2", "", "", "", "z"]) == [
+        "x = 1", "y = 2", "", "", "", "z"]
+
+
+def test_a_program_counting_line_by_line_stops_but_keeps_its_lines():
+    from airlock.models.program_loops import SAME_SHAPE, looping, without_repeats
+    counting = [f"print(fib({n}))" for n in range(1, SAME_SHAPE + 1)]
+    assert looping("\n".join(counting) + "\n")
+    assert not looping("\n".join(counting[:-1]) + "\n")
+    assert without_repeats(counting) == counting
