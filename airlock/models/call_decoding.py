@@ -246,10 +246,10 @@ class ToolTurn:
         model wrote none there (loops are cut as in `_code`)."""
         grammar = LlamaGrammar.from_string(CODE_GBNF, verbose=False)
 
-        def looping(out: list[int]) -> bool:
+        def loops(out: list[int]) -> bool:
             return looping(self._detok(out).replace("\\n", "\n"))
 
-        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=looping))
+        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=loops))
         cut = not raw.endswith('"}')
         if cut:  # the budget ran out or a loop was stopped: close the string ourselves
             raw = _complete_escapes(raw) + '"}'
