@@ -310,6 +310,30 @@ def test_an_answer_that_does_not_state_the_printed_result_gets_it():
     assert "".join(sink.deltas) == out.text
 
 
+def test_a_printed_number_is_given_as_the_user_asked_for_it():
+    def answer(question: str, printed: str, text: str) -> str:
+        model = RealModel([code_call("print(x)"), {"text": text}])
+        turn, _, _ = turn_core(model, execution=Execution(logs=printed + "\n"))
+        return turn.run(ask(question, code_interpreter=CodeInterpreter("thread_1"))).text
+
+    assert answer("What is the square root of 2 to 2 decimal places?", "1.4142135623730951",
+                  "```python\nprint(x)\n```").endswith(
+        "The code printed: 1.4142135623730951, which is 1.41 to 2 decimal places.")
+    assert answer("Invest $1000 at 5% for 10 years. Round to cents.", "1628.894626777442",
+                  "You will have 1628.894626777442 dollars.").endswith(
+        "\n\nTo 2 decimal places: 1628.89.")
+    assert answer("What is 100 °F in Celsius, rounded to one decimal?", "37.77777777777778",
+                  "It is 37.8 °C.") == "It is 37.8 °C."
+    assert answer("What is the cube root of 729?", "9.000000000000002",
+                  "The cube root is 9.000000000000002.").endswith(
+        "\n\nWithout the floating-point error: 9.")
+    # A number printed as precisely as asked, or with no precision asked, is left as it is.
+    assert answer("What is 1/8 as a decimal, to 3 decimals?", "0.125", "Here it is.").endswith(
+        "The code printed: 0.125")
+    assert answer("What is 22/7?", "3.142857142857143", "It is 3.142857142857143.") == \
+        "It is 3.142857142857143."
+
+
 def test_an_answer_stating_the_result_or_after_a_traceback_gets_nothing_added():
     model = RealModel([code_call("print(2 ** 31)"), {"text": "It is 2,147,483,648."}])
     turn, _, _ = turn_core(model)

@@ -222,10 +222,11 @@ class TurnCore:
                 reply.append(grounding.fallback_answer(exchange, _user_text(items)))
             elif sources and cite:
                 self._quote(reply, sources, exchange, items)
-            elif (printed := grounding.code_result(exchange, reply.text)) is not None:
-                log.info("%s: the answer did not state what the program printed; it follows",
-                         self.label)
-                reply.append(grounding.result_line(printed))
+            elif (line := grounding.code_result(exchange, reply.text, _user_text(items))
+                  ) is not None:
+                log.info("%s: the answer did not state what the program printed (as asked); "
+                         "it follows", self.label)
+                reply.append(line)
         return self._answer(spec, reply, result, total, made, produced)
 
     # --- what the server decides for the model ----------------------------------------------
