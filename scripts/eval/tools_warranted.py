@@ -29,7 +29,8 @@ Checks per case (counted per model and split):
 - not_about_files, chit_chat: searched (should be 0);
 - computation: code ran (a code_interpreter step), exact answer (any of `answer` in the run's
   messages as a whole number: no digit, or decimal point and digit, right before or after;
-  a zero fraction after it is the same number, "89.0" for 89);
+  a zero fraction after it is the same number, "89.0" for 89), and exact in the model's own
+  words (the same, with the lines the server adds after an answer left out: `own_words`);
 - not_computation: code ran (should be 0);
 - the second set of computations and not computations (`"batch": 2` in code.json, written after
   the first set's test half had been seen) is counted in rows of its own;
@@ -136,6 +137,18 @@ def has_number(text: str, answers: list[str]) -> bool:
     return False
 
 
+# Where the server's own lines begin in an answer (docs/decisions.md, "What the answer carries"):
+# the printed result, the number as asked, or an answer built from the tool's output.
+SERVER_LINES = re.compile(r"(?:\A|\n\n)(?:The code printed:|The code's output:|To \d+ decimal"
+                          r"|To a whole number:|Without the floating-point error:)")
+
+
+def own_words(text: str) -> str:
+    """The answer without the lines the server added to it."""
+    m = SERVER_LINES.search(text)
+    return text if m is None else text[:m.start()]
+
+
 def parses(program: str) -> bool:
     lines = [ln for ln in program.splitlines() if not ln.lstrip().startswith(("%", "!"))]
     try:
@@ -183,6 +196,7 @@ def score(rec: Record, case: dict[str, Any]) -> None:
     elif rec.kind == "computation":
         c["code_ran" + new] = ran_code
         c["exact" + new] = has_number(text, case["answer"])
+        c["exact_own" + new] = has_number(own_words(text), case["answer"])
     elif rec.kind == "not_computation":
         c["code_ran" + new] = ran_code
     elif rec.kind == "quiz":
@@ -284,7 +298,8 @@ def evaluate(args: argparse.Namespace, setups, label: str) -> list[Record]:
 # and the overall faults) are good when False.
 GOOD_TRUE = {("file_question", "searched"), ("file_question", "cited"), ("file_question", "fact"),
              ("computation", "code_ran"), ("computation", "exact"), ("computation", "code_ran_new"),
-             ("computation", "exact_new"), ("quiz", "quiz_called"),
+             ("computation", "exact_new"), ("computation", "exact_own"),
+             ("computation", "exact_own_new"), ("quiz", "quiz_called"),
              ("quiz", "quiz_complete"), ("quiz", "no_traceback"), ("plot", "image")}
 OVERALL = ("empty", "not_completed", "markup_message", "markup_program")
 
@@ -292,6 +307,8 @@ OVERALL = ("empty", "not_completed", "markup_message", "markup_program")
 def miss_names(rec: Record) -> list[str]:
     out = []
     for name, value in rec.checks.items():
+        if name.startswith("exact_own"):
+            continue  # how an exact answer came about, not a miss of its own
         good_true = (rec.kind, name) in GOOD_TRUE
         if value != good_true:
             out.append(name)
@@ -329,9 +346,12 @@ ROWS = [  # (kind, check, row label, better)
     ("chit_chat", "searched", "chit-chat: searched", "↓"),
     ("computation", "code_ran", "computations: code ran", "↑"),
     ("computation", "exact", "computations: exact answer", "↑"),
+    ("computation", "exact_own", "computations: exact in the model's own words", "↑"),
     ("not_computation", "code_ran", "not computations: code ran", "↓"),
     ("computation", "code_ran_new", "computations, second set: code ran", "↑"),
     ("computation", "exact_new", "computations, second set: exact answer", "↑"),
+    ("computation", "exact_own_new", "computations, second set: exact in the model's own words",
+     "↑"),
     ("not_computation", "code_ran_new", "not computations, second set: code ran", "↓"),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
