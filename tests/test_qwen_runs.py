@@ -5,6 +5,7 @@ answers in plain text after its outputs, and a computation runs through code_int
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -55,15 +56,20 @@ def test_weather_flow_answers_in_plain_text_after_the_outputs(qwen_client):
     assert "snow" in answer.lower() or "-3" in answer
 
 
-def test_a_computation_runs_through_code_interpreter(qwen_client):
-    assistant = qwen_client.beta.assistants.create(
-        model="gpt-4o", instructions="You are a helpful assistant. Use code to compute.",
-        tools=[{"type": "code_interpreter"}])
-    run = qwen_client.beta.threads.create_and_run_poll(
+def computed(client, instructions: str, question: str):
+    """A completed run of a code_interpreter assistant on a new thread asking `question`."""
+    assistant = client.beta.assistants.create(
+        model="gpt-4o", instructions=instructions, tools=[{"type": "code_interpreter"}])
+    run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant.id, temperature=0,
-        thread={"messages": [{"role": "user", "content":
-                              "Compute the 20th Fibonacci number (fib(1)=fib(2)=1) with code."}]})
+        thread={"messages": [{"role": "user", "content": question}]})
     assert run.status == "completed", (run.status, run.last_error)
+    return run
+
+
+def test_a_computation_runs_through_code_interpreter(qwen_client):
+    run = computed(qwen_client, "You are a helpful assistant. Use code to compute.",
+                   "Compute the 20th Fibonacci number (fib(1)=fib(2)=1) with code.")
     steps = qwen_client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id).data
     code_calls = [c for s in steps if s.step_details.type == "tool_calls"
                   for c in s.step_details.tool_calls if c.type == "code_interpreter"]
@@ -72,3 +78,13 @@ def test_a_computation_runs_through_code_interpreter(qwen_client):
                    if o.type == "logs")
     assert "6765" in logs, [c.code_interpreter.input for c in code_calls]
     assert_no_markup(text_of(qwen_client, run.thread_id))
+
+
+def test_a_computation_answer_states_the_number_as_asked(qwen_client):
+    """The model's program prints the raw float; the answer gives it to the decimals asked for
+    (the model's own words, or the server's line after them: docs/decisions.md)."""
+    run = computed(qwen_client, "You are a math tutor. Use code to compute.",
+                   "What is the square root of 3, to 2 decimal places?")
+    answer = text_of(qwen_client, run.thread_id)
+    assert re.search(r"(?<![\d.])1\.73(?!\d)", answer), answer
+    assert_no_markup(answer)
