@@ -7,6 +7,7 @@ mid-statement, which on a busy machine also takes most of a run's time. Decoding
 first sign of one; the repeats are dropped, so what runs is what the model meant."""
 
 import re
+from collections.abc import Callable
 
 # One line written this many times in a row is a loop (twice may be meant).
 REPEATED_LINES = 3
@@ -26,8 +27,9 @@ def looping(raw: str) -> bool:
         return False
     if not lines[-1].strip():
         return _block_repeated(lines)  # a block may end with its blank line
-    return (_line_run(lines) >= REPEATED_LINES or _block_repeated(lines)
-            or _shape_run(lines) >= SAME_SHAPE)
+    return (_trailing_run(lines) >= REPEATED_LINES or _block_repeated(lines)
+            or (_NUMBER.search(lines[-1]) is not None  # no number: not counting
+                and _trailing_run(lines, _shape) >= SAME_SHAPE))
 
 
 def without_repeats(lines: list[str]) -> list[str]:
@@ -56,9 +58,11 @@ def _repeat_at(lines: list[str], i: int) -> tuple[int, int]:
     return 1, 1
 
 
-def _line_run(lines: list[str]) -> int:
+def _trailing_run(lines: list[str], key: Callable[[str], str] = str) -> int:
+    """How many lines at the end are the same as the last, compared by `key`."""
+    last = key(lines[-1])
     n = 1
-    while n < len(lines) and lines[-1 - n] == lines[-1]:
+    while n < len(lines) and key(lines[-1 - n]) == last:
         n += 1
     return n
 
@@ -72,11 +76,6 @@ def _block_repeated(lines: list[str]) -> bool:
     return False
 
 
-def _shape_run(lines: list[str]) -> int:
-    shape = _NUMBER.sub("0", lines[-1])
-    if shape == lines[-1]:
-        return 1  # no number: not counting
-    n = 1
-    while n < len(lines) and _NUMBER.sub("0", lines[-1 - n]) == shape:
-        n += 1
-    return n
+def _shape(line: str) -> str:
+    """The line with each number written as 0."""
+    return _NUMBER.sub("0", line)

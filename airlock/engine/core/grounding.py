@@ -31,7 +31,6 @@ RESULT_CHARS = 300
 _ERROR = re.compile(r"Traceback \(most recent call last\)|^\w*Error\b|\[The code was stopped",
                     re.M)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_ONE_NUMBER = re.compile(r"-?\d+\.\d+|-?\d+")
 # The precision a question asks for: "to 2 decimal places", "rounded to one decimal", "to the
 # nearest tenth", "round to cents".
 _WORDS = ("zero", "one", "two", "three", "four", "five", "six")
@@ -90,7 +89,7 @@ def as_asked(printed: str, question: str) -> tuple[str, str] | None:
     """A printed number as the question wants it, with how: (value, how) when the output is
     one number with more decimals than the question asked for, or one carrying floating-point
     error; None otherwise."""
-    if not _ONE_NUMBER.fullmatch(printed):
+    if not _NUMBER.fullmatch(printed):
         return None
     value = Decimal(printed)
     places = _places_asked(question)
