@@ -52,6 +52,7 @@ from airlock.models.json_grammar import (
     quantize_budget,
 )
 from airlock.models.program_loops import looping, without_repeats
+from airlock.models.program_unfinished import unfinished
 
 MAX_CALLS = 4
 # Room for one call's arguments: enough for real functions, small enough to always finish.
@@ -64,6 +65,11 @@ CODE_FENCE = "```python\n"
 FENCE_END = "```"
 CODE_OPENING = ' {"code": "\\n'
 CODE_GBNF = f'root ::= char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
+# A program written on (program_unfinished) starts a line with something other than its end.
+CODE_ON_GBNF = f'root ::= [^"\\\\\\x7F\\x00-\\x20] char* "\\"" "}}"\nchar ::= {_CHAR_RULE}'
+FENCE_ON_GBNF = 'root ::= [^`\\x00-\\x20] [^\\x00]*'
+# Room a program written on needs to be worth asking for: a call and its print.
+MIN_CODE_ON = 16
 # The opener probability is summed over the next tokens of at least this probability (along
 # the whole path), at most this many tokens deep and this many candidates wide.
 MIN_PATH_P = 0.01
@@ -249,7 +255,14 @@ class ToolTurn:
         def loops(out: list[int]) -> bool:
             return looping(self._detok(out).replace("\\n", "\n"))
 
-        raw = self._detok(self._tokens(text + CODE_OPENING, grammar, budget, halt=loops))
+        out = self._tokens(text + CODE_OPENING, grammar, budget, halt=loops)
+        raw = self._detok(out)
+        if raw.endswith('"}') and budget - len(out) >= MIN_CODE_ON \
+                and unfinished(json.loads(CODE_OPENING + raw)["code"]):
+            so_far = raw[:-2] + "\\n\\n"
+            raw = so_far + self._written_on(
+                text + CODE_OPENING, so_far, CODE_ON_GBNF, budget - len(out),
+                lambda on: looping((so_far + on).replace("\\n", "\n")))
         cut = not raw.endswith('"}')
         if cut:  # the budget ran out or a loop was stopped: close the string ourselves
             raw = _complete_escapes(raw) + '"}'
@@ -269,9 +282,25 @@ class ToolTurn:
             raw = self._detok(out)
             return FENCE_END in raw or looping(raw)
 
-        raw = self._detok(self._tokens(text, None, budget, halt=done))
+        out = self._tokens(text, None, budget, halt=done)
+        raw = self._detok(out)
+        if FENCE_END in raw and budget - len(out) >= MIN_CODE_ON \
+                and unfinished(code := raw.split(FENCE_END, 1)[0]):
+            so_far = code.rstrip("\n") + "\n\n"
+            raw = so_far + self._written_on(
+                text, so_far, FENCE_ON_GBNF, budget - len(out),
+                lambda on: FENCE_END in on or looping(so_far + on))
         cut = FENCE_END not in raw  # the budget ran out or a loop was stopped
         return _program(raw.split(FENCE_END, 1)[0], cut)
+
+    def _written_on(self, text: str, so_far: str, gbnf: str, budget: int,
+                    halt: Callable[[str], bool]) -> str:
+        """What the model writes after `so_far`, a program it closed without running anything
+        it defined (program_unfinished), from a new line under `gbnf`; `halt` is asked with the
+        text written on so far."""
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._detok(self._tokens(text + so_far, grammar, budget,
+                                        halt=lambda out: halt(self._detok(out))))
 
     def _encode(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False) if text else []

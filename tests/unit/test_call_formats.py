@@ -258,3 +258,30 @@ def test_a_program_counting_line_by_line_stops_but_keeps_its_lines():
     assert looping("\n".join(counting) + "\n")
     assert not looping("\n".join(counting[:-1]) + "\n")
     assert without_repeats(counting) == counting
+
+
+@pytest.mark.parametrize("program", [
+    # Qwen2.5-Coder-0.5B closed its code string here (a recursive call is not a use).
+    "import numpy as np\n\ndef fibonacci(n):\n    if n <= 1:\n        return n\n"
+    "    return fibonacci(n-1) + fibonacci(n-2)",
+    "def area(r):\n    return 3.14 * r ** 2\n\nradius = 3",
+    "async def f():\n    print(1)",  # a print inside a function never called shows nothing
+])
+def test_a_program_that_only_defines_functions_is_unfinished(program):
+    from airlock.models.program_unfinished import unfinished
+    assert unfinished(program)
+
+
+@pytest.mark.parametrize("program", [
+    "def fib(n):\n    return n\n\nprint(fib(20))",
+    "def fib(n):\n    return n\n\nresult = fib(20)",  # ran (the model may print it later)
+    "def fib(n):\n    return n\n\nfib(20)",
+    "def f():\n    return 1\nx = 2\nx",  # the last expression is shown
+    "import matplotlib.pyplot as plt\ndef f(x):\n    return x\nplt.plot([1, 2])",
+    "x = 2 ** 31",  # no definitions: not this rule's business
+    "def f(:\n    pass",  # does not parse: the turn decides
+    "",
+])
+def test_a_program_that_runs_something_is_finished(program):
+    from airlock.models.program_unfinished import unfinished
+    assert not unfinished(program)
