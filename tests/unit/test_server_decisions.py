@@ -211,6 +211,47 @@ def test_a_program_written_again_after_prose_runs():
     assert out.text == "It is 51."
 
 
+CLOCK = "import time\nprint(time.strftime('%H:%M:%S'))"
+
+
+def test_a_program_reading_the_clock_for_a_question_not_about_now_is_written_again():
+    model = RealModel([code_call(CLOCK), code_call("print(7 * 24 * 60 * 60)"),
+                       {"text": "604800 seconds."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="604800\n"))
+    out = turn.run(ask("How many seconds are there in a week?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", "print(7 * 24 * 60 * 60)")]
+    assert model.requests[1].call_temperature == RETRY_TEMPERATURE  # greedy writes the same
+    assert out.text == "604800 seconds."
+
+    # Once: the second program runs whatever it reads.
+    model = RealModel([code_call(CLOCK), code_call(CLOCK), {"text": "12:00:00"}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="12:00:00\n"))
+    turn.run(ask("How many seconds are there in a week?",
+                 code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", CLOCK)]
+
+
+def test_a_question_about_the_present_may_read_the_clock():
+    model = RealModel([code_call(CLOCK), {"text": "It is noon."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="12:00:00\n"))
+    turn.run(ask("What is the time now, in seconds since midnight divided by 60?",
+                 code_interpreter=CodeInterpreter("thread_1")))
+    assert model.requests[0].tool_choice == {"name": "code_interpreter"}  # a computation
+    assert sandbox.pool.ran == [("thread_1", CLOCK)] and len(model.requests) == 2
+
+
+@pytest.mark.parametrize("code,reads", [
+    (CLOCK, True), ("from time import time\nprint(time())", True),
+    ("import datetime\nprint(datetime.datetime.now().year)", True),
+    ("from datetime import date\nprint(date.today())", True),
+    ("from datetime import date\nprint((date(2026, 5, 15) - date(2026, 3, 1)).days)", False),
+    ("print(7 * 24 * 60 * 60)", False), ("print(", False),
+])
+def test_which_programs_read_the_clock(code, reads):
+    assert decisions.reads_clock(code) is reads
+
+
 # --- empty answers ------------------------------------------------------------------------------
 
 def test_an_empty_answer_after_code_is_sampled_again_then_built_from_the_output():

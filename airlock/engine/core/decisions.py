@@ -11,7 +11,9 @@ tool_calls.md, "Where the server decides"):
   offered for that round and the model answers. A store with no searchable file offers nothing.
 - code_interpreter: a message that asks for something computed (an arithmetic expression, or a
   word like calculate/plot/factorial with a number or formula to work on) makes the round run
-  code; any other message is answered without it in the first round.
+  code; any other message is answered without it in the first round. Its program is written
+  again (sampled) once when it reads the clock for a message that does not ask about the
+  present.
 
 The thresholds and cues were chosen on the dev half of scripts/eval/tools_warranted_data and
 the test half is reported (docs/benchmarks.md).
@@ -65,6 +67,39 @@ def wants_code(message: str) -> bool:
         return True
     return bool(_COMPUTE.search(message) and (_NUMBER.search(message)
                                               or _FORMULA.search(message)))
+
+
+# --- a program that reads the clock ----------------------------------------------------------
+
+# Qwen2.5-Coder-0.5B answered "How many seconds are there in a week?" with
+# `time.strftime('%H:%M:%S')`: the time of day. A computation needs the clock only when the
+# message asks about the present (or about timing).
+_PRESENT = re.compile(
+    r"\b(?:now|today|tonight|tomorrow|yesterday|current|currently|clock|timestamp|epoch|"
+    r"this (?:year|month|week)|what (?:time|day|date)|how long does|timing|benchmark)\b", re.I)
+_CLOCK_MODULES = {"time"}
+_CLOCK_READS = {"now", "today", "utcnow"}  # datetime.now(), date.today()
+
+
+def reads_clock(code: str) -> bool:
+    """Whether the program uses the `time` module or asks datetime for the present."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name in _CLOCK_MODULES for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module in _CLOCK_MODULES:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in _CLOCK_READS:
+            return True
+    return False
+
+
+def off_the_clock(code: str, message: str) -> bool:
+    """Whether the program reads the clock for a message that does not ask about the present."""
+    return reads_clock(code) and not _PRESENT.search(message)
 
 
 # --- a program is a program ------------------------------------------------------------------

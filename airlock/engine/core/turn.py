@@ -111,6 +111,13 @@ class TurnCore:
                     else:
                         self._withheld.add("code_interpreter")
                     continue
+                if self._computing and not self._retried_program \
+                        and decisions.off_the_clock(code, _user_text(items)):
+                    # Greedy decoding would write the same: the second try samples.
+                    log.info("%s: the program reads the clock, which the message does not ask "
+                             "about; it writes it again, sampled", self.label)
+                    self._retried_program = self._retry = True
+                    continue
                 call = {**call, "arguments": json.dumps({"code": code})}
             try:
                 ran = self._builtin(spec, items, call, made)
