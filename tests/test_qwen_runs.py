@@ -88,3 +88,18 @@ def test_a_computation_answer_states_the_number_as_asked(qwen_client):
     answer = text_of(qwen_client, run.thread_id)
     assert re.search(r"(?<![\d.])1\.73(?!\d)", answer), answer
     assert_no_markup(answer)
+
+
+def test_a_conversion_is_computed_not_read_off_the_clock(qwen_client):
+    """Qwen's first program prints `time.strftime(...)`, the time of day; a program that reads
+    the clock for a message not about the present is written again (docs/decisions.md)."""
+    run = computed(qwen_client, "You are a personal math tutor. Write and run code to answer "
+                   "math questions.", "How many minutes are there in 3.5 hours?")
+    steps = qwen_client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id).data
+    programs = [c.code_interpreter.input for s in steps if s.step_details.type == "tool_calls"
+                for c in s.step_details.tool_calls if c.type == "code_interpreter"]
+    assert programs and not any(re.search(r"\bimport time\b|\btime\.", p) for p in programs), \
+        programs
+    answer = text_of(qwen_client, run.thread_id)
+    assert re.search(r"(?<![\d.])210(?![\d])", answer), answer
+    assert_no_markup(answer)
