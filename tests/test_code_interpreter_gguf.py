@@ -3,6 +3,8 @@ kernel runs it, and the step holds input and outputs, whatever the code's qualit
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -29,3 +31,23 @@ def test_forced_code_interpreter_run_has_input_and_outputs(client):
     assert isinstance(outputs, list) and all(o.type in ("logs", "image") for o in outputs)
     assert steps[0].usage.completion_tokens > 0
     assert run.usage.total_tokens >= steps[0].usage.total_tokens
+
+
+def test_a_program_closed_after_its_definitions_is_written_on(client):
+    """SmolLM2 closes this program after its `def`s, which would print nothing; the model is
+    asked once to write on from a new line (docs/decisions.md), so the program does something
+    at its top level besides defining."""
+    assistant = client.beta.assistants.create(
+        model="gpt-4o", instructions="You are a personal math tutor. Write and run code to "
+        "answer math questions.", tools=[{"type": "code_interpreter"}])
+    run = client.beta.threads.create_and_run_poll(assistant_id=assistant.id, thread={
+        "messages": [{"role": "user",
+                      "content": "How many days are there from March 1 to May 15, 2026?"}]})
+    assert run.status == "completed", run.last_error
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id,
+                                                order="asc").data
+    program = steps[0].step_details.tool_calls[0].code_interpreter.input
+    top_level = [s for s in ast.parse(program).body
+                 if not isinstance(s, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+    assert any(isinstance(s, ast.FunctionDef) for s in ast.parse(program).body), program
+    assert top_level, program
