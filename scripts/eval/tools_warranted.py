@@ -33,7 +33,8 @@ Checks per case (counted per model and split):
   words (the same, with the lines the server adds after an answer left out: `own_words`);
 - not_computation: code ran (should be 0);
 - the second set of computations and not computations (`"batch": 2` in code.json, written after
-  the first set's test half had been seen) is counted in rows of its own;
+  the first set's test half had been seen) is counted in rows of its own, and so is the third
+  set of computations (`"batch": 3`, written after the second set's test half had been seen);
 - quiz: display_quiz called; every declared property present in some call (`title`,
   `questions`, and per question `question_text` and a `question_type` of the enum, plus
   `choices` for MULTIPLE_CHOICE); final answer free of "Traceback"/"SyntaxError";
@@ -130,6 +131,8 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 
 # --- scoring --------------------------------------------------------------------------------
 
+SETS = {2: "_new", 3: "_third"}  # later sets of code.json's cases ("batch"), check-name suffixes
+
 def has_number(text: str, answers: list[str]) -> bool:
     for a in answers:
         if re.search(r"(?<![\d.])" + re.escape(a) + r"(?:\.0+)?(?![\d]|[.,]\d)", text, re.IGNORECASE):
@@ -186,7 +189,7 @@ def score(rec: Record, case: dict[str, Any]) -> None:
     searched = any("file_search" in s for s in rec.steps)
     ran_code = bool(rec.programs) or any("code_interpreter" in s for s in rec.steps)
     c: dict[str, bool] = {}
-    new = "_new" if case.get("batch") == 2 else ""  # the second set, counted apart
+    new = SETS.get(case.get("batch"), "")  # later sets, counted apart
     if rec.kind == "file_question":
         c["searched"] = searched
         c["cited"] = case["file"] in rec.cited_files
@@ -297,10 +300,10 @@ def evaluate(args: argparse.Namespace, setups, label: str) -> list[Record]:
 # Checks where True is good; the others (searched on chit-chat, code_ran on not_computation,
 # and the overall faults) are good when False.
 GOOD_TRUE = {("file_question", "searched"), ("file_question", "cited"), ("file_question", "fact"),
-             ("computation", "code_ran"), ("computation", "exact"), ("computation", "code_ran_new"),
-             ("computation", "exact_new"), ("computation", "exact_own"),
-             ("computation", "exact_own_new"), ("quiz", "quiz_called"),
-             ("quiz", "quiz_complete"), ("quiz", "no_traceback"), ("plot", "image")}
+             ("quiz", "quiz_called"), ("quiz", "quiz_complete"), ("quiz", "no_traceback"),
+             ("plot", "image")} | {("computation", check + suffix)
+                                   for check in ("code_ran", "exact", "exact_own")
+                                   for suffix in ("", *SETS.values())}
 OVERALL = ("empty", "not_completed", "markup_message", "markup_program")
 
 
@@ -353,6 +356,10 @@ ROWS = [  # (kind, check, row label, better)
     ("computation", "exact_own_new", "computations, second set: exact in the model's own words",
      "↑"),
     ("not_computation", "code_ran_new", "not computations, second set: code ran", "↓"),
+    ("computation", "code_ran_third", "computations, third set: code ran", "↑"),
+    ("computation", "exact_third", "computations, third set: exact answer", "↑"),
+    ("computation", "exact_own_third", "computations, third set: exact in the model's own words",
+     "↑"),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
     ("quiz", "no_traceback", "quiz: final answer free of a traceback", "↑"),
