@@ -349,6 +349,13 @@ def test_an_answer_that_does_not_state_the_printed_result_gets_it():
                        code_interpreter=CodeInterpreter("thread_1")))
     assert out.text.endswith("\n\nThe code printed: 2147483648")
     assert "".join(sink.deltas) == out.text
+    # A number inside another is not stated: 12 is not said by "84 and 120".
+    model = RealModel([code_call("print(math.gcd(84, 120))"),
+                       {"text": "This computes the GCD of 84 and 120."}])
+    turn, _, _ = turn_core(model, execution=Execution(logs="12\n"))
+    out = turn.run(ask("What is the greatest common divisor of 84 and 120?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert out.text == "This computes the GCD of 84 and 120.\n\nThe code printed: 12"
 
 
 def test_a_printed_number_is_given_as_the_user_asked_for_it():

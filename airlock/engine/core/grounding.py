@@ -79,8 +79,9 @@ def code_result(exchange: list[Item], answer: str, question: str) -> str | None:
     if asked is not None and _states(answer, asked[0]):
         return None
     numbers = _NUMBER.findall(printed.replace(",", ""))
-    said = answer.replace(",", "")
-    if (numbers and all(n in said for n in numbers)) or (not numbers and printed in answer):
+    # Whole numbers only: "84 and 120" does not state a printed 12.
+    if (numbers and all(_states(answer, n) for n in numbers)) or (
+            not numbers and printed in answer):
         return None if asked is None else f"{asked[1].capitalize()}: {asked[0]}."
     return result_line(printed, asked)
 
