@@ -47,7 +47,8 @@ def test_a_program_closed_after_its_definitions_is_written_on(client):
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id,
                                                 order="asc").data
     program = steps[0].step_details.tool_calls[0].code_interpreter.input
-    top_level = [s for s in ast.parse(program).body
+    body = ast.parse(program).body
+    top_level = [s for s in body
                  if not isinstance(s, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
-    assert any(isinstance(s, ast.FunctionDef) for s in ast.parse(program).body), program
+    assert any(isinstance(s, ast.FunctionDef) for s in body), program
     assert top_level, program

@@ -133,6 +133,7 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 
 SETS = {2: "_new", 3: "_third"}  # later sets of code.json's cases ("batch"), check-name suffixes
 
+
 def has_number(text: str, answers: list[str]) -> bool:
     for a in answers:
         if re.search(r"(?<![\d.])" + re.escape(a) + r"(?:\.0+)?(?![\d]|[.,]\d)", text, re.IGNORECASE):

@@ -100,23 +100,22 @@ class TurnCore:
             if call["name"] == "code_interpreter" and self.decides:
                 written = code_of(call["arguments"])
                 code = decisions.program(written)
+                again = not self._retried_program
                 if code is None:
-                    # Programs are decoded greedily: the second try samples; after it, no code.
-                    again = not self._retried_program
-                    log.info("%s: the model's code_interpreter input is not a Python program "
-                             "(%r); %s", self.label, written[:200],
+                    why = f"is not a Python program ({written[:200]!r})"
+                elif again and self._computing and decisions.off_the_clock(code, _user_text(items)):
+                    why = "reads the clock, which the message does not ask about"
+                else:
+                    why = None
+                if why is not None:
+                    # Programs are decoded greedily: the second try samples; after it, a program
+                    # runs whatever it reads, and no code follows one that does not parse.
+                    log.info("%s: the model's code_interpreter input %s; %s", self.label, why,
                              "it writes it again, sampled" if again else "it answers without code")
                     if again:
                         self._retried_program = self._retry = True
                     else:
                         self._withheld.add("code_interpreter")
-                    continue
-                if self._computing and not self._retried_program \
-                        and decisions.off_the_clock(code, _user_text(items)):
-                    # Greedy decoding would write the same: the second try samples.
-                    log.info("%s: the program reads the clock, which the message does not ask "
-                             "about; it writes it again, sampled", self.label)
-                    self._retried_program = self._retry = True
                     continue
                 call = {**call, "arguments": json.dumps({"code": code})}
             try:
