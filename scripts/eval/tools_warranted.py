@@ -35,7 +35,8 @@ Checks per case (counted per model and split):
 - the second set of computations and not computations (`"batch": 2` in code.json, written after
   the first set's test half had been seen) is counted in rows of its own, and so is the third
   set of computations (`"batch": 3`, written after the second set's test half had been seen)
-  and the fourth (`"batch": 4`, written after the third set's test half had been seen);
+  the fourth (`"batch": 4`, written after the third set's test half had been seen) and the
+  fifth (`"batch": 5`, written after the fourth set's test half had been seen);
 - quiz: display_quiz called; every declared property present in some call (`title`,
   `questions`, and per question `question_text` and a `question_type` of the enum, plus
   `choices` for MULTIPLE_CHOICE); final answer free of "Traceback"/"SyntaxError";
@@ -133,7 +134,7 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 # --- scoring --------------------------------------------------------------------------------
 
 # Later sets of code.json's cases ("batch"): their check names' suffixes.
-SETS = {2: "_new", 3: "_third", 4: "_fourth"}
+SETS = {2: "_new", 3: "_third", 4: "_fourth", 5: "_fifth"}
 
 
 def has_number(text: str, answers: list[str]) -> bool:
@@ -366,6 +367,10 @@ ROWS = [  # (kind, check, row label, better)
     ("computation", "code_ran_fourth", "computations, fourth set: code ran", "↑"),
     ("computation", "exact_fourth", "computations, fourth set: exact answer", "↑"),
     ("computation", "exact_own_fourth", "computations, fourth set: exact in the model's own words",
+     "↑"),
+    ("computation", "code_ran_fifth", "computations, fifth set: code ran", "↑"),
+    ("computation", "exact_fifth", "computations, fifth set: exact answer", "↑"),
+    ("computation", "exact_own_fifth", "computations, fifth set: exact in the model's own words",
      "↑"),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
