@@ -90,14 +90,30 @@ def test_a_computation_answer_states_the_number_as_asked(qwen_client):
     assert_no_markup(answer)
 
 
+def programs_of(client, run) -> list[str]:
+    steps = client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id).data
+    return [c.code_interpreter.input for s in reversed(steps) if s.step_details.type == "tool_calls"
+            for c in s.step_details.tool_calls if c.type == "code_interpreter"]
+
+
+def test_a_sale_price_is_computed_not_read_from_a_made_up_file(qwen_client):
+    """Qwen's first program reads `/mnt/data/data.csv`, which nobody attached; a program that
+    reads a file the run does not have is written again (docs/decisions.md)."""
+    run = computed(qwen_client, "You are a personal math tutor. Write and run code to answer "
+                   "math questions.", "A jacket costs $80 and is 25% off. What is the sale price?")
+    programs = programs_of(qwen_client, run)
+    assert programs and not any("/mnt/data" in p or "read_csv" in p for p in programs), programs
+    answer = text_of(qwen_client, run.thread_id)
+    assert re.search(r"(?<![\d.])60(?:\.0+)?(?![\d]|[.,]\d)", answer), answer
+    assert_no_markup(answer)
+
+
 def test_a_conversion_is_computed_not_read_off_the_clock(qwen_client):
     """Qwen's first program prints `time.strftime(...)`, the time of day; a program that reads
     the clock for a message not about the present is written again (docs/decisions.md)."""
     run = computed(qwen_client, "You are a personal math tutor. Write and run code to answer "
                    "math questions.", "How many minutes are there in 3.5 hours?")
-    steps = qwen_client.beta.threads.runs.steps.list(thread_id=run.thread_id, run_id=run.id).data
-    programs = [c.code_interpreter.input for s in steps if s.step_details.type == "tool_calls"
-                for c in s.step_details.tool_calls if c.type == "code_interpreter"]
+    programs = programs_of(qwen_client, run)
     assert programs and not any(re.search(r"\bimport time\b|\btime\.", p) for p in programs), \
         programs
     answer = text_of(qwen_client, run.thread_id)

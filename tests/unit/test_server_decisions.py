@@ -189,16 +189,19 @@ def test_markup_after_the_program_is_cut_before_it_runs():
 
 def test_prose_is_never_run_the_model_answers_without_code():
     model = RealModel([code_call("No passages in the files matched the search."),
-                       code_call("SyntaxError: invalid syntax"),
+                       code_call("SyntaxError: invalid syntax"), code_call("17 times 3 is 51."),
                        {"text": "I could not compute it."}])
     turn, sink, sandbox = turn_core(model)
     out = turn.run(ask("Compute 17 * 3.", code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran == [] and sink.names() == []
-    # The program is written again, sampled (greedy decoding would write the same prose).
+    # The program is written again, sampled (greedy decoding would write the same prose), and
+    # the second sampled try has a seed of its own (the same seed would write the same).
     assert model.requests[0].call_temperature == 0.0
-    assert model.requests[1].tool_choice == {"name": "code_interpreter"}
-    assert model.requests[1].call_temperature == RETRY_TEMPERATURE
-    assert offered(model.requests[2]) == []  # twice not a program: no code for the turn
+    assert [r.tool_choice for r in model.requests[1:3]] == [{"name": "code_interpreter"}] * 2
+    assert [r.call_temperature for r in model.requests[1:3]] == [RETRY_TEMPERATURE] * 2
+    assert "seed" not in model.requests[1].extra
+    assert model.requests[2].extra["seed"] != model.requests[1].extra.get("seed")
+    assert offered(model.requests[3]) == []  # three times not a program: no code for the turn
     assert out.ending == "completed" and out.text == "I could not compute it."
 
 
@@ -224,12 +227,74 @@ def test_a_program_reading_the_clock_for_a_question_not_about_now_is_written_aga
     assert model.requests[1].call_temperature == RETRY_TEMPERATURE  # greedy writes the same
     assert out.text == "604800 seconds."
 
-    # Once: the second program runs whatever it reads.
-    model = RealModel([code_call(CLOCK), code_call(CLOCK), {"text": "12:00:00"}])
+    # Twice: the third program runs whatever it reads.
+    model = RealModel([code_call(CLOCK), code_call(CLOCK), code_call(CLOCK),
+                       {"text": "12:00:00"}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs="12:00:00\n"))
     turn.run(ask("How many seconds are there in a week?",
                  code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran == [("thread_1", CLOCK)]
+
+
+MADE_UP = "import pandas as pd\ndata = pd.read_csv('/mnt/data/shirt_data.csv')\nprint(data)"
+
+
+def test_a_program_reading_a_file_nobody_attached_is_written_again(tmp_path):
+    model = RealModel([code_call(MADE_UP), code_call("print(40 * (1 - 0.15))"),
+                       {"text": "The sale price is $34.0."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="34.0\n"))
+    out = turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
+                       code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", "print(40 * (1 - 0.15))")]
+    assert model.requests[1].call_temperature == RETRY_TEMPERATURE
+    assert out.text == "The sale price is $34.0."
+
+    # The same program runs when the file is there: attached to the run, or in the kernel's
+    # /mnt/data from an earlier program.
+    attached = CodeInterpreter("thread_1", (InputFile("file-1", "shirt_data.csv", "blob"),))
+    model = RealModel([code_call(MADE_UP), {"text": "Done."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
+    assert turn.builtins is not None
+    turn.builtins.box.files_dir = tmp_path
+    (tmp_path / "blob").write_text("price\n40\n")
+    turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
+                 code_interpreter=attached))
+    assert sandbox.pool.ran[-1] == ("thread_1", MADE_UP)
+
+    model = RealModel([code_call(MADE_UP), {"text": "Done."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
+    sandbox.workdir = lambda kernel: tmp_path  # type: ignore[method-assign]
+    (tmp_path / "shirt_data.csv").write_text("price\n40\n")  # the kernel's /mnt/data
+    turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
+                 code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran[-1] == ("thread_1", MADE_UP)
+
+
+@pytest.mark.parametrize("code,read", [
+    (MADE_UP, ["/mnt/data/shirt_data.csv"]),
+    ("import numpy as np\nx = np.loadtxt('values.txt')", ["values.txt"]),
+    ("with open('/mnt/data/notes.txt') as f:\n    print(f.read())", ["/mnt/data/notes.txt"]),
+    ("with open('/mnt/data/out.txt', 'w') as f:\n    f.write('x')", []),
+    ("f = open('log.txt', mode='a')", []),
+    ("import pandas as pd\npath = 'a.csv'\ndf = pd.read_csv(path)", []),  # not a literal
+    ("print(2 ** 31)", []), ("print(", []),
+])
+def test_which_files_a_program_reads(code, read):
+    assert decisions.files_read(code) == read
+
+
+def test_only_files_in_mnt_data_can_be_missing():
+    def has(name: str) -> bool:
+        return name == "there.csv"
+
+    def missing(code: str) -> str | None:
+        return decisions.missing_file(code, has)
+
+    assert missing("import pandas as pd\npd.read_csv('/mnt/data/there.csv')") is None
+    assert missing("import pandas as pd\npd.read_csv('there.csv')") is None
+    assert missing("import pandas as pd\npd.read_csv('gone.csv')") == "gone.csv"
+    assert missing("import pandas as pd\npd.read_csv('/etc/hosts')") is None
+    assert missing("import pandas as pd\npd.read_csv('https://example.com/a.csv')") is None
 
 
 def test_a_question_about_the_present_may_read_the_clock():

@@ -135,6 +135,13 @@ class Builtins:
         sink.builtin_finished(call, CodeDone(code, ex.logs, images))
         return call
 
+    def kernel_has(self, kernel: str, name: str) -> bool:
+        """Whether the kernel's /mnt/data holds the file `name` (a plain relative name)."""
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            return False
+        return (self.box.sandbox.workdir(kernel) / name).is_file()
+
     def _place(self, kernel: str, inputs: tuple[InputFile, ...]) -> None:
         sandbox = self.box.sandbox
         placed = sandbox.placed.setdefault(kernel, {})

@@ -12,8 +12,8 @@ tool_calls.md, "Where the server decides"):
 - code_interpreter: a message that asks for something computed (an arithmetic expression, or a
   word like calculate/plot/factorial with a number or formula to work on) makes the round run
   code; any other message is answered without it in the first round. Its program is written
-  again (sampled) once when it reads the clock for a message that does not ask about the
-  present.
+  again (sampled, up to twice) when it reads the clock for a message that does not ask about
+  the present, or a file in /mnt/data the run does not have.
 
 The thresholds and cues were chosen on the dev half of scripts/eval/tools_warranted_data and
 the test half is reported (docs/benchmarks.md).
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 # Cosine similarity (all-MiniLM-L6-v2) of the user's message to the nearest window of the
 # stores at which the message counts as a question about the files.
@@ -100,6 +101,58 @@ def reads_clock(code: str) -> bool:
 def off_the_clock(code: str, message: str) -> bool:
     """Whether the program reads the clock for a message that does not ask about the present."""
     return reads_clock(code) and not _PRESENT.search(message)
+
+
+# --- a program that reads a file the run does not have ---------------------------------------
+
+# Asked for a sale price, Qwen2.5-Coder-0.5B wrote `pd.read_csv('/mnt/data/shirt_data.csv')`
+# (the issue's first report: a missing '/mnt/data/data.csv'): a file nobody attached, which the
+# program's fix reads again. Calls that read a file named as a literal path:
+_READERS = {"read_csv", "read_excel", "read_json", "read_table", "read_parquet", "read_fwf",
+            "read_pickle", "loadtxt", "genfromtxt", "load", "imread", "open"}
+DATA_DIR = "/mnt/data/"
+
+
+def files_read(code: str) -> list[str]:
+    """The paths the program reads by name: a string literal as the first argument of a reader
+    (pandas' read_*, numpy's loadtxt/genfromtxt/load, imread, open() not for writing)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    paths = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        first = node.args[0]
+        if name not in _READERS or not isinstance(first, ast.Constant) \
+                or not isinstance(first.value, str):
+            continue
+        if name == "open" and any(c in _open_mode(node) for c in "wax"):
+            continue  # written, not read
+        paths.append(first.value)
+    return paths
+
+
+def _open_mode(call: ast.Call) -> str:
+    mode = call.args[1] if len(call.args) > 1 else next(
+        (k.value for k in call.keywords if k.arg == "mode"), None)
+    return mode.value if isinstance(mode, ast.Constant) and isinstance(mode.value, str) else ""
+
+
+def missing_file(code: str, has: Callable[[str], bool]) -> str | None:
+    """The first path in /mnt/data (absolute, or relative to it: the kernel's directory) the
+    program reads that `has` does not know; other places and URLs are not the server's to
+    know."""
+    for path in files_read(code):
+        name = path[len(DATA_DIR):] if path.startswith(DATA_DIR) else path
+        if "://" in path or name.startswith("/") or not name:
+            continue
+        if not has(name):
+            return path
+    return None
 
 
 # --- a program is a program ------------------------------------------------------------------

@@ -54,6 +54,10 @@ RETRY_TEMPERATURE = 0.7
 # Programs a computation may run: one, and one fix after its traceback; then the model answers
 # (a small model's third and later fixes rarely worked and took minutes).
 COMPUTE_PROGRAMS = 2
+# Sampled tries at a program that was rejected before it ran (not Python, reading the clock or
+# a file the run does not have): a first sampled try of Qwen2.5-Coder-0.5B's read the clock
+# again; each further try has a seed of its own (the prompt is the same).
+PROGRAM_RETRIES = 2
 
 
 @dataclass
@@ -78,7 +82,7 @@ class TurnCore:
         self._store_files: int | None = None  # searchable files in the turn's stores
         self._retry = False  # the next model call is a second try
         self._retried_empty = False
-        self._retried_program = False  # a program that did not parse was written again
+        self._program_retries = 0  # sampled tries at a rejected program (PROGRAM_RETRIES)
         self._computing = False  # the server decided the message asks for a computation
 
     def run(self, spec: TurnSpec) -> Outcome:
@@ -100,20 +104,23 @@ class TurnCore:
             if call["name"] == "code_interpreter" and self.decides:
                 written = code_of(call["arguments"])
                 code = decisions.program(written)
-                again = not self._retried_program
+                again = self._program_retries < PROGRAM_RETRIES
+                why = None
                 if code is None:
                     why = f"is not a Python program ({written[:200]!r})"
-                elif again and self._computing and decisions.off_the_clock(code, _user_text(items)):
-                    why = "reads the clock, which the message does not ask about"
-                else:
-                    why = None
+                elif again and self._computing:
+                    if decisions.off_the_clock(code, _user_text(items)):
+                        why = "reads the clock, which the message does not ask about"
+                    elif (path := decisions.missing_file(code, self._has_file(spec))) is not None:
+                        why = f"reads {path}, a file the run does not have"
                 if why is not None:
-                    # Programs are decoded greedily: the second try samples; after it, a program
+                    # Programs are decoded greedily: the next tries sample; after them, a program
                     # runs whatever it reads, and no code follows one that does not parse.
                     log.info("%s: the model's code_interpreter input %s; %s", self.label, why,
                              "it writes it again, sampled" if again else "it answers without code")
                     if again:
-                        self._retried_program = self._retry = True
+                        self._program_retries += 1
+                        self._retry = True
                     else:
                         self._withheld.add("code_interpreter")
                     continue
@@ -176,7 +183,7 @@ class TurnCore:
             thread_id=spec.kv_key, tools=functions, tool_choice=choice,
             parallel_tool_calls=spec.parallel_tool_calls and not named,
             call_temperature=RETRY_TEMPERATURE if self._retry else 0.0,
-            extra=dict(spec.sampling.extra), json_object=fmt.json_object,
+            extra=self._extra(spec), json_object=fmt.json_object,
             json_schema=fmt.json_schema, controls=spec.sampling.controls)
         produced = {p: f for i in exchange if isinstance(i, BuiltinCall) for p, f in i.files.items()}
         cite = bool(sources or produced) and not json_reply
@@ -234,6 +241,28 @@ class TurnCore:
                          "it follows", self.label)
                 reply.append(line)
         return self._answer(spec, reply, result, total, made, produced)
+
+    def _extra(self, spec: TurnSpec) -> dict[str, Any]:
+        """The request's backend options; a rejected program's second and later sampled tries
+        each get a seed of their own (the same seed and prompt would write the same program)."""
+        extra = dict(spec.sampling.extra)
+        if self._retry and self._program_retries > 1:
+            seed = extra.get("seed")
+            extra["seed"] = (seed if isinstance(seed, int) else 0) + self._program_retries
+        return extra
+
+    def _has_file(self, spec: TurnSpec) -> Callable[[str], bool]:
+        """Whether a name is in the run's /mnt/data: a file attached to code_interpreter, or
+        one its kernel holds (written by an earlier program)."""
+        ci = spec.code_interpreter
+        attached = {f.name for f in ci.files} if ci else set()
+        kernel = ci.kernel if ci else None
+        builtins = self.builtins
+
+        def has(name: str) -> bool:
+            return name in attached or (builtins is not None and kernel is not None
+                                        and builtins.kernel_has(kernel, name))
+        return has
 
     # --- what the server decides for the model ----------------------------------------------
 
