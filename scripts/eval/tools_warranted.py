@@ -133,8 +133,9 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 
 # --- scoring --------------------------------------------------------------------------------
 
-# Later sets of code.json's cases ("batch"): their check names' suffixes.
+# Later sets of code.json's cases ("batch"): their check names' suffixes, and their names.
 SETS = {2: "_new", 3: "_third", 4: "_fourth", 5: "_fifth"}
+SET_NAMES = {"_new": "second", "_third": "third", "_fourth": "fourth", "_fifth": "fifth"}
 
 
 def has_number(text: str, answers: list[str]) -> bool:
@@ -345,6 +346,14 @@ def _share(n: int, total: int) -> str:
     return f"{n}/{total} = {n / total:.0%}" if total else "–"
 
 
+def _set_rows(suffix: str) -> list[tuple[str, str, str, str]]:
+    """A later set's computation rows: code ran, exact, exact in the model's own words."""
+    name = f"computations, {SET_NAMES[suffix]} set"
+    return [("computation", "code_ran" + suffix, f"{name}: code ran", "↑"),
+            ("computation", "exact" + suffix, f"{name}: exact answer", "↑"),
+            ("computation", "exact_own" + suffix, f"{name}: exact in the model's own words", "↑")]
+
+
 ROWS = [  # (kind, check, row label, better)
     ("file_question", "searched", "file questions: searched", "↑"),
     ("file_question", "cited", "file questions: cited the right file", "↑"),
@@ -355,23 +364,9 @@ ROWS = [  # (kind, check, row label, better)
     ("computation", "exact", "computations: exact answer", "↑"),
     ("computation", "exact_own", "computations: exact in the model's own words", "↑"),
     ("not_computation", "code_ran", "not computations: code ran", "↓"),
-    ("computation", "code_ran_new", "computations, second set: code ran", "↑"),
-    ("computation", "exact_new", "computations, second set: exact answer", "↑"),
-    ("computation", "exact_own_new", "computations, second set: exact in the model's own words",
-     "↑"),
+    *_set_rows("_new"),
     ("not_computation", "code_ran_new", "not computations, second set: code ran", "↓"),
-    ("computation", "code_ran_third", "computations, third set: code ran", "↑"),
-    ("computation", "exact_third", "computations, third set: exact answer", "↑"),
-    ("computation", "exact_own_third", "computations, third set: exact in the model's own words",
-     "↑"),
-    ("computation", "code_ran_fourth", "computations, fourth set: code ran", "↑"),
-    ("computation", "exact_fourth", "computations, fourth set: exact answer", "↑"),
-    ("computation", "exact_own_fourth", "computations, fourth set: exact in the model's own words",
-     "↑"),
-    ("computation", "code_ran_fifth", "computations, fifth set: code ran", "↑"),
-    ("computation", "exact_fifth", "computations, fifth set: exact answer", "↑"),
-    ("computation", "exact_own_fifth", "computations, fifth set: exact in the model's own words",
-     "↑"),
+    *(row for suffix in list(SETS.values())[1:] for row in _set_rows(suffix)),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
     ("quiz", "no_traceback", "quiz: final answer free of a traceback", "↑"),

@@ -217,56 +217,47 @@ def test_a_program_written_again_after_prose_runs():
 CLOCK = "import time\nprint(time.strftime('%H:%M:%S'))"
 
 
-def test_a_program_reading_the_clock_for_a_question_not_about_now_is_written_again():
-    model = RealModel([code_call(CLOCK), code_call("print(7 * 24 * 60 * 60)"),
-                       {"text": "604800 seconds."}])
-    turn, _, sandbox = turn_core(model, execution=Execution(logs="604800\n"))
-    out = turn.run(ask("How many seconds are there in a week?",
-                       code_interpreter=CodeInterpreter("thread_1")))
-    assert sandbox.pool.ran == [("thread_1", "print(7 * 24 * 60 * 60)")]
+MADE_UP = "import pandas as pd\ndata = pd.read_csv('/mnt/data/shirt_data.csv')\nprint(data)"
+SALE = "If a shirt costs $40 and is 15% off, what is the sale price?"
+
+
+@pytest.mark.parametrize("question,rejected,program,logs", [
+    ("How many seconds are there in a week?", CLOCK, "print(7 * 24 * 60 * 60)", "604800\n"),
+    (SALE, MADE_UP, "print(40 * (1 - 0.15))", "34.0\n"),  # a file nobody attached
+])
+def test_a_program_reading_the_clock_or_a_missing_file_is_written_again(question, rejected,
+                                                                        program, logs):
+    model = RealModel([code_call(rejected), code_call(program), {"text": "Done."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs=logs))
+    out = turn.run(ask(question, code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", program)]
     assert model.requests[1].call_temperature == RETRY_TEMPERATURE  # greedy writes the same
-    assert out.text == "604800 seconds."
+    assert out.ending == "completed" and out.text.startswith("Done.")
 
     # Twice: the third program runs whatever it reads.
-    model = RealModel([code_call(CLOCK), code_call(CLOCK), code_call(CLOCK),
-                       {"text": "12:00:00"}])
-    turn, _, sandbox = turn_core(model, execution=Execution(logs="12:00:00\n"))
-    turn.run(ask("How many seconds are there in a week?",
-                 code_interpreter=CodeInterpreter("thread_1")))
-    assert sandbox.pool.ran == [("thread_1", CLOCK)]
+    model = RealModel([code_call(rejected)] * 3 + [{"text": "Done."}])
+    turn, _, sandbox = turn_core(model, execution=Execution(logs=logs))
+    turn.run(ask(question, code_interpreter=CodeInterpreter("thread_1")))
+    assert sandbox.pool.ran == [("thread_1", rejected)]
 
 
-MADE_UP = "import pandas as pd\ndata = pd.read_csv('/mnt/data/shirt_data.csv')\nprint(data)"
-
-
-def test_a_program_reading_a_file_nobody_attached_is_written_again(tmp_path):
-    model = RealModel([code_call(MADE_UP), code_call("print(40 * (1 - 0.15))"),
-                       {"text": "The sale price is $34.0."}])
-    turn, _, sandbox = turn_core(model, execution=Execution(logs="34.0\n"))
-    out = turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
-                       code_interpreter=CodeInterpreter("thread_1")))
-    assert sandbox.pool.ran == [("thread_1", "print(40 * (1 - 0.15))")]
-    assert model.requests[1].call_temperature == RETRY_TEMPERATURE
-    assert out.text == "The sale price is $34.0."
-
-    # The same program runs when the file is there: attached to the run, or in the kernel's
-    # /mnt/data from an earlier program.
+def test_a_program_reading_a_file_the_run_has_runs(tmp_path):
+    # The file is there: attached to the run, or in the kernel's /mnt/data from an earlier
+    # program.
     attached = CodeInterpreter("thread_1", (InputFile("file-1", "shirt_data.csv", "blob"),))
     model = RealModel([code_call(MADE_UP), {"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
     assert turn.builtins is not None
     turn.builtins.box.files_dir = tmp_path
     (tmp_path / "blob").write_text("price\n40\n")
-    turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
-                 code_interpreter=attached))
+    turn.run(ask(SALE, code_interpreter=attached))
     assert sandbox.pool.ran[-1] == ("thread_1", MADE_UP)
 
     model = RealModel([code_call(MADE_UP), {"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
     sandbox.workdir = lambda kernel: tmp_path  # type: ignore[method-assign]
     (tmp_path / "shirt_data.csv").write_text("price\n40\n")  # the kernel's /mnt/data
-    turn.run(ask("If a shirt costs $40 and is 15% off, what is the sale price?",
-                 code_interpreter=CodeInterpreter("thread_1")))
+    turn.run(ask(SALE, code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran[-1] == ("thread_1", MADE_UP)
 
 
