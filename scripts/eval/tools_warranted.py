@@ -133,9 +133,10 @@ def load_setups(split: str, only: list[str]) -> list[tuple[dict[str, Any], list[
 
 # --- scoring --------------------------------------------------------------------------------
 
-# Later sets of code.json's cases ("batch"): their check names' suffixes, and their names.
-SETS = {2: "_new", 3: "_third", 4: "_fourth", 5: "_fifth"}
-SET_NAMES = {"_new": "second", "_third": "third", "_fourth": "fourth", "_fifth": "fifth"}
+# Later sets of code.json's cases ("batch"), and their check names' suffixes (the second
+# set's, "_new", is older than the others' and stays as the saved records have it).
+SET_NAMES = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+SETS = {batch: "_new" if batch == 2 else f"_{name}" for batch, name in SET_NAMES.items()}
 
 
 def has_number(text: str, answers: list[str]) -> bool:
@@ -346,9 +347,9 @@ def _share(n: int, total: int) -> str:
     return f"{n}/{total} = {n / total:.0%}" if total else "–"
 
 
-def _set_rows(suffix: str) -> list[tuple[str, str, str, str]]:
+def _set_rows(batch: int) -> list[tuple[str, str, str, str]]:
     """A later set's computation rows: code ran, exact, exact in the model's own words."""
-    name = f"computations, {SET_NAMES[suffix]} set"
+    suffix, name = SETS[batch], f"computations, {SET_NAMES[batch]} set"
     return [("computation", "code_ran" + suffix, f"{name}: code ran", "↑"),
             ("computation", "exact" + suffix, f"{name}: exact answer", "↑"),
             ("computation", "exact_own" + suffix, f"{name}: exact in the model's own words", "↑")]
@@ -364,9 +365,9 @@ ROWS = [  # (kind, check, row label, better)
     ("computation", "exact", "computations: exact answer", "↑"),
     ("computation", "exact_own", "computations: exact in the model's own words", "↑"),
     ("not_computation", "code_ran", "not computations: code ran", "↓"),
-    *_set_rows("_new"),
+    *_set_rows(2),
     ("not_computation", "code_ran_new", "not computations, second set: code ran", "↓"),
-    *(row for suffix in list(SETS.values())[1:] for row in _set_rows(suffix)),
+    *(row for batch in SETS if batch > 2 for row in _set_rows(batch)),
     ("quiz", "quiz_called", "quiz: display_quiz called", "↑"),
     ("quiz", "quiz_complete", "quiz: every declared property present", "↑"),
     ("quiz", "no_traceback", "quiz: final answer free of a traceback", "↑"),

@@ -229,6 +229,7 @@ def test_a_program_reading_the_clock_or_a_missing_file_is_written_again(question
                                                                         program, logs):
     model = RealModel([code_call(rejected), code_call(program), {"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs=logs))
+    sandbox.pool.files = {}
     out = turn.run(ask(question, code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran == [("thread_1", program)]
     assert model.requests[1].call_temperature == RETRY_TEMPERATURE  # greedy writes the same
@@ -237,6 +238,7 @@ def test_a_program_reading_the_clock_or_a_missing_file_is_written_again(question
     # Twice: the third program runs whatever it reads.
     model = RealModel([code_call(rejected)] * 3 + [{"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs=logs))
+    sandbox.pool.files = {}
     turn.run(ask(question, code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran == [("thread_1", rejected)]
 
@@ -247,6 +249,7 @@ def test_a_program_reading_a_file_the_run_has_runs(tmp_path):
     attached = CodeInterpreter("thread_1", (InputFile("file-1", "shirt_data.csv", "blob"),))
     model = RealModel([code_call(MADE_UP), {"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
+    sandbox.pool.files = {}
     assert turn.builtins is not None
     turn.builtins.box.files_dir = tmp_path
     (tmp_path / "blob").write_text("price\n40\n")
@@ -255,8 +258,7 @@ def test_a_program_reading_a_file_the_run_has_runs(tmp_path):
 
     model = RealModel([code_call(MADE_UP), {"text": "Done."}])
     turn, _, sandbox = turn_core(model, execution=Execution(logs="price\n40\n"))
-    sandbox.workdir = lambda kernel: tmp_path  # type: ignore[method-assign]
-    (tmp_path / "shirt_data.csv").write_text("price\n40\n")  # the kernel's /mnt/data
+    sandbox.pool.files = {"shirt_data.csv": b"price\n40\n"}  # the kernel's /mnt/data
     turn.run(ask(SALE, code_interpreter=CodeInterpreter("thread_1")))
     assert sandbox.pool.ran[-1] == ("thread_1", MADE_UP)
 

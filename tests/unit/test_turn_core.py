@@ -90,13 +90,18 @@ class FakeIngestor:
 class FakePool:
     execution: Execution
     ran: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, bytes] | None = None  # the kernels' /mnt/data; None: any name opens
 
     def execute(self, kernel, code):
         self.ran.append((kernel, code))
         return self.execution
 
     def open_file(self, kernel, name):
-        return io.BytesIO(b"a,b\n1,2\n")
+        if self.files is None:
+            return io.BytesIO(b"a,b\n1,2\n")
+        if name not in self.files:
+            raise FileNotFoundError(name)
+        return io.BytesIO(self.files[name])
 
     def write_file(self, kernel, name, data):
         pass

@@ -136,11 +136,13 @@ class Builtins:
         return call
 
     def kernel_has(self, kernel: str, name: str) -> bool:
-        """Whether the kernel's /mnt/data holds the file `name` (a plain relative name)."""
-        parts = Path(name).parts
-        if not parts or Path(name).is_absolute() or ".." in parts:
+        """Whether the kernel's /mnt/data holds a regular file `name`, reached as its input and
+        output files are (inside /mnt/data, not following symlinks the code planted)."""
+        try:
+            self.box.sandbox.pool.open_file(kernel, name).close()
+        except (OSError, ValueError):
             return False
-        return (self.box.sandbox.workdir(kernel) / name).is_file()
+        return True
 
     def _place(self, kernel: str, inputs: tuple[InputFile, ...]) -> None:
         sandbox = self.box.sandbox

@@ -254,15 +254,10 @@ class TurnCore:
     def _has_file(self, spec: TurnSpec) -> Callable[[str], bool]:
         """Whether a name is in the run's /mnt/data: a file attached to code_interpreter, or
         one its kernel holds (written by an earlier program)."""
-        ci = spec.code_interpreter
-        attached = {f.name for f in ci.files} if ci else set()
-        kernel = ci.kernel if ci else None
-        builtins = self.builtins
-
-        def has(name: str) -> bool:
-            return name in attached or (builtins is not None and kernel is not None
-                                        and builtins.kernel_has(kernel, name))
-        return has
+        ci, builtins = spec.code_interpreter, self.builtins
+        assert ci is not None and builtins is not None  # asked only of code_interpreter's calls
+        attached = {f.name for f in ci.files}
+        return lambda name: name in attached or builtins.kernel_has(ci.kernel, name)
 
     # --- what the server decides for the model ----------------------------------------------
 
